@@ -1,0 +1,100 @@
+// End-to-end check in headless Chromium (SwiftShader WebGPU): serves the built app, opens it, and asserts that
+// the page reports a WebGPU adapter and logs no console errors. Prints "N passed, N failed".
+import { existsSync } from 'node:fs';
+import { chromium } from 'playwright-core';
+import { preview } from 'vite';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const FLAGS = [
+  '--enable-unsafe-webgpu',
+  '--enable-features=Vulkan',
+  '--no-sandbox',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+];
+
+if (!existsSync(CHROMIUM)) {
+  console.error(
+    `e2e: no browser at ${CHROMIUM}. Install Debian's chromium: sudo apt-get install -y chromium`,
+  );
+  process.exit(1);
+}
+
+const server = await preview({
+  preview: { port: 4318, strictPort: false, host: '127.0.0.1' },
+  logLevel: 'warn',
+});
+const url = server.resolvedUrls.local[0];
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
+let passed = 0;
+let failed = 0;
+
+async function check(name, fn) {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(msg.text());
+  });
+  page.on('pageerror', (err) => errors.push(String(err)));
+  try {
+    await fn(page, errors);
+    passed++;
+    console.log(`  ✓ ${name}`);
+  } catch (error) {
+    failed++;
+    console.log(
+      `  ✗ ${name}\n    ${String(error?.message ?? error)
+        .split('\n')
+        .join('\n    ')}`,
+    );
+  } finally {
+    await page.close();
+  }
+}
+
+function assert(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+try {
+  await check('page finds a WebGPU adapter and renders without console errors', async (page, errors) => {
+    await page.goto(url);
+    const status = page.getByTestId('gpu-status');
+    await status.waitFor();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state'),
+      null,
+      { timeout: 30_000 },
+    );
+    const state = await status.getAttribute('data-state');
+    assert(state === 'ready', `expected a WebGPU adapter, page says: ${await status.innerText()}`);
+    const label = await page.getByTestId('adapter-label').innerText();
+    console.log(`    adapter in Chromium: ${label}`);
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+  });
+
+  await check('without WebGPU the page explains what to do', async (page, errors) => {
+    await page.addInitScript(() => {
+      Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined, configurable: true });
+    });
+    await page.goto(url);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state'),
+      null,
+      { timeout: 30_000 },
+    );
+    const status = page.getByTestId('gpu-status');
+    assert((await status.getAttribute('data-state')) === 'unavailable', 'page did not report missing WebGPU');
+    const text = await status.innerText();
+    assert(/Chrome|browser/i.test(text), `explanation lacks advice: ${text}`);
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+  });
+} finally {
+  await browser.close();
+  await new Promise((resolve) => server.httpServer.close(resolve));
+}
+
+console.log(`e2e: ${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);
