@@ -1,0 +1,268 @@
+import { readFile } from 'node:fs/promises';
+import jpeg from 'jpeg-js';
+import { PNG } from 'pngjs';
+import { describe, expect, it } from 'vitest';
+import { decodeImageNode, readImageDirectory } from './decode-node';
+import { IMAGENET_MEAN_RGB8, type ImageHeader, probeImage, type RgbImage } from './image';
+import { type DecodeImage, ImageCollection, NoUsableImagesError, skipMessage } from './image-set';
+
+const PHOTOS = new URL('../../public/data/photos/', import.meta.url);
+
+function pngBytes(
+  width: number,
+  height: number,
+  rgba: number[],
+  options: { colorType?: 0 | 2 | 4 | 6; bitDepth?: 8 | 16 } = {},
+): Uint8Array {
+  const png = new PNG({ width, height });
+  png.data = Buffer.from(rgba);
+  return new Uint8Array(PNG.sync.write(png, { colorType: options.colorType ?? 6 }));
+}
+
+function png16Bytes(width: number, height: number, rgb16: number[]): Uint8Array {
+  const opts = {
+    bitDepth: 16 as const,
+    colorType: 2 as const,
+    inputColorType: 2 as const,
+    inputHasAlpha: false,
+  };
+  const png = new PNG({ width, height, ...opts });
+  png.data = Buffer.from(new Uint16Array(rgb16).buffer);
+  return new Uint8Array(PNG.sync.write(png, opts));
+}
+
+function jpegBytes(width: number, height: number, fill: (x: number, y: number) => [number, number, number]) {
+  const data = Buffer.alloc(width * height * 4);
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const [r, g, b] = fill(x, y);
+      data.set([r, g, b, 255], (y * width + x) * 4);
+    }
+  return new Uint8Array(jpeg.encode({ width, height, data }, 95).data);
+}
+
+/** Length-prefixed marker segment (the length counts itself, not the marker). */
+function segment(marker: number, payload: number[]): number[] {
+  const length = payload.length + 2;
+  return [0xff, marker, length >> 8, length & 0xff, ...payload];
+}
+
+/**
+ * A CMYK JPEG as Photoshop writes one, built marker by marker: an Adobe APP14 segment (transform 0 = no
+ * colour transform, i.e. CMYK) and a baseline SOF0 declaring four components, then one scan and EOI.
+ */
+function cmykJpegBytes(width: number, height: number): Uint8Array {
+  const adobe = segment(0xee, [...'Adobe'].map((c) => c.charCodeAt(0)).concat([0, 100, 0, 0, 0, 0, 0]));
+  const components = [1, 2, 3, 4].flatMap((id) => [id, 0x11, 0]);
+  const sof = segment(0xc0, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 4, ...components]);
+  const dqt = segment(0xdb, [0, ...new Array(64).fill(1)]);
+  const dht = segment(0xc4, [0x00, 1, ...new Array(15).fill(0), 0]);
+  const sos = segment(0xda, [4, 1, 0, 2, 0, 3, 0, 4, 0, 0, 63, 0]);
+  return new Uint8Array([0xff, 0xd8, ...adobe, ...dqt, ...sof, ...dht, ...sos, 0x00, 0x00, 0xff, 0xd9]);
+}
+
+/** A PNG whose IHDR claims a huge size; its data is tiny, so only a header check can refuse it cheaply. */
+function hugePngBytes(side: number): Uint8Array {
+  const small = pngBytes(1, 1, [0, 0, 0, 255], { colorType: 2 });
+  const bytes = small.slice();
+  const view = new DataView(bytes.buffer);
+  view.setUint32(16, side);
+  view.setUint32(20, side);
+  return bytes;
+}
+
+function countingDecoder(): { decode: DecodeImage; calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    decode: async (bytes: Uint8Array, header: ImageHeader) => {
+      calls.push(`${header.width}x${header.height}`);
+      return decodeImageNode(bytes, header);
+    },
+  };
+}
+
+const rgbPixel = (image: RgbImage, x: number, y: number) =>
+  Array.from(image.data.subarray((y * image.width + x) * 3, (y * image.width + x) * 3 + 3));
+
+describe('probeImage', () => {
+  it('reads size and format of the shipped PNG and JPEG photos', async () => {
+    const png = probeImage(new Uint8Array(await readFile(new URL('chelsea.png', PHOTOS))));
+    expect(png).toEqual({
+      ok: true,
+      header: {
+        format: 'png',
+        width: 451,
+        height: 300,
+        bitDepth: 8,
+        channels: 3,
+        hasAlpha: false,
+        cmyk: false,
+      },
+    });
+    const jpg = probeImage(new Uint8Array(await readFile(new URL('rocket.jpg', PHOTOS))));
+    expect(jpg.ok && jpg.header).toMatchObject({ format: 'jpeg', width: 640, height: 427, channels: 3 });
+  });
+
+  it('names other image formats instead of calling them garbage', () => {
+    const webp = new TextEncoder().encode('RIFF\0\0\0\0WEBPVP8 ');
+    expect(probeImage(webp)).toEqual({
+      ok: false,
+      reason: 'it is a WebP file; only PNG and JPEG images are supported.',
+    });
+  });
+
+  it('refuses a PNG cut anywhere after its signature', () => {
+    const full = pngBytes(4, 3, new Array(48).fill(7));
+    expect(probeImage(full).ok).toBe(true);
+    for (let cut = 8; cut < full.length; cut++) {
+      const result = probeImage(full.subarray(0, cut));
+      expect(result.ok, `cut at ${cut}`).toBe(false);
+      if (!result.ok) expect(result.reason).toMatch(/truncated|header/);
+    }
+  });
+
+  it('refuses a JPEG cut anywhere after its header', () => {
+    const full = jpegBytes(16, 16, (x, y) => [x * 16, y * 16, 128]);
+    expect(probeImage(full).ok).toBe(true);
+    for (let cut = 3; cut < full.length - 1; cut++) {
+      expect(probeImage(full.subarray(0, cut)).ok, `cut at ${cut}`).toBe(false);
+    }
+  });
+});
+
+describe('ImageCollection with the Node decoders', () => {
+  it('decodes RGB, grey, grey+alpha, RGBA and 16-bit PNGs and RGB JPEGs to 8-bit RGB', async () => {
+    const images = new ImageCollection(decodeImageNode);
+    const { added, skipped } = await images.add([
+      { name: 'rgb.png', bytes: pngBytes(2, 1, [10, 20, 30, 255, 40, 50, 60, 255], { colorType: 2 }) },
+      { name: 'grey.png', bytes: pngBytes(2, 1, [90, 90, 90, 255, 200, 200, 200, 255], { colorType: 0 }) },
+      { name: 'grey-alpha.png', bytes: pngBytes(1, 1, [200, 200, 200, 0], { colorType: 4 }) },
+      { name: 'rgba.png', bytes: pngBytes(2, 1, [255, 0, 0, 0, 0, 255, 0, 255], { colorType: 6 }) },
+      { name: 'deep.png', bytes: png16Bytes(2, 1, [0xffff, 0x8080, 0, 0x1234, 0x5678, 0x9abc]) },
+      { name: 'photo.jpg', bytes: jpegBytes(8, 8, () => [200, 100, 50]) },
+    ]);
+    expect(skipped).toEqual([]);
+    const byName = Object.fromEntries(added.map((image) => [image.name, image]));
+    expect(rgbPixel(byName['rgb.png'], 1, 0)).toEqual([40, 50, 60]);
+    expect(rgbPixel(byName['grey.png'], 0, 0)).toEqual([90, 90, 90]);
+    expect(rgbPixel(byName['grey.png'], 1, 0)).toEqual([200, 200, 200]);
+    // Fully transparent pixels become the background (ImageNet mean), opaque ones keep their colour.
+    expect(rgbPixel(byName['grey-alpha.png'], 0, 0)).toEqual([...IMAGENET_MEAN_RGB8]);
+    expect(rgbPixel(byName['rgba.png'], 0, 0)).toEqual([...IMAGENET_MEAN_RGB8]);
+    expect(rgbPixel(byName['rgba.png'], 1, 0)).toEqual([0, 255, 0]);
+    // 16-bit samples are rescaled to 8 bits: v·255/65535 rounded.
+    expect(rgbPixel(byName['deep.png'], 0, 0)).toEqual([255, 128, 0]);
+    expect(rgbPixel(byName['deep.png'], 1, 0)).toEqual([18, 86, 154]);
+    const jpg = rgbPixel(byName['photo.jpg'], 3, 3);
+    jpg.forEach((v, c) => expect(Math.abs(v - [200, 100, 50][c])).toBeLessThanOrEqual(3));
+    expect(images.bytes).toBe(3 * (2 + 2 + 1 + 2 + 2 + 64));
+  });
+
+  it('skips every bad kind with a reason sentence and keeps the good files', async () => {
+    const good = pngBytes(3, 3, new Array(36).fill(128));
+    const goodJpeg = jpegBytes(16, 16, (x) => [x * 10, 0, 0]);
+    const { decode, calls } = countingDecoder();
+    const images = new ImageCollection(decode);
+    const { added, skipped } = await images.add([
+      { name: 'empty.png', bytes: new Uint8Array(0) },
+      { name: 'good.png', bytes: good },
+      { name: 'cut.png', bytes: good.subarray(0, good.length - 20) },
+      { name: 'cut.jpg', bytes: goodJpeg.subarray(0, Math.floor(goodJpeg.length * 0.6)) },
+      { name: 'notes.txt', bytes: new TextEncoder().encode('hello, not a picture') },
+      { name: 'huge.png', bytes: hugePngBytes(20000) },
+      { name: 'print.jpg', bytes: cmykJpegBytes(8, 8) },
+      { name: 'good.jpg', bytes: goodJpeg },
+    ]);
+    expect(added.map((image) => image.name)).toEqual(['good.png', 'good.jpg']);
+    const reasons = Object.fromEntries(skipped.map((s) => [s.name, s.reason]));
+    expect(Object.keys(reasons)).toEqual([
+      'empty.png',
+      'cut.png',
+      'cut.jpg',
+      'notes.txt',
+      'huge.png',
+      'print.jpg',
+    ]);
+    expect(reasons['empty.png']).toBe('the file is empty (0 bytes).');
+    expect(reasons['cut.png']).toMatch(/truncated/);
+    expect(reasons['cut.jpg']).toMatch(/truncated/);
+    expect(reasons['notes.txt']).toBe('it is not an image (neither PNG nor JPEG).');
+    expect(reasons['huge.png']).toMatch(/^it is 20000×20000 pixels \(400 Mpx\), larger than/);
+    expect(reasons['print.jpg']).toMatch(/CMYK/);
+    // Only the two good files reached the decoder: the huge one was refused from its header.
+    expect(calls).toEqual(['3x3', '16x16']);
+    expect(skipMessage(skipped[0])).toBe('empty.png was skipped because the file is empty (0 bytes).');
+  });
+
+  it('reports a decoder failure as a reason, not a crash', async () => {
+    const good = pngBytes(2, 2, new Array(16).fill(50));
+    const corrupt = good.slice();
+    corrupt[corrupt.length - 20] ^= 0xff; // inside IDAT: the CRC no longer matches
+    const images = new ImageCollection(decodeImageNode);
+    const { skipped } = await images.add([{ name: 'corrupt.png', bytes: corrupt }]);
+    expect(skipped).toHaveLength(1);
+    expect(skipped[0].reason).toMatch(/^it could not be decoded \(.+\); the file may be damaged\.$/);
+  });
+
+  it('raises a clear error listing each reason when no file is usable', async () => {
+    const images = new ImageCollection(decodeImageNode);
+    await images.add([
+      { name: 'a.png', bytes: new Uint8Array(0) },
+      { name: 'b.txt', bytes: new TextEncoder().encode('nope') },
+    ]);
+    expect(() => images.requireUsable()).toThrow(NoUsableImagesError);
+    expect(() => images.requireUsable()).toThrow(
+      'None of the 2 files could be used for training:\n' +
+        '  - a.png was skipped because the file is empty (0 bytes).\n' +
+        '  - b.txt was skipped because it is not an image (neither PNG nor JPEG).',
+    );
+    expect(() => new ImageCollection(decodeImageNode).requireUsable()).toThrow(/No images were given/);
+  });
+
+  it('shrinks large images to the stored side and stops at the memory budget', async () => {
+    const big = pngBytes(40, 20, new Array(40 * 20 * 4).fill(255));
+    const images = new ImageCollection(decodeImageNode, {
+      maxStoredSide: 10,
+      memoryBudgetBytes: 10 * 5 * 3 * 2,
+    });
+    const { added, skipped } = await images.add([
+      { name: 'one.png', bytes: big },
+      { name: 'two.png', bytes: big },
+      { name: 'three.png', bytes: big },
+    ]);
+    expect(added.map((i) => [i.name, i.width, i.height])).toEqual([
+      ['one.png', 10, 5],
+      ['two.png', 10, 5],
+    ]);
+    expect(Array.from(added[0].data).every((v) => v === 255)).toBe(true);
+    expect(skipped).toEqual([
+      {
+        name: 'three.png',
+        reason: 'the image cache is full (its 0 MiB budget is used by the images before it).',
+      },
+    ]);
+    expect(images.bytes).toBe(300);
+  });
+
+  it('loads the shipped photo folder: 12 photos, the grey ones as RGB', async () => {
+    const files = await readImageDirectory(new URL('../../public/data/photos', import.meta.url).pathname);
+    const imageFiles = files.filter((f) => /\.(png|jpg)$/.test(f.name));
+    expect(imageFiles).toHaveLength(12);
+    const images = new ImageCollection(decodeImageNode, { maxStoredSide: 4096 });
+    const { added, skipped } = await images.add(imageFiles.filter((f) => /^(camera|rocket)/.test(f.name)));
+    expect(skipped).toEqual([]);
+    const camera = added.find((i) => i.name === 'camera.png')!;
+    expect([camera.width, camera.height]).toEqual([512, 512]);
+    const [r, g, b] = rgbPixel(camera, 100, 100);
+    expect(r === g && g === b).toBe(true);
+    const rocket = added.find((i) => i.name === 'rocket.jpg')!;
+    expect([rocket.width, rocket.height]).toEqual([640, 427]);
+  });
+
+  it('reports an unreadable folder in a sentence', async () => {
+    await expect(readImageDirectory('/definitely/not/here')).rejects.toThrow(
+      /^Cannot read the image folder \/definitely\/not\/here: /,
+    );
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * Decoded images and the header probe that decides, before any decoding, whether a file can be used.
+ *
+ * Host-agnostic: the probe reads only bytes, so the browser and Node reject the same files with the same
+ * sentences. Decoding itself lives in `decode-node.ts` (pngjs / jpeg-js) and `decode-browser.ts`
+ * (createImageBitmap in a worker).
+ */
+
+/** An 8-bit RGB image, pixels interleaved row by row (`data.length === width * height * 3`). */
+export interface RgbImage {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
+export type ImageFormat = 'png' | 'jpeg';
+
+export interface ImageHeader {
+  format: ImageFormat;
+  width: number;
+  height: number;
+  /** Bits per sample (PNG: 1, 2, 4, 8, 16; JPEG: 8 or 12). */
+  bitDepth: number;
+  /** Colour channels stored in the file, alpha included (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK). */
+  channels: number;
+  hasAlpha: boolean;
+  /** A JPEG with four components (CMYK or YCCK). */
+  cmyk: boolean;
+}
+
+export interface ProbeLimits {
+  /** Largest accepted width or height. */
+  maxSide: number;
+  /** Largest accepted width × height; decoding needs about 4 bytes per pixel while it runs. */
+  maxPixels: number;
+}
+
+/** 16384 px a side and 40 Mpx: any camera photo passes; a 20000×20000 file is refused before decoding. */
+export const DEFAULT_PROBE_LIMITS: ProbeLimits = { maxSide: 16384, maxPixels: 40_000_000 };
+
+export type ProbeResult = { ok: true; header: ImageHeader } | { ok: false; reason: string };
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+function readU32BE(bytes: Uint8Array, at: number): number {
+  return ((bytes[at] << 24) | (bytes[at + 1] << 16) | (bytes[at + 2] << 8) | bytes[at + 3]) >>> 0;
+}
+
+function readU16BE(bytes: Uint8Array, at: number): number {
+  return (bytes[at] << 8) | bytes[at + 1];
+}
+
+function chunkType(bytes: Uint8Array, at: number): string {
+  return String.fromCharCode(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
+}
+
+function isPng(bytes: Uint8Array): boolean {
+  return bytes.length >= 8 && PNG_SIGNATURE.every((b, i) => bytes[i] === b);
+}
+
+function isJpeg(bytes: Uint8Array): boolean {
+  return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
+}
+
+function formatName(bytes: Uint8Array): string | undefined {
+  const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
+  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
+  if (bytes.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'GIF';
+  if (bytes.length >= 2 && ascii(0, 2) === 'BM') return 'BMP';
+  if (bytes.length >= 12 && ascii(4, 8) === 'ftyp') return 'AVIF/HEIF';
+  if (bytes.length >= 4 && (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*')) return 'TIFF';
+  return undefined;
+}
+
+function checkSize(header: ImageHeader, limits: ProbeLimits): ProbeResult {
+  const { width, height } = header;
+  if (width === 0 || height === 0) {
+    return { ok: false, reason: `its header says it is ${width}×${height} pixels, which is empty.` };
+  }
+  if (width > limits.maxSide || height > limits.maxSide || width * height > limits.maxPixels) {
+    const mpx = ((width * height) / 1e6).toFixed(0);
+    return {
+      ok: false,
+      reason:
+        `it is ${width}×${height} pixels (${mpx} Mpx), larger than the ${limits.maxSide} px per side and ` +
+        `${(limits.maxPixels / 1e6).toFixed(0)} Mpx accepted; scale it down first.`,
+    };
+  }
+  return { ok: true, header };
+}
+
+/**
+ * Walks the PNG chunks: IHDR gives the size and pixel format, and the walk must reach IEND inside the file,
+ * which is how a truncated download is caught without inflating anything.
+ */
+function probePng(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
+  if (bytes.length < 33 || chunkType(bytes, 12) !== 'IHDR') {
+    return { ok: false, reason: 'it is a PNG cut off before its header ended (truncated file).' };
+  }
+  const width = readU32BE(bytes, 16);
+  const height = readU32BE(bytes, 20);
+  const bitDepth = bytes[24];
+  const colorType = bytes[25];
+  const channelsByColorType: Record<number, number> = { 0: 1, 2: 3, 3: 3, 4: 2, 6: 4 };
+  const channels = channelsByColorType[colorType];
+  if (channels === undefined) {
+    return { ok: false, reason: `it is a PNG with an invalid colour type ${colorType} (damaged file).` };
+  }
+  let at = 8;
+  let sawData = false;
+  let sawTransparency = false;
+  for (;;) {
+    if (at + 12 > bytes.length) {
+      return { ok: false, reason: 'it is a PNG that ends before its last chunk (truncated file).' };
+    }
+    const length = readU32BE(bytes, at);
+    const type = chunkType(bytes, at + 4);
+    if (at + 12 + length > bytes.length) {
+      return {
+        ok: false,
+        reason: `it is a PNG whose ${type} chunk runs past the end of the file (truncated).`,
+      };
+    }
+    if (type === 'IDAT') sawData = true;
+    if (type === 'tRNS') sawTransparency = true;
+    at += 12 + length;
+    if (type === 'IEND') break;
+  }
+  if (!sawData) return { ok: false, reason: 'it is a PNG with no image data (IDAT chunk missing).' };
+  const header: ImageHeader = {
+    format: 'png',
+    width,
+    height,
+    bitDepth,
+    channels,
+    hasAlpha: colorType === 4 || colorType === 6 || sawTransparency,
+    cmyk: false,
+  };
+  return checkSize(header, limits);
+}
+
+/**
+ * Walks the JPEG marker segments up to the first scan: the SOF segment gives size, precision and component
+ * count. Entropy-coded data never contains an unstuffed 0xFFD9, so a file without the end-of-image marker
+ * after its first scan was cut off; browsers would silently grey out the missing rows, so it is refused.
+ */
+function probeJpeg(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
+  let at = 2;
+  let frame:
+    | { width: number; height: number; bitDepth: number; channels: number; marker: number }
+    | undefined;
+  let scanStart = -1;
+  while (at + 4 <= bytes.length) {
+    if (bytes[at] !== 0xff) {
+      return { ok: false, reason: 'it is a JPEG with a damaged marker structure.' };
+    }
+    const marker = bytes[at + 1];
+    if (marker === 0xff) {
+      at += 1; // fill byte before a marker
+      continue;
+    }
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      at += 2; // markers without a length
+      continue;
+    }
+    const length = readU16BE(bytes, at + 2);
+    if (at + 2 + length > bytes.length) break;
+    const isFrame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (isFrame && length >= 8) {
+      frame = {
+        bitDepth: bytes[at + 4],
+        height: readU16BE(bytes, at + 5),
+        width: readU16BE(bytes, at + 7),
+        channels: bytes[at + 9],
+        marker,
+      };
+    }
+    if (marker === 0xda) {
+      scanStart = at + 2 + length;
+      break;
+    }
+    at += 2 + length;
+  }
+  if (!frame || scanStart < 0) {
+    return { ok: false, reason: 'it is a JPEG cut off before its image data starts (truncated file).' };
+  }
+  if (frame.marker >= 0xc9) {
+    return {
+      ok: false,
+      reason: 'it is an arithmetic-coded JPEG, which is not supported; re-save it as a normal JPEG.',
+    };
+  }
+  if (frame.marker === 0xc3 || frame.marker === 0xc7 || frame.marker === 0xcb) {
+    return { ok: false, reason: 'it is a lossless JPEG, which is not supported; re-save it as PNG.' };
+  }
+  if (frame.bitDepth !== 8) {
+    return { ok: false, reason: `it is a ${frame.bitDepth}-bit JPEG; only 8-bit JPEGs are supported.` };
+  }
+  if (frame.channels === 4) {
+    return {
+      ok: false,
+      reason: 'it is a CMYK JPEG (print colours), which is not supported; convert it to RGB and try again.',
+    };
+  }
+  if (frame.channels !== 1 && frame.channels !== 3) {
+    return {
+      ok: false,
+      reason: `it is a JPEG with ${frame.channels} colour components, which is not supported.`,
+    };
+  }
+  let end = -1;
+  for (let i = bytes.length - 2; i >= scanStart; i--) {
+    if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) {
+      end = i;
+      break;
+    }
+  }
+  if (end < 0) {
+    return { ok: false, reason: 'it is a JPEG that ends before its end-of-image marker (truncated file).' };
+  }
+  const header: ImageHeader = {
+    format: 'jpeg',
+    width: frame.width,
+    height: frame.height,
+    bitDepth: 8,
+    channels: frame.channels,
+    hasAlpha: false,
+    cmyk: false,
+  };
+  return checkSize(header, limits);
+}
+
+/**
+ * Says from the bytes alone whether a file is a PNG or JPEG this project can decode, or why not. The reason
+ * completes the sentence "NAME was skipped because …".
+ */
+export function probeImage(bytes: Uint8Array, limits: ProbeLimits = DEFAULT_PROBE_LIMITS): ProbeResult {
+  if (bytes.length === 0) return { ok: false, reason: 'the file is empty (0 bytes).' };
+  if (isPng(bytes)) return probePng(bytes, limits);
+  if (isJpeg(bytes)) return probeJpeg(bytes, limits);
+  const other = formatName(bytes);
+  if (other) {
+    return { ok: false, reason: `it is a ${other} file; only PNG and JPEG images are supported.` };
+  }
+  return { ok: false, reason: 'it is not an image (neither PNG nor JPEG).' };
+}
+
+/**
+ * RGBA (straight alpha) to RGB: transparent areas are composited over `background`, by default the ImageNet
+ * mean colour, so that after normalisation they become ≈0 — no information rather than a black or white edge.
+ */
+export const IMAGENET_MEAN_RGB8: readonly [number, number, number] = [124, 116, 104];
+
+export function rgbaToRgb(
+  rgba: Uint8Array | Uint8ClampedArray,
+  width: number,
+  height: number,
+  background: readonly [number, number, number] = IMAGENET_MEAN_RGB8,
+): RgbImage {
+  const n = width * height;
+  const data = new Uint8Array(n * 3);
+  for (let i = 0; i < n; i++) {
+    const a = rgba[i * 4 + 3];
+    for (let c = 0; c < 3; c++) {
+      const v = rgba[i * 4 + c];
+      data[i * 3 + c] = a === 255 ? v : Math.round((v * a + background[c] * (255 - a)) / 255);
+    }
+  }
+  return { width, height, data };
+}
+
+/** Bytes an image occupies in the cache. */
+export function imageBytes(image: RgbImage): number {
+  return image.data.byteLength;
+}
