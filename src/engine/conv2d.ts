@@ -1,0 +1,505 @@
+/**
+ * Dense 2-D convolution (NHWC activations, HWIO weights, or [kh, kw, C] for depthwise) on the GPU: forward
+ * with optional bias and cell-resolution output mask, grad-input, grad-weight (split-K + fixed-order reduce)
+ * and bias gradient. Kernels: shaders/conv2d.wgsl. Float64 twin: src/reference/conv2d.ts.
+ *
+ * Every function returns an `Encodable` (one PreparedDispatch, or a DispatchGroup of several plus their
+ * scratch buffers) built once for static shapes; `encode(pass)` each step, `release()` when done.
+ */
+import convSource from '../../shaders/conv2d.wgsl?raw';
+import { type Gpu, type GpuTensor, grid1d, type Kernel, Params, type PreparedDispatch } from '../gpu/runtime';
+
+export interface Conv2dShape {
+  batch: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  outC: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  /** groups = C (outC must equal inC; weight [kh, kw, C]); otherwise groups = 1 (weight [kh, kw, Cin, Cout]). */
+  depthwise: boolean;
+}
+
+/**
+ * A visibility mask at cell resolution, [batch, gridH, gridW] (1 = visible): position (y, x) of a map reads
+ * cell (y / cellH, x / cellW). `kind` says whether the buffer holds u32 flags or f32 values.
+ */
+export interface GpuCellMask {
+  tensor: GpuTensor;
+  kind: 'u32' | 'f32';
+  gridH: number;
+  gridW: number;
+  cellH: number;
+  cellW: number;
+}
+
+/** What a layer keeps per kernel invocation: record into a pass each step, release once. */
+export interface Encodable {
+  encode(pass: GPUComputePassEncoder): void;
+  release(): void;
+}
+
+/** Several dispatches that run in order in one pass, and the scratch tensors they own. */
+export class DispatchGroup implements Encodable {
+  constructor(
+    readonly label: string,
+    private readonly dispatches: PreparedDispatch[],
+    private readonly scratch: GpuTensor[],
+    private readonly gpu: Gpu,
+  ) {}
+
+  encode(pass: GPUComputePassEncoder): void {
+    for (const dispatch of this.dispatches) dispatch.encode(pass);
+  }
+
+  release(): void {
+    for (const dispatch of this.dispatches) dispatch.release();
+    for (const tensor of this.scratch) this.gpu.releaseTensor(tensor);
+  }
+}
+
+export function conv2dOutputSize(shape: Conv2dShape): { outH: number; outW: number } {
+  const outH = Math.floor((shape.inH + 2 * shape.padH - shape.kernelH) / shape.strideH) + 1;
+  const outW = Math.floor((shape.inW + 2 * shape.padW - shape.kernelW) / shape.strideW) + 1;
+  return { outH, outW };
+}
+
+// ------------------------------------------------------------------------------------------------ internals
+
+/** Reduction depth of one tile step in the shader (BK). */
+const TILE_K = 16;
+
+const placeholders = new WeakMap<Gpu, GpuTensor>();
+
+/** A 4-float buffer bound where an entry point declares an optional input (bias, mask) that is absent. */
+export function placeholder(gpu: Gpu): GpuTensor {
+  let tensor = placeholders.get(gpu);
+  if (!tensor) {
+    tensor = gpu.upload('conv.placeholder', new Float32Array(4));
+    placeholders.set(gpu, tensor);
+  }
+  return tensor;
+}
+
+export interface ConvUniforms {
+  batch: number;
+  srcH: number;
+  srcW: number;
+  srcC: number;
+  dstH: number;
+  dstW: number;
+  dstC: number;
+  kernelH: number;
+  kernelW: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  rowsPerSlice?: number;
+  slices?: number;
+  mask?: GpuCellMask;
+  hasBias?: boolean;
+  accumulate?: boolean;
+}
+
+export function convParams(u: ConvUniforms): Params {
+  return new Params()
+    .u32(u.batch)
+    .u32(u.srcH)
+    .u32(u.srcW)
+    .u32(u.srcC)
+    .u32(u.dstH)
+    .u32(u.dstW)
+    .u32(u.dstC)
+    .u32(u.kernelH)
+    .u32(u.kernelW)
+    .u32(u.strideH)
+    .u32(u.strideW)
+    .u32(u.padH)
+    .u32(u.padW)
+    .u32(u.rowsPerSlice ?? 0)
+    .u32(u.slices ?? 1)
+    .u32(u.mask?.gridH ?? 1)
+    .u32(u.mask?.gridW ?? 1)
+    .u32(u.mask?.cellH ?? 1)
+    .u32(u.mask?.cellW ?? 1)
+    .u32(u.hasBias ? 1 : 0)
+    .u32(u.accumulate ? 1 : 0);
+}
+
+export interface GemmTile {
+  tileM: number;
+  tileN: number;
+}
+
+/**
+ * 64×64 tiles (256 threads, 4×4 per thread) when they still give enough workgroups to fill a GPU; 32×32
+ * (64 threads) for small problems, where occupancy matters more than per-tile reuse.
+ */
+export function chooseTile(rows: number, cols: number): GemmTile {
+  const bigTiles = Math.ceil(rows / 64) * Math.ceil(cols / 64);
+  return bigTiles >= 96 ? { tileM: 64, tileN: 64 } : { tileM: 32, tileN: 32 };
+}
+
+/**
+ * Split-K for reductions over batch × space: enough slices that tiles × slices reaches ~256 workgroups,
+ * but at least 256 reduction rows per slice so the partials stay small relative to the work.
+ */
+export function chooseSlices(tiles: number, reductionRows: number): { slices: number; rowsPerSlice: number } {
+  const wanted = Math.max(1, Math.min(Math.ceil(256 / Math.max(1, tiles)), Math.ceil(reductionRows / 256)));
+  const rowsPerSlice = Math.max(TILE_K, Math.ceil(Math.ceil(reductionRows / wanted) / TILE_K) * TILE_K);
+  return { slices: Math.max(1, Math.ceil(reductionRows / rowsPerSlice)), rowsPerSlice };
+}
+
+function maskMode(mask?: GpuCellMask): number {
+  if (!mask) return 0;
+  return mask.kind === 'u32' ? 1 : 2;
+}
+
+export function convKernel(
+  gpu: Gpu,
+  entryPoint: string,
+  options: { tile?: GemmTile; weightTransposed?: boolean; mask?: GpuCellMask } = {},
+): Kernel {
+  const constants: Record<string, number> = { MASK_MODE: maskMode(options.mask) };
+  if (options.tile) {
+    constants.TILE_M = options.tile.tileM;
+    constants.TILE_N = options.tile.tileN;
+  }
+  if (options.weightTransposed !== undefined) constants.WEIGHT_T = options.weightTransposed ? 1 : 0;
+  return gpu.kernel({ label: `conv2d.${entryPoint}`, code: convSource, entryPoint, constants });
+}
+
+/** out (+)= Σ_s partials[s, :]; count elements, fixed slice order. */
+export function reduceSlices(
+  gpu: Gpu,
+  out: GpuTensor,
+  partials: GpuTensor,
+  count: number,
+  slices: number,
+  accumulate: boolean,
+): PreparedDispatch {
+  return gpu.prepare({
+    kernel: gpu.kernel({ label: 'conv2d.reduce_slices', code: convSource, entryPoint: 'reduce_slices' }),
+    buffers: [out, partials],
+    params: new Params()
+      .u32(count)
+      .u32(slices)
+      .u32(accumulate ? 1 : 0),
+    workgroups: grid1d(Math.ceil(count / 256)),
+  });
+}
+
+/**
+ * Column sums of dy [pixels, C] (× mask) accumulated into `out` [C]: per-slice partials and a fixed-order
+ * reduce, or a single direct pass when one slice suffices.
+ */
+export function columnSum(
+  gpu: Gpu,
+  label: string,
+  out: GpuTensor,
+  dy: GpuTensor,
+  dims: { batch: number; h: number; w: number; c: number },
+  mask?: GpuCellMask,
+): Encodable {
+  const pixels = dims.batch * dims.h * dims.w;
+  const channelGroups = Math.ceil(dims.c / 64);
+  const { slices, rowsPerSlice } = chooseSlices(channelGroups / 4, pixels);
+  const uniforms: ConvUniforms = {
+    batch: dims.batch,
+    srcH: dims.h,
+    srcW: dims.w,
+    srcC: dims.c,
+    dstH: dims.h,
+    dstW: dims.w,
+    dstC: dims.c,
+    kernelH: 1,
+    kernelW: 1,
+    strideH: 1,
+    strideW: 1,
+    padH: 0,
+    padW: 0,
+    rowsPerSlice,
+    slices,
+    mask,
+  };
+  const kernel = convKernel(gpu, 'column_sum', { mask });
+  const maskBuffer = mask?.tensor ?? placeholder(gpu);
+  if (slices === 1) {
+    const direct = gpu.prepare({
+      kernel,
+      buffers: [out, dy, maskBuffer],
+      params: convParams({ ...uniforms, accumulate: true }),
+      workgroups: [channelGroups, 1, 1],
+    });
+    return new DispatchGroup(label, [direct], [], gpu);
+  }
+  const partials = gpu.tensor(`${label}.partials`, [slices, dims.c]);
+  const partial = gpu.prepare({
+    kernel,
+    buffers: [partials, dy, maskBuffer],
+    params: convParams(uniforms),
+    workgroups: [channelGroups, slices, 1],
+  });
+  const reduce = reduceSlices(gpu, out, partials, dims.c, slices, true);
+  return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+}
+
+function checkLength(label: string, tensor: GpuTensor, expected: number, what: string): void {
+  if (tensor.length !== expected) {
+    throw new RangeError(
+      `${label}: ${what} ${tensor.label} has ${tensor.length} elements, expected ${expected}.`,
+    );
+  }
+}
+
+function checkShape(label: string, s: Conv2dShape): { outH: number; outW: number } {
+  const dims = [s.batch, s.inH, s.inW, s.inC, s.outC, s.kernelH, s.kernelW, s.strideH, s.strideW];
+  if (dims.some((d) => !Number.isInteger(d) || d < 1) || s.padH < 0 || s.padW < 0) {
+    throw new RangeError(`${label}: sizes, kernel and stride must be positive integers and padding ≥ 0.`);
+  }
+  if (s.depthwise && s.inC !== s.outC) {
+    throw new RangeError(
+      `${label}: a depthwise convolution needs as many output channels as input channels.`,
+    );
+  }
+  const out = conv2dOutputSize(s);
+  if (out.outH < 1 || out.outW < 1) {
+    throw new RangeError(
+      `${label}: a ${s.kernelH}×${s.kernelW} kernel does not fit a ${s.inH}×${s.inW} input padded by ${s.padH}×${s.padW}.`,
+    );
+  }
+  return out;
+}
+
+function weightLength(s: Conv2dShape): number {
+  return s.kernelH * s.kernelW * s.inC * (s.depthwise ? 1 : s.outC);
+}
+
+function baseUniforms(s: Conv2dShape, outH: number, outW: number): ConvUniforms {
+  return {
+    batch: s.batch,
+    srcH: s.inH,
+    srcW: s.inW,
+    srcC: s.inC,
+    dstH: outH,
+    dstW: outW,
+    dstC: s.outC,
+    kernelH: s.kernelH,
+    kernelW: s.kernelW,
+    strideH: s.strideH,
+    strideW: s.strideW,
+    padH: s.padH,
+    padW: s.padW,
+  };
+}
+
+// ------------------------------------------------------------------------------------------------ public API
+
+export interface ConvForwardOptions {
+  bias?: GpuTensor;
+  /** Output mask epilogue: out[b, y, x, :] *= mask[b, y / cellH, x / cellW]. */
+  mask?: GpuCellMask;
+  /** Add into `out` instead of overwriting it (fan-in). */
+  accumulate?: boolean;
+}
+
+/** y = conv(x, W) (+ bias) (× mask). x [B, H, W, Cin], y [B, Ho, Wo, Cout]. */
+export function conv2dForward(
+  gpu: Gpu,
+  shape: Conv2dShape,
+  out: GpuTensor,
+  x: GpuTensor,
+  weight: GpuTensor,
+  options: ConvForwardOptions = {},
+): Encodable {
+  const label = 'conv2d.forward';
+  const { outH, outW } = checkShape(label, shape);
+  checkLength(label, x, shape.batch * shape.inH * shape.inW * shape.inC, 'input');
+  checkLength(label, out, shape.batch * outH * outW * shape.outC, 'output');
+  checkLength(label, weight, weightLength(shape), 'weight');
+  if (options.bias) checkLength(label, options.bias, shape.outC, 'bias');
+  const { mask } = options;
+  const uniforms = { ...baseUniforms(shape, outH, outW), mask, hasBias: !!options.bias };
+  const buffers = [out, x, mask?.tensor ?? placeholder(gpu), weight, options.bias ?? placeholder(gpu)];
+  const rows = shape.batch * outH * outW;
+  if (shape.depthwise) {
+    return gpu.prepare({
+      kernel: convKernel(gpu, 'dw_forward', { mask }),
+      buffers,
+      params: convParams({ ...uniforms, accumulate: options.accumulate }),
+      workgroups: grid1d(Math.ceil((rows * shape.outC) / 256)),
+    });
+  }
+  const tile = chooseTile(rows, shape.outC);
+  return gpu.prepare({
+    kernel: convKernel(gpu, 'conv_forward', { tile, weightTransposed: false, mask }),
+    buffers,
+    params: convParams({ ...uniforms, accumulate: options.accumulate }),
+    workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(shape.outC / tile.tileN), 1],
+  });
+}
+
+export interface ConvBackwardOptions {
+  /** The forward's output mask: dy is multiplied by it (the epilogue's gradient). */
+  mask?: GpuCellMask;
+  /** Grad-input only: add into dx instead of overwriting it. */
+  accumulate?: boolean;
+}
+
+/**
+ * dx = conv2dᵀ(dy, W). A strided conv runs one GEMM per input phase (y mod s, x mod s) over only the taps
+ * that reach it, so no work is spent on the stride's zeros.
+ */
+export function conv2dBackwardInput(
+  gpu: Gpu,
+  shape: Conv2dShape,
+  dx: GpuTensor,
+  dy: GpuTensor,
+  weight: GpuTensor,
+  options: ConvBackwardOptions = {},
+): Encodable {
+  const label = 'conv2d.backward_input';
+  const { outH, outW } = checkShape(label, shape);
+  checkLength(label, dx, shape.batch * shape.inH * shape.inW * shape.inC, 'input gradient');
+  checkLength(label, dy, shape.batch * outH * outW * shape.outC, 'output gradient');
+  checkLength(label, weight, weightLength(shape), 'weight');
+  const { mask } = options;
+  if (shape.depthwise) {
+    return gpu.prepare({
+      kernel: convKernel(gpu, 'dw_grad_input', { mask }),
+      buffers: [dx, dy, mask?.tensor ?? placeholder(gpu), weight],
+      params: convParams({ ...baseUniforms(shape, outH, outW), mask, accumulate: options.accumulate }),
+      workgroups: grid1d(Math.ceil((shape.batch * shape.inH * shape.inW * shape.inC) / 256)),
+    });
+  }
+  // The phase GEMM's source is dy (conv output), its destination dx (conv input).
+  const uniforms: ConvUniforms = {
+    batch: shape.batch,
+    srcH: outH,
+    srcW: outW,
+    srcC: shape.outC,
+    dstH: shape.inH,
+    dstW: shape.inW,
+    dstC: shape.inC,
+    kernelH: shape.kernelH,
+    kernelW: shape.kernelW,
+    strideH: shape.strideH,
+    strideW: shape.strideW,
+    padH: shape.padH,
+    padW: shape.padW,
+    mask,
+    accumulate: options.accumulate,
+  };
+  const phaseRows = shape.batch * Math.ceil(shape.inH / shape.strideH) * Math.ceil(shape.inW / shape.strideW);
+  const tile = chooseTile(phaseRows * shape.strideH * shape.strideW, shape.inC);
+  return gpu.prepare({
+    kernel: convKernel(gpu, 'conv_phase', { tile, weightTransposed: true, mask }),
+    buffers: [dx, dy, mask?.tensor ?? placeholder(gpu), weight, placeholder(gpu)],
+    params: convParams(uniforms),
+    workgroups: [
+      Math.ceil(phaseRows / tile.tileM),
+      Math.ceil(shape.inC / tile.tileN),
+      shape.strideH * shape.strideW,
+    ],
+  });
+}
+
+/**
+ * dW += Σ_{b,y,x} im2col(x)ᵀ · dy, a GEMM over batch × space split into slices (partials + fixed-order
+ * reduce), so the whole GPU works on it whatever the weight's size.
+ */
+export function conv2dBackwardWeight(
+  gpu: Gpu,
+  shape: Conv2dShape,
+  dw: GpuTensor,
+  x: GpuTensor,
+  dy: GpuTensor,
+  options: Pick<ConvBackwardOptions, 'mask'> = {},
+): Encodable {
+  const label = 'conv2d.backward_weight';
+  const { outH, outW } = checkShape(label, shape);
+  checkLength(label, dw, weightLength(shape), 'weight gradient');
+  checkLength(label, x, shape.batch * shape.inH * shape.inW * shape.inC, 'input');
+  checkLength(label, dy, shape.batch * outH * outW * shape.outC, 'output gradient');
+  const { mask } = options;
+  const pixels = shape.batch * outH * outW;
+  const count = weightLength(shape);
+  const buffers = (out: GpuTensor) => [out, x, mask?.tensor ?? placeholder(gpu), dy];
+  const base = baseUniforms(shape, outH, outW);
+  if (shape.depthwise) {
+    const threads = count;
+    const { slices, rowsPerSlice } = chooseSlices(Math.ceil(threads / 64) / 4, pixels);
+    const kernel = convKernel(gpu, 'dw_grad_weight', { mask });
+    const groups = Math.ceil(threads / 64);
+    if (slices === 1) {
+      const direct = gpu.prepare({
+        kernel,
+        buffers: buffers(dw),
+        params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
+        workgroups: [groups, 1, 1],
+      });
+      return new DispatchGroup(label, [direct], [], gpu);
+    }
+    const partials = gpu.tensor(`${label}.partials`, [slices, count]);
+    const partial = gpu.prepare({
+      kernel,
+      buffers: buffers(partials),
+      params: convParams({ ...base, mask, rowsPerSlice, slices }),
+      workgroups: [groups, slices, 1],
+    });
+    const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
+    return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+  }
+  const rows = shape.kernelH * shape.kernelW * shape.inC;
+  const tile = chooseTile(rows, shape.outC);
+  const tiles = Math.ceil(rows / tile.tileM) * Math.ceil(shape.outC / tile.tileN);
+  const { slices, rowsPerSlice } = chooseSlices(tiles, pixels);
+  const kernel = convKernel(gpu, 'conv_grad_weight', { tile, mask });
+  const grid = [Math.ceil(rows / tile.tileM), Math.ceil(shape.outC / tile.tileN)] as const;
+  if (slices === 1) {
+    const direct = gpu.prepare({
+      kernel,
+      buffers: buffers(dw),
+      params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
+      workgroups: [grid[0], grid[1], 1],
+    });
+    return new DispatchGroup(label, [direct], [], gpu);
+  }
+  const partials = gpu.tensor(`${label}.partials`, [slices, count]);
+  const partial = gpu.prepare({
+    kernel,
+    buffers: buffers(partials),
+    params: convParams({ ...base, mask, rowsPerSlice, slices }),
+    workgroups: [grid[0], grid[1], slices],
+  });
+  const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
+  return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+}
+
+/** dBias += Σ_{b,y,x} dy (× mask). */
+export function conv2dBackwardBias(
+  gpu: Gpu,
+  shape: Conv2dShape,
+  dbias: GpuTensor,
+  dy: GpuTensor,
+  options: Pick<ConvBackwardOptions, 'mask'> = {},
+): Encodable {
+  const label = 'conv2d.backward_bias';
+  const { outH, outW } = checkShape(label, shape);
+  checkLength(label, dbias, shape.outC, 'bias gradient');
+  checkLength(label, dy, shape.batch * outH * outW * shape.outC, 'output gradient');
+  return columnSum(
+    gpu,
+    label,
+    dbias,
+    dy,
+    { batch: shape.batch, h: outH, w: outW, c: shape.outC },
+    options.mask,
+  );
+}
