@@ -155,7 +155,7 @@ describe('ImageCollection with the Node decoders', () => {
     expect(rgbPixel(byName['deep.png'], 0, 0)).toEqual([255, 128, 0]);
     expect(rgbPixel(byName['deep.png'], 1, 0)).toEqual([18, 86, 154]);
     const jpg = rgbPixel(byName['photo.jpg'], 3, 3);
-    jpg.forEach((v, c) => expect(Math.abs(v - [200, 100, 50][c])).toBeLessThanOrEqual(3));
+    for (const [c, v] of jpg.entries()) expect(Math.abs(v - [200, 100, 50][c])).toBeLessThanOrEqual(3);
     expect(images.bytes).toBe(3 * (2 + 2 + 1 + 2 + 2 + 64));
   });
 

@@ -125,7 +125,7 @@ export function resampleRegion(
     for (let i = 0; i < outWidth * 3; i++) {
       let s = 0;
       for (let k = 0; k < v.count[y]; k++) s += v.weights[wBase + k] * tmp[(r0 + k) * outWidth * 3 + i];
-      out[y * outWidth * 3 + i] = s < 0 ? 0 : s > 255 ? 255 : s;
+      out[y * outWidth * 3 + i] = Math.min(255, Math.max(0, s));
     }
   }
   return out;
