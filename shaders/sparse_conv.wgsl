@@ -1,0 +1,261 @@
+// Gathered sparse convolution as implicit GEMM (KERNELS §3.1–3.2).
+//
+//   gather_gemm:   C[m, n] = bias[n] + Σ_{t<T, j<J} src[map[m, t], j] · B(t, j, n)
+//                  forward: src = x [N_in, Cin], map = forward map [N_out, T], B = W[t, j=ci, n=co] (HWIO)
+//                  dX:      src = dY [N_out, Cout], map = transposed map [N_in, T], B = W[t, n=ci, j=co]
+//                  (B_TRANSPOSED), so dX is gather-only, no scatter and no atomics.
+//                  Tiles: 64 rows × 64 columns per 256-thread workgroup, each thread a 4×4 register block,
+//                  K = T·J walked in steps of 16 with the gather done by the A-tile loader.
+//   weight_grad_partial: P[s, (t, j), n] = Σ_{m in split s} src[map[m, t], j] · dY[m, n]; the extra row
+//                  (t, j) = T·J holds Σ dY[m, n] (the bias gradient, a ones-row of A). Split-K over sites
+//                  so the reduction is parallel over sites; partials are then summed in a fixed order.
+//   grad_reduce:   dW[(t, j), n] += Σ_s P[s, (t, j), n]; dBias[n] += Σ_s P[s, T·J, n] (accumulate: grads).
+//   depthwise / depthwise_weight_grad_partial: the groups = C variants (one thread per row × channel).
+// A negative map entry is a missing neighbour (masked or padding): it reads as 0.
+
+struct Params {
+  rows: u32,       // M: output rows (or dX rows)
+  cols: u32,       // N: output channels of this GEMM
+  depth: u32,      // J: channels of the gathered source
+  taps: u32,       // T = k·k
+  has_bias: u32,
+  k_per_split: u32, // weight gradient: sites per split (multiple of 16)
+  splits: u32,
+  b_transposed: u32,
+}
+
+@group(1) @binding(0) var<uniform> params: Params;
+
+const TILE_M: u32 = 64u;
+const TILE_N: u32 = 64u;
+const TILE_K: u32 = 16u;
+
+var<workgroup> tile_a: array<f32, 1024>; // [TILE_K][TILE_M]
+var<workgroup> tile_b: array<f32, 1024>; // [TILE_K][TILE_N]
+
+// ---------------------------------------------------------------- forward and dX
+
+@group(0) @binding(0) var<storage, read_write> gg_out: array<f32>;
+@group(0) @binding(1) var<storage, read> gg_src: array<f32>;
+@group(0) @binding(2) var<storage, read> gg_map: array<i32>;
+@group(0) @binding(3) var<storage, read> gg_weight: array<f32>;
+@group(0) @binding(4) var<storage, read> gg_bias: array<f32>;
+
+fn gathered(m: u32, kk: u32) -> f32 {
+  if (m >= params.rows || kk >= params.taps * params.depth) { return 0.0; }
+  let t = kk / params.depth;
+  let j = kk - t * params.depth;
+  let row = gg_map[m * params.taps + t];
+  if (row < 0) { return 0.0; }
+  return gg_src[u32(row) * params.depth + j];
+}
+
+fn weight_at(kk: u32, n: u32) -> f32 {
+  if (n >= params.cols || kk >= params.taps * params.depth) { return 0.0; }
+  if (params.b_transposed == 0u) { return gg_weight[kk * params.cols + n]; }
+  let t = kk / params.depth;
+  let j = kk - t * params.depth;
+  return gg_weight[(t * params.cols + n) * params.depth + j];
+}
+
+@compute @workgroup_size(256)
+fn gather_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * TILE_N;
+  let m0 = wid.y * TILE_M;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+  let k_total = params.taps * params.depth;
+  for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
+    for (var q = 0u; q < 4u; q++) {
+      let e = lid + q * 256u;
+      // A: 64 rows × 16 k, k fastest across threads (channels of one gathered row are contiguous).
+      let ar = e / TILE_K;
+      let ak = e % TILE_K;
+      tile_a[ak * TILE_M + ar] = gathered(m0 + ar, k0 + ak);
+      // B: 16 k × 64 n, n fastest (a weight row is contiguous in HWIO).
+      let bk = e / TILE_N;
+      let bn = e % TILE_N;
+      tile_b[bk * TILE_N + bn] = weight_at(k0 + bk, n0 + bn);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TILE_K; k++) {
+      let a = vec4f(tile_a[k * TILE_M + ty * 4u], tile_a[k * TILE_M + ty * 4u + 1u],
+                    tile_a[k * TILE_M + ty * 4u + 2u], tile_a[k * TILE_M + ty * 4u + 3u]);
+      let b = vec4f(tile_b[k * TILE_N + tx * 4u], tile_b[k * TILE_N + tx * 4u + 1u],
+                    tile_b[k * TILE_N + tx * 4u + 2u], tile_b[k * TILE_N + tx * 4u + 3u]);
+      for (var i = 0u; i < 4u; i++) {
+        acc[i][0] += a[i] * b[0];
+        acc[i][1] += a[i] * b[1];
+        acc[i][2] += a[i] * b[2];
+        acc[i][3] += a[i] * b[3];
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    if (m >= params.rows) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (n >= params.cols) { continue; }
+      var v = acc[i][j];
+      if (params.has_bias != 0u) { v += gg_bias[n]; }
+      gg_out[m * params.cols + n] = v;
+    }
+  }
+}
+
+// ---------------------------------------------------------------- weight gradient (split-K over sites)
+
+@group(0) @binding(0) var<storage, read_write> wg_partials: array<f32>;
+@group(0) @binding(1) var<storage, read> wg_src: array<f32>;
+@group(0) @binding(2) var<storage, read> wg_map: array<i32>;
+@group(0) @binding(3) var<storage, read> wg_dy: array<f32>;
+
+// A^T element: row (t, j) of the im2col matrix at site m; the row T·J is the ones-row for the bias.
+fn im2col_t(kk: u32, m: u32) -> f32 {
+  let k_total = params.taps * params.depth;
+  if (m >= params.rows) { return 0.0; }
+  if (kk == k_total) { return select(0.0, 1.0, params.has_bias != 0u); }
+  if (kk > k_total) { return 0.0; }
+  let t = kk / params.depth;
+  let j = kk - t * params.depth;
+  let row = wg_map[m * params.taps + t];
+  if (row < 0) { return 0.0; }
+  return wg_src[u32(row) * params.depth + j];
+}
+
+@compute @workgroup_size(256)
+fn weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * TILE_N;
+  let r0 = wid.y * TILE_M; // rows of dW (im2col rows)
+  let split = wid.z;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  let w_rows = params.taps * params.depth + 1u;
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+  let s0 = split * params.k_per_split;
+  let s1 = min(s0 + params.k_per_split, params.rows);
+  for (var k0 = s0; k0 < s1; k0 += TILE_K) {
+    for (var q = 0u; q < 4u; q++) {
+      let e = lid + q * 256u;
+      // A^T tile: 64 im2col rows × 16 sites; consecutive threads take consecutive im2col rows (channels).
+      let ar = e % TILE_M;
+      let ak = e / TILE_M;
+      tile_a[ak * TILE_M + ar] = im2col_t(r0 + ar, k0 + ak);
+      let bk = e / TILE_N;
+      let bn = e % TILE_N;
+      let site = k0 + bk;
+      var v = 0.0;
+      if (site < s1 && n0 + bn < params.cols) { v = wg_dy[site * params.cols + n0 + bn]; }
+      tile_b[bk * TILE_N + bn] = v;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TILE_K; k++) {
+      let a = vec4f(tile_a[k * TILE_M + ty * 4u], tile_a[k * TILE_M + ty * 4u + 1u],
+                    tile_a[k * TILE_M + ty * 4u + 2u], tile_a[k * TILE_M + ty * 4u + 3u]);
+      let b = vec4f(tile_b[k * TILE_N + tx * 4u], tile_b[k * TILE_N + tx * 4u + 1u],
+                    tile_b[k * TILE_N + tx * 4u + 2u], tile_b[k * TILE_N + tx * 4u + 3u]);
+      for (var i = 0u; i < 4u; i++) {
+        acc[i][0] += a[i] * b[0];
+        acc[i][1] += a[i] * b[1];
+        acc[i][2] += a[i] * b[2];
+        acc[i][3] += a[i] * b[3];
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let r = r0 + ty * 4u + i;
+    if (r >= w_rows) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (n >= params.cols) { continue; }
+      wg_partials[(split * w_rows + r) * params.cols + n] = acc[i][j];
+    }
+  }
+}
+
+// ---------------------------------------------------------------- fixed-order reduction of the partials
+
+@group(0) @binding(0) var<storage, read_write> rd_dweight: array<f32>;
+@group(0) @binding(1) var<storage, read_write> rd_dbias: array<f32>;
+@group(0) @binding(2) var<storage, read> rd_partials: array<f32>;
+
+// rows of the partials = depth·taps weight rows + 1 bias row, each `cols` wide; `rows` here = that count.
+@compute @workgroup_size(256)
+fn grad_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let w_rows = params.taps * params.depth + 1u;
+  let total = w_rows * params.cols;
+  if (i >= total) { return; }
+  var sum = 0.0;
+  for (var s = 0u; s < params.splits; s++) { sum += rd_partials[s * total + i]; }
+  let weight_len = total - params.cols;
+  if (i < weight_len) {
+    rd_dweight[i] += sum;
+  } else if (params.has_bias != 0u) {
+    rd_dbias[i - weight_len] += sum;
+  }
+}
+
+// ---------------------------------------------------------------- depthwise (groups = C)
+
+@group(0) @binding(0) var<storage, read_write> dw_out: array<f32>;
+@group(0) @binding(1) var<storage, read> dw_src: array<f32>;
+@group(0) @binding(2) var<storage, read> dw_map: array<i32>;
+@group(0) @binding(3) var<storage, read> dw_weight: array<f32>;
+@group(0) @binding(4) var<storage, read> dw_bias: array<f32>;
+
+// out[m, c] = bias[c] + Σ_t src[map[m, t], c] · w[t, c]. Forward with the forward map; dX with the
+// transposed map and dY as src (tap t pairs with the same weight tap either way). One thread per
+// (row, channel): channels are fastest, so a warp reads a neighbour row contiguously.
+@compute @workgroup_size(256)
+fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let channels = params.cols;
+  if (i >= params.rows * channels) { return; }
+  let m = i / channels;
+  let c = i - m * channels;
+  var acc = 0.0;
+  if (params.has_bias != 0u) { acc = dw_bias[c]; }
+  for (var t = 0u; t < params.taps; t++) {
+    let row = dw_map[m * params.taps + t];
+    if (row >= 0) { acc += dw_src[u32(row) * channels + c] * dw_weight[t * channels + c]; }
+  }
+  dw_out[i] = acc;
+}
+
+@group(0) @binding(0) var<storage, read_write> dg_partials: array<f32>;
+@group(0) @binding(1) var<storage, read> dg_src: array<f32>;
+@group(0) @binding(2) var<storage, read> dg_map: array<i32>;
+@group(0) @binding(3) var<storage, read> dg_dy: array<f32>;
+
+// P[s, t, c] = Σ_{m in split s} src[map[m, t], c] · dY[m, c]; row t = T is Σ dY (bias). One thread per
+// (tap or bias row, channel) per split; the split axis is wid.y.
+@compute @workgroup_size(256)
+fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let channels = params.cols;
+  let w_rows = params.taps + 1u;
+  let i = wid.x * 256u + lid;
+  if (i >= w_rows * channels) { return; }
+  let t = i / channels;
+  let c = i - t * channels;
+  let split = wid.y;
+  let s0 = split * params.k_per_split;
+  let s1 = min(s0 + params.k_per_split, params.rows);
+  var acc = 0.0;
+  for (var m = s0; m < s1; m++) {
+    let g = dg_dy[m * channels + c];
+    if (t == params.taps) {
+      acc += g;
+    } else {
+      let row = dg_map[m * params.taps + t];
+      if (row >= 0) { acc += dg_src[u32(row) * channels + c] * g; }
+    }
+  }
+  dg_partials[(split * w_rows + t) * channels + c] = acc;
+}

@@ -1,0 +1,284 @@
+/**
+ * Gathered sparse convolutions on compacted rows [N_active, C] (spark-spec §2.1, KERNELS §3): dense-channel
+ * k×k convs of any stride/padding as implicit GEMM over gathered rows × HWIO weight, and depthwise (groups = C)
+ * convs. Neighbour maps come from `SparsePyramid.neighbours(...)` and are shared by forward and backward.
+ * Kernels: shaders/sparse_conv.wgsl.
+ *
+ * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
+ */
+import source from '../../shaders/sparse_conv.wgsl?raw';
+import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import type { GpuNeighbourMaps } from '../sparse/sites';
+import { DispatchSequence } from './sparseSequence';
+
+const TILE = 64;
+const TILE_K = 16;
+
+export interface SparseConvForwardArgs {
+  maps: GpuNeighbourMaps;
+  cin: number;
+  cout: number;
+  /** [N_out, Cout] */
+  y: GpuTensor;
+  /** [N_in, Cin] */
+  x: GpuTensor;
+  /** HWIO [k, k, Cin, Cout] */
+  weight: GpuTensor;
+  bias?: GpuTensor;
+}
+
+export interface SparseConvBackwardArgs {
+  maps: GpuNeighbourMaps;
+  cin: number;
+  cout: number;
+  /** [N_in, Cin], written; omit when the input needs no gradient (the image). */
+  dx?: GpuTensor;
+  /** [N_out, Cout] */
+  dy: GpuTensor;
+  /** The forward input [N_in, Cin]. */
+  x: GpuTensor;
+  weight: GpuTensor;
+  dWeight: GpuTensor;
+  /** Give it exactly when the forward had a bias. */
+  dBias?: GpuTensor;
+}
+
+function expect(label: string, name: string, t: GpuTensor, n: number): void {
+  if (t.length !== n) throw new RangeError(`${label}: ${name} has ${t.length} elements, expected ${n}.`);
+}
+
+function kernel(gpu: Gpu, entryPoint: string) {
+  return gpu.kernel({ label: `sparse_conv.${entryPoint}`, code: source, entryPoint });
+}
+
+function convParams(o: {
+  rows: number;
+  cols: number;
+  depth: number;
+  taps: number;
+  hasBias: boolean;
+  kPerSplit?: number;
+  splits?: number;
+  bTransposed?: boolean;
+}): Params {
+  return new Params()
+    .u32(o.rows)
+    .u32(o.cols)
+    .u32(o.depth)
+    .u32(o.taps)
+    .u32(o.hasBias ? 1 : 0)
+    .u32(o.kPerSplit ?? 0)
+    .u32(o.splits ?? 1)
+    .u32(o.bTransposed ? 1 : 0);
+}
+
+function checkConv(
+  label: string,
+  a: { maps: GpuNeighbourMaps; cin: number; cout: number },
+  weight: GpuTensor,
+): void {
+  if (!Number.isInteger(a.cin) || !Number.isInteger(a.cout) || a.cin < 1 || a.cout < 1)
+    throw new RangeError(`${label}: channel counts must be positive integers, got ${a.cin} → ${a.cout}.`);
+  expect(label, 'weight', weight, a.maps.maps.taps * a.cin * a.cout);
+}
+
+/** Forward: y[o] = bias + Σ_taps x[nbr(o, t)] · W[t]. One implicit-GEMM dispatch. */
+export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedDispatch {
+  const label = 'sparseConvForward';
+  const { maps, cin, cout } = a;
+  checkConv(label, a, a.weight);
+  expect(label, 'x', a.x, maps.maps.inputRows * cin);
+  expect(label, 'y', a.y, maps.maps.outputRows * cout);
+  if (a.bias) expect(label, 'bias', a.bias, cout);
+  const rows = maps.maps.outputRows;
+  return gpu.prepare({
+    kernel: kernel(gpu, 'gather_gemm'),
+    buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? a.weight],
+    params: convParams({ rows, cols: cout, depth: cin, taps: maps.maps.taps, hasBias: !!a.bias }),
+    workgroups: [Math.ceil(cout / TILE), Math.ceil(rows / TILE)],
+  });
+}
+
+/** Splits of the site axis for a weight-gradient reduction: enough workgroups to fill a GPU, ≥16 sites each. */
+function siteSplits(
+  sites: number,
+  otherWorkgroups: number,
+  targetWorkgroups: number,
+): { splits: number; kPerSplit: number } {
+  const wanted = Math.max(
+    1,
+    Math.min(Math.ceil(targetWorkgroups / otherWorkgroups), Math.ceil(sites / TILE_K)),
+  );
+  const kPerSplit = Math.max(TILE_K, Math.ceil(Math.ceil(sites / wanted) / TILE_K) * TILE_K);
+  return { splits: Math.max(1, Math.ceil(sites / kPerSplit)), kPerSplit };
+}
+
+/** Backward: dx (gather-only through the transposed map), dW and dBias by split-K partials + fixed-order reduce. */
+export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): DispatchSequence {
+  const label = 'sparseConvBackward';
+  const { maps, cin, cout } = a;
+  checkConv(label, a, a.weight);
+  const { taps, inputRows, outputRows } = maps.maps;
+  expect(label, 'dy', a.dy, outputRows * cout);
+  expect(label, 'x', a.x, inputRows * cin);
+  expect(label, 'dWeight', a.dWeight, taps * cin * cout);
+  if (a.dBias) expect(label, 'dBias', a.dBias, cout);
+  const dispatches: PreparedDispatch[] = [];
+  if (a.dx) {
+    expect(label, 'dx', a.dx, inputRows * cin);
+    dispatches.push(
+      gpu.prepare({
+        kernel: kernel(gpu, 'gather_gemm'),
+        buffers: [a.dx, a.dy, maps.transposed, a.weight, a.weight],
+        params: convParams({
+          rows: inputRows,
+          cols: cin,
+          depth: cout,
+          taps,
+          hasBias: false,
+          bTransposed: true,
+        }),
+        workgroups: [Math.ceil(cin / TILE), Math.ceil(inputRows / TILE)],
+      }),
+    );
+  }
+  const weightRows = taps * cin + 1;
+  const tiles = Math.ceil(weightRows / TILE) * Math.ceil(cout / TILE);
+  const { splits, kPerSplit } = siteSplits(outputRows, tiles, 256);
+  const partials = gpu.tensor('sparse_conv.dw_partials', [splits, weightRows, cout]);
+  const dummyBias = gpu.tensor('sparse_conv.no_bias', [1]);
+  const p = convParams({
+    rows: outputRows,
+    cols: cout,
+    depth: cin,
+    taps,
+    hasBias: !!a.dBias,
+    kPerSplit,
+    splits,
+  });
+  dispatches.push(
+    gpu.prepare({
+      kernel: kernel(gpu, 'weight_grad_partial'),
+      buffers: [partials, a.x, maps.forward, a.dy],
+      params: p,
+      workgroups: [Math.ceil(cout / TILE), Math.ceil(weightRows / TILE), splits],
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'grad_reduce'),
+      buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
+      params: p,
+      workgroups: grid1d(Math.ceil((weightRows * cout) / 256)),
+    }),
+  );
+  return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
+}
+
+export interface SparseDepthwiseForwardArgs {
+  maps: GpuNeighbourMaps;
+  channels: number;
+  y: GpuTensor;
+  x: GpuTensor;
+  /** [k, k, C] */
+  weight: GpuTensor;
+  bias?: GpuTensor;
+}
+
+export interface SparseDepthwiseBackwardArgs {
+  maps: GpuNeighbourMaps;
+  channels: number;
+  dx?: GpuTensor;
+  dy: GpuTensor;
+  x: GpuTensor;
+  weight: GpuTensor;
+  dWeight: GpuTensor;
+  dBias?: GpuTensor;
+}
+
+function depthwiseDispatch(
+  gpu: Gpu,
+  out: GpuTensor,
+  src: GpuTensor,
+  map: GpuTensor,
+  weight: GpuTensor,
+  bias: GpuTensor | undefined,
+  rows: number,
+  channels: number,
+  taps: number,
+): PreparedDispatch {
+  return gpu.prepare({
+    kernel: kernel(gpu, 'depthwise'),
+    buffers: [out, src, map, weight, bias ?? weight],
+    params: convParams({ rows, cols: channels, depth: 1, taps, hasBias: !!bias }),
+    workgroups: grid1d(Math.ceil((rows * channels) / 256)),
+  });
+}
+
+/** Depthwise forward (ConvNeXt 7×7): y[o, c] = bias[c] + Σ_t x[nbr(o, t), c] · W[t, c]. */
+export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs): PreparedDispatch {
+  const label = 'sparseDepthwiseForward';
+  const { maps, channels } = a;
+  expect(label, 'weight', a.weight, maps.maps.taps * channels);
+  expect(label, 'x', a.x, maps.maps.inputRows * channels);
+  expect(label, 'y', a.y, maps.maps.outputRows * channels);
+  if (a.bias) expect(label, 'bias', a.bias, channels);
+  return depthwiseDispatch(
+    gpu,
+    a.y,
+    a.x,
+    maps.forward,
+    a.weight,
+    a.bias,
+    maps.maps.outputRows,
+    channels,
+    maps.maps.taps,
+  );
+}
+
+/** Depthwise backward: dx with the transposed map (same kernel), dW/dBias by site-split partials + reduce. */
+export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): DispatchSequence {
+  const label = 'sparseDepthwiseBackward';
+  const { maps, channels } = a;
+  const { taps, inputRows, outputRows } = maps.maps;
+  expect(label, 'weight', a.weight, taps * channels);
+  expect(label, 'dWeight', a.dWeight, taps * channels);
+  expect(label, 'dy', a.dy, outputRows * channels);
+  expect(label, 'x', a.x, inputRows * channels);
+  if (a.dBias) expect(label, 'dBias', a.dBias, channels);
+  const dispatches: PreparedDispatch[] = [];
+  if (a.dx) {
+    expect(label, 'dx', a.dx, inputRows * channels);
+    dispatches.push(
+      depthwiseDispatch(gpu, a.dx, a.dy, maps.transposed, a.weight, undefined, inputRows, channels, taps),
+    );
+  }
+  const weightRows = taps + 1;
+  const groups = Math.ceil((weightRows * channels) / 256);
+  // Each thread walks kPerSplit sites; ~256 site splits keep a big GPU busy while partials stay small.
+  const { splits, kPerSplit } = siteSplits(outputRows, groups, 512);
+  const partials = gpu.tensor('sparse_dw.dw_partials', [splits, weightRows, channels]);
+  const dummyBias = gpu.tensor('sparse_dw.no_bias', [1]);
+  const p = convParams({
+    rows: outputRows,
+    cols: channels,
+    depth: 1,
+    taps,
+    hasBias: !!a.dBias,
+    kPerSplit,
+    splits,
+  });
+  dispatches.push(
+    gpu.prepare({
+      kernel: kernel(gpu, 'depthwise_weight_grad_partial'),
+      buffers: [partials, a.x, maps.forward, a.dy],
+      params: p,
+      workgroups: [groups, splits],
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'grad_reduce'),
+      buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
+      params: p,
+      workgroups: grid1d(Math.ceil((weightRows * channels) / 256)),
+    }),
+  );
+  return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
+}
