@@ -7,7 +7,16 @@
  * has only a handful of tiles.
  */
 import matmulSource from '../../shaders/matmul.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import {
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  Params,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
+
+export { PreparedSequence };
 
 export interface MatmulOptions {
   out: GpuTensor;
@@ -32,14 +41,6 @@ export interface MatmulOptions {
 export interface SplitKOptions extends MatmulOptions {
   /** Number of K slices; chosen from the shape when omitted (1 means a plain `matmul`). */
   splits?: number;
-}
-
-/** Several dispatches that must be encoded in order, with the scratch memory they own. */
-export interface PreparedSequence {
-  readonly label: string;
-  readonly dispatches: readonly PreparedDispatch[];
-  encode(pass: GPUComputePassEncoder): void;
-  release(): void;
 }
 
 interface TileConfig {
@@ -183,12 +184,7 @@ export function matmulSplitK(gpu: Gpu, options: SplitKOptions): PreparedSequence
   const splits = ceilDiv(K, kChunk);
   if (splits === 1 || options.naive) {
     const single = matmul(gpu, options);
-    return {
-      label: 'matmul',
-      dispatches: [single],
-      encode: (pass) => single.encode(pass),
-      release: () => single.release(),
-    };
+    return new PreparedSequence('matmul', [single], [], gpu);
   }
   const partials = gpu.tensor('matmul.splitk.partials', [splits, M, N]);
   const sliceDispatch = gpu.prepare({
@@ -213,16 +209,5 @@ export function matmulSplitK(gpu: Gpu, options: SplitKOptions): PreparedSequence
       .u32(accumulate ? 1 : 0),
     workgroups: grid1d(ceilDiv(M * N, 256)),
   });
-  const dispatches = [sliceDispatch, reduceDispatch];
-  return {
-    label: 'matmul.splitk',
-    dispatches,
-    encode(pass) {
-      for (const d of dispatches) d.encode(pass);
-    },
-    release() {
-      for (const d of dispatches) d.release();
-      gpu.releaseTensor(partials);
-    },
-  };
+  return new PreparedSequence('matmul.splitk', [sliceDispatch, reduceDispatch], [partials], gpu);
 }

@@ -444,3 +444,25 @@ export class Gpu {
     this.device.destroy();
   }
 }
+
+/**
+ * Several prepared dispatches that must be encoded in order (e.g. partial sums then a fixed-order reduce),
+ * together with the scratch tensors they own; release() returns both.
+ */
+export class PreparedSequence {
+  constructor(
+    readonly label: string,
+    readonly dispatches: readonly PreparedDispatch[],
+    private readonly scratch: readonly GpuTensor[],
+    private readonly gpu: Gpu,
+  ) {}
+
+  encode(pass: GPUComputePassEncoder): void {
+    for (const dispatch of this.dispatches) dispatch.encode(pass);
+  }
+
+  release(): void {
+    for (const dispatch of this.dispatches) dispatch.release();
+    for (const tensor of this.scratch) this.gpu.releaseTensor(tensor);
+  }
+}

@@ -1,0 +1,213 @@
+/**
+ * Reductions on the GPU (shaders/reduce.wgsl), all deterministic (partials + fixed-order passes, no atomics)
+ * and free of read-backs: results land in GPU tensors for the next kernel (optimiser, loss, logging).
+ *
+ *   sum(gpu, { out, x, squares? })                   out[0] = Σx or Σx²
+ *   columnSum(gpu, { out, x, rows, cols, accumulate? })  out[c] (= or +=) Σ_r x[r, c]
+ *   segmentSumSquares(gpu, { out, x, segments })     out[s] = Σx² over segment s; out[S] = Σ_s; out[S+1] = √
+ */
+import reduceSource from '../../shaders/reduce.wgsl?raw';
+import {
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  Params,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
+import type { Arena } from './params';
+
+function sequence(
+  label: string,
+  dispatches: PreparedDispatch[],
+  scratch: GpuTensor[],
+  gpu: Gpu,
+): PreparedSequence {
+  return new PreparedSequence(label, dispatches, scratch, gpu);
+}
+
+function kernel(gpu: Gpu, entryPoint: string) {
+  return gpu.kernel({ label: `reduce.${entryPoint}`, code: reduceSource, entryPoint });
+}
+
+function params(n: number, cols: number, rowsPerBlock: number, count: number, accumulate: boolean): Params {
+  return new Params()
+    .u32(n)
+    .u32(cols)
+    .u32(rowsPerBlock)
+    .u32(count)
+    .u32(accumulate ? 1 : 0);
+}
+
+const THREADS = 256;
+/** Elements per workgroup in the first pass of `sum` (16 per thread) before partial counts are capped. */
+const SUM_ELEMENTS_PER_WORKGROUP = 4096;
+/** At most this many partials, so the final single-workgroup pass stays short. */
+const SUM_MAX_PARTIALS = 1024;
+
+/** out[0] = Σ x (or Σ x² with `squares`), in one or two dispatches. */
+export function sum(
+  gpu: Gpu,
+  options: { out: GpuTensor; x: GpuTensor; squares?: boolean },
+): PreparedSequence {
+  const { out, x, squares = false } = options;
+  if (out.length < 1) throw new RangeError(`reduce.sum: ${out.label} must hold at least one element.`);
+  const n = x.length;
+  const partialCount = Math.max(1, Math.min(SUM_MAX_PARTIALS, Math.ceil(n / SUM_ELEMENTS_PER_WORKGROUP)));
+  const first = kernel(gpu, squares ? 'partial_sum_squares' : 'partial_sum');
+  if (partialCount === 1) {
+    const only = gpu.prepare({
+      kernel: first,
+      buffers: [out, x],
+      params: params(n, 0, 0, 0, false),
+      workgroups: [1],
+    });
+    return sequence('reduce.sum', [only], [], gpu);
+  }
+  const partials = gpu.tensor('reduce.sum.partials', [partialCount]);
+  const dispatches = [
+    gpu.prepare({
+      kernel: first,
+      buffers: [partials, x],
+      params: params(n, 0, 0, 0, false),
+      workgroups: [partialCount],
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'final_sum'),
+      buffers: [out, partials],
+      params: params(partialCount, 0, 0, 0, false),
+      workgroups: [1],
+    }),
+  ];
+  return sequence('reduce.sum', dispatches, [partials], gpu);
+}
+
+/** Rows per block in `columnSum`'s first pass: long enough to amortise the workgroup, few enough blocks. */
+const COLUMN_MIN_ROWS_PER_BLOCK = 64;
+const COLUMN_MAX_BLOCKS = 256;
+
+/**
+ * out[c] (= or +=) Σ_r x[r, c] for row-major x[rows, cols]: the bias gradient of a linear/conv layer.
+ * Rows are split into blocks reduced in parallel, then the blocks are added in order.
+ */
+export function columnSum(
+  gpu: Gpu,
+  options: { out: GpuTensor; x: GpuTensor; rows: number; cols: number; accumulate?: boolean },
+): PreparedSequence {
+  const { out, x, rows, cols, accumulate = false } = options;
+  if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1)
+    throw new RangeError(`reduce.columnSum: rows and cols must be positive integers, got ${rows} × ${cols}.`);
+  if (x.length < rows * cols)
+    throw new RangeError(
+      `reduce.columnSum: ${x.label} has ${x.length} elements, fewer than ${rows} × ${cols}.`,
+    );
+  if (out.length < cols)
+    throw new RangeError(
+      `reduce.columnSum: ${out.label} has ${out.length} elements, fewer than ${cols} columns.`,
+    );
+  const blocks = Math.min(COLUMN_MAX_BLOCKS, Math.ceil(rows / COLUMN_MIN_ROWS_PER_BLOCK));
+  const rowsPerBlock = Math.ceil(rows / blocks);
+  const columnGroups = Math.ceil(cols / 64);
+  const firstKernel = kernel(gpu, 'column_partials');
+  if (blocks === 1) {
+    const only = gpu.prepare({
+      kernel: firstKernel,
+      buffers: [out, x],
+      params: params(rows, cols, rowsPerBlock, 1, accumulate),
+      workgroups: [columnGroups, 1],
+    });
+    return sequence('reduce.columnSum', [only], [], gpu);
+  }
+  const partials = gpu.tensor('reduce.columnSum.partials', [blocks, cols]);
+  const dispatches = [
+    gpu.prepare({
+      kernel: firstKernel,
+      buffers: [partials, x],
+      params: params(rows, cols, rowsPerBlock, blocks, false),
+      workgroups: [columnGroups, blocks],
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'column_final'),
+      buffers: [out, partials],
+      params: params(rows, cols, rowsPerBlock, blocks, accumulate),
+      workgroups: grid1d(Math.ceil(cols / THREADS)),
+    }),
+  ];
+  return sequence('reduce.columnSum', dispatches, [partials], gpu);
+}
+
+/** A tensor inside a larger buffer, in floats from the start of the bound tensor. */
+export interface Segment {
+  offset: number;
+  length: number;
+}
+
+/** The segments of an arena's entries (offsets in floats), for `segmentSumSquares` over `arena.whole()`. */
+export function arenaSegments(arena: Arena): Segment[] {
+  return arena.entries.map((e) => ({ offset: e.offset, length: e.length }));
+}
+
+/** Elements per workgroup of the first pass (16 per thread); long tensors get several chunks. */
+export const SEGMENT_CHUNK = 4096;
+
+/**
+ * Per-segment and global sums of squares over one buffer holding many tensors (an arena's gradients), in
+ * three dispatches whatever the number of segments, with no read-back:
+ * out[s] = Σx² of segment s, out[S] = Σ over all segments, out[S + 1] = its square root (the global L2 norm).
+ * `out` needs S + 2 elements. The chunk tables are built and uploaded once here.
+ */
+export function segmentSumSquares(
+  gpu: Gpu,
+  options: { out: GpuTensor; x: GpuTensor; segments: readonly Segment[] },
+): PreparedSequence {
+  const { out, x, segments } = options;
+  const S = segments.length;
+  if (S < 1) throw new RangeError('reduce.segmentSumSquares: give at least one segment.');
+  if (out.length < S + 2)
+    throw new RangeError(
+      `reduce.segmentSumSquares: ${out.label} has ${out.length} elements; ${S} segments need ${S + 2} (per segment, total, norm).`,
+    );
+  const ranges: number[] = [];
+  const firsts = new Uint32Array(S + 1);
+  segments.forEach((segment, s) => {
+    const { offset, length } = segment;
+    if (!Number.isInteger(offset) || !Number.isInteger(length) || offset < 0 || length < 0)
+      throw new RangeError(
+        `reduce.segmentSumSquares: segment ${s} has offset ${offset} and length ${length}.`,
+      );
+    if (offset + length > x.length)
+      throw new RangeError(
+        `reduce.segmentSumSquares: segment ${s} ends at ${offset + length}, past the ${x.length} elements of ${x.label}.`,
+      );
+    firsts[s] = ranges.length / 2;
+    for (let start = offset; start < offset + length; start += SEGMENT_CHUNK) {
+      ranges.push(start, Math.min(offset + length, start + SEGMENT_CHUNK));
+    }
+  });
+  const chunkCount = ranges.length / 2;
+  firsts[S] = chunkCount;
+  const chunkTable = gpu.upload('reduce.segments.chunks', new Uint32Array(ranges.length ? ranges : [0, 0]));
+  const firstTable = gpu.upload('reduce.segments.firsts', firsts);
+  const partials = gpu.tensor('reduce.segments.partials', [Math.max(1, chunkCount)]);
+  const dispatches = [
+    gpu.prepare({
+      kernel: kernel(gpu, 'chunk_sum_squares'),
+      buffers: [partials, x, chunkTable],
+      params: params(0, 0, 0, chunkCount, false),
+      workgroups: grid1d(chunkCount),
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'segment_totals'),
+      buffers: [out, partials, firstTable],
+      params: params(0, 0, 0, S, false),
+      workgroups: grid1d(Math.ceil(S / THREADS)),
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'global_total'),
+      buffers: [out],
+      params: params(0, 0, 0, S, false),
+      workgroups: [1],
+    }),
+  ];
+  return sequence('reduce.segmentSumSquares', dispatches, [chunkTable, firstTable, partials], gpu);
+}
