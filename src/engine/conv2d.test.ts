@@ -200,9 +200,13 @@ describe('conv2d GPU vs float64 twin', () => {
     shape({ batch: 1, inH: 6, inC: 8, outC: 12, kernelH: 2, strideH: 2 }),
     // More than one 64-row tile and a K spanning several BK steps with a ragged end.
     shape({ batch: 3, inH: 13, inW: 11, inC: 17, outC: 37, kernelH: 3, padH: 1 }),
+    // Large enough (≥ 96 tiles) for the 64×64-tile kernels.
+    shape({ batch: 2, inH: 48, inW: 64, inC: 4, outC: 8, kernelH: 3, padH: 1 }),
     // Depthwise 7×7/p3 and 3×3/s2.
     shape({ batch: 2, inH: 9, inC: 6, outC: 6, kernelH: 7, padH: 3, depthwise: true }),
     shape({ batch: 1, inH: 8, inC: 5, outC: 5, kernelH: 3, strideH: 2, padH: 1, depthwise: true }),
+    // Depthwise with > 256 output pixels: the weight gradient splits over slices.
+    shape({ batch: 2, inH: 13, inW: 12, inC: 3, outC: 3, kernelH: 3, padH: 1, depthwise: true }),
   ];
   for (const s of edgeCases) {
     it(`forward and backward ${shapeName(s)}`, async () => {

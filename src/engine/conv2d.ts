@@ -164,7 +164,7 @@ function maskMode(mask?: GpuCellMask): number {
 export function convKernel(
   gpu: Gpu,
   entryPoint: string,
-  options: { tile?: GemmTile; weightTransposed?: boolean; mask?: GpuCellMask } = {},
+  options: { tile?: GemmTile; weightTransposed?: boolean; mask?: GpuCellMask; appendSource?: string } = {},
 ): Kernel {
   const constants: Record<string, number> = { MASK_MODE: maskMode(options.mask) };
   if (options.tile) {
@@ -172,7 +172,8 @@ export function convKernel(
     constants.TILE_N = options.tile.tileN;
   }
   if (options.weightTransposed !== undefined) constants.WEIGHT_T = options.weightTransposed ? 1 : 0;
-  return gpu.kernel({ label: `conv2d.${entryPoint}`, code: convSource, entryPoint, constants });
+  const code = options.appendSource ? `${convSource}\n${options.appendSource}` : convSource;
+  return gpu.kernel({ label: `conv2d.${entryPoint}`, code, entryPoint, constants });
 }
 
 /** out (+)= Σ_s partials[s, :]; count elements, fixed slice order. */
