@@ -12,7 +12,7 @@
  * Float64 twin: src/reference/conv-transpose.ts.
  */
 import convTransposeSource from '../../shaders/conv_transpose.wgsl?raw';
-import type { Gpu, GpuTensor } from '../gpu/runtime';
+import { type Gpu, type GpuTensor, PreparedSequence } from '../gpu/runtime';
 import {
   type ConvUniforms,
   chooseSlices,
@@ -20,7 +20,6 @@ import {
   columnSum,
   convKernel,
   convParams,
-  DispatchGroup,
   type Encodable,
   placeholder,
   reduceSlices,
@@ -219,7 +218,7 @@ export function convTransposeBackwardWeight(
       params: convParams({ ...base, accumulate: true }),
       workgroups: grid,
     });
-    return new DispatchGroup(label, [direct], [], gpu);
+    return new PreparedSequence(label, [direct], [], gpu);
   }
   const partials = gpu.tensor(`${label}.partials`, [slices, count]);
   const partial = gpu.prepare({
@@ -229,7 +228,7 @@ export function convTransposeBackwardWeight(
     workgroups: grid,
   });
   const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
-  return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 /** dBias += Σ_{b,y,x} dy. */

@@ -3,11 +3,19 @@
  * with optional bias and cell-resolution output mask, grad-input, grad-weight (split-K + fixed-order reduce)
  * and bias gradient. Kernels: shaders/conv2d.wgsl. Float64 twin: src/reference/conv2d.ts.
  *
- * Every function returns an `Encodable` (one PreparedDispatch, or a DispatchGroup of several plus their
+ * Every function returns an `Encodable` (one PreparedDispatch, or a PreparedSequence of several plus their
  * scratch buffers) built once for static shapes; `encode(pass)` each step, `release()` when done.
  */
 import convSource from '../../shaders/conv2d.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, type Kernel, Params, type PreparedDispatch } from '../gpu/runtime';
+import {
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type Kernel,
+  Params,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
 
 export interface Conv2dShape {
   batch: number;
@@ -42,25 +50,6 @@ export interface GpuCellMask {
 export interface Encodable {
   encode(pass: GPUComputePassEncoder): void;
   release(): void;
-}
-
-/** Several dispatches that run in order in one pass, and the scratch tensors they own. */
-export class DispatchGroup implements Encodable {
-  constructor(
-    readonly label: string,
-    private readonly dispatches: PreparedDispatch[],
-    private readonly scratch: GpuTensor[],
-    private readonly gpu: Gpu,
-  ) {}
-
-  encode(pass: GPUComputePassEncoder): void {
-    for (const dispatch of this.dispatches) dispatch.encode(pass);
-  }
-
-  release(): void {
-    for (const dispatch of this.dispatches) dispatch.release();
-    for (const tensor of this.scratch) this.gpu.releaseTensor(tensor);
-  }
 }
 
 export function conv2dOutputSize(shape: Conv2dShape): { outH: number; outW: number } {
@@ -238,7 +227,7 @@ export function columnSum(
       params: convParams({ ...uniforms, accumulate: true }),
       workgroups: [channelGroups, 1, 1],
     });
-    return new DispatchGroup(label, [direct], [], gpu);
+    return new PreparedSequence(label, [direct], [], gpu);
   }
   const partials = gpu.tensor(`${label}.partials`, [slices, dims.c]);
   const partial = gpu.prepare({
@@ -248,7 +237,7 @@ export function columnSum(
     workgroups: [channelGroups, slices, 1],
   });
   const reduce = reduceSlices(gpu, out, partials, dims.c, slices, true);
-  return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 function checkLength(label: string, tensor: GpuTensor, expected: number, what: string): void {
@@ -445,7 +434,7 @@ export function conv2dBackwardWeight(
         params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
         workgroups: [groups, 1, 1],
       });
-      return new DispatchGroup(label, [direct], [], gpu);
+      return new PreparedSequence(label, [direct], [], gpu);
     }
     const partials = gpu.tensor(`${label}.partials`, [slices, count]);
     const partial = gpu.prepare({
@@ -455,7 +444,7 @@ export function conv2dBackwardWeight(
       workgroups: [groups, slices, 1],
     });
     const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
-    return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+    return new PreparedSequence(label, [partial, reduce], [partials], gpu);
   }
   const rows = shape.kernelH * shape.kernelW * shape.inC;
   const tile = chooseTile(rows, shape.outC);
@@ -470,7 +459,7 @@ export function conv2dBackwardWeight(
       params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
       workgroups: [grid[0], grid[1], 1],
     });
-    return new DispatchGroup(label, [direct], [], gpu);
+    return new PreparedSequence(label, [direct], [], gpu);
   }
   const partials = gpu.tensor(`${label}.partials`, [slices, count]);
   const partial = gpu.prepare({
@@ -480,7 +469,7 @@ export function conv2dBackwardWeight(
     workgroups: [grid[0], grid[1], slices],
   });
   const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
-  return new DispatchGroup(label, [partial, reduce], [partials], gpu);
+  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 /** dBias += Σ_{b,y,x} dy (× mask). */
