@@ -163,6 +163,8 @@ export class Gpu {
     this.summary = acquired.summary;
     this.hasTimestamps = this.device.features.has('timestamp-query');
     this.device.addEventListener('uncapturederror', (event) => {
+      // Handled here: preventDefault() stops the host (browser or Dawn) from also printing it to the console.
+      event.preventDefault();
       const error = (event as GPUUncapturedErrorEvent).error;
       this.events.emit({ kind: classifyGpuError(error), label: 'uncaptured', message: error.message });
     });
