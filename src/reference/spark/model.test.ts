@@ -92,9 +92,10 @@ const tinyBasicExtraScale: SparkConfig = validateSparkConfig({
     stageStrides: [1, 2, 2],
   },
 });
+/** 24 px at stride 8: a 3×3 grid (not a power of two; keeps round(4.5) = 4 cells); last width = decoder width. */
 const tinyConvNeXt: SparkConfig = validateSparkConfig({
   ...base,
-  inputSize: 16,
+  inputSize: 24,
   decoderWidth: 8,
   densifyNorm: 'ln',
   backbone: { family: 'convnext', dims: [4, 8], depths: [1, 1] },
@@ -141,7 +142,11 @@ describe('reference SparK model', () => {
     checkWholeModelGradients(tinyBottleneck, 10);
   });
 
-  it('whole-model gradients match finite differences: ConvNeXt dims [4, 8], stride 8, 16 px', () => {
+  it('the ConvNeXt whose last width equals the decoder width has no densify_projs.0', () => {
+    expect(sparkState(tinyConvNeXt).some((e) => e.name.startsWith('densify_projs.0'))).toBe(false);
+  });
+
+  it('whole-model gradients match finite differences: ConvNeXt dims [4, 8], stride 8, 24 px (3×3 grid, identity proj at scale 0)', () => {
     checkWholeModelGradients(tinyConvNeXt, 20);
   });
 
