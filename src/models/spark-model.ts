@@ -1,0 +1,89 @@
+/**
+ * The GPU SparK model: the public interface the trainer, the UI worker and the parity backend code against.
+ * The implementation lives in ./spark.ts (encoders in ./resnet.ts and ./convnext.ts, the LightDecoder in
+ * ./decoder.ts, layer classes in ./layers/); this file only fixes the contract.
+ *
+ * Life cycle, per (config, batch):
+ *   const model = createSparkModel(gpu, config, batch);   // every buffer, bind group and dispatch made once
+ *   model.initialize(seed) or model.loadState(state);      // official init rules, or a checkpoint / fixture
+ *   per step:
+ *     model.setBatch(imagesNCHW, mask);                    // uploads; rewrites site maps in place
+ *     gpu.submit('step', (pass) => { zero grads; model.encodeTrainStep(pass); optimiser.encode(pass); });
+ *   model.readSnapshot() / gpu.read(model.loss) lazily, never inside an encode.
+ *   model.destroy();
+ *
+ * Every image of a batch keeps exactly len_keep mask cells, so the number of active sites per scale is a
+ * property of the configuration: `setBatch` only changes buffer contents, never sizes or bind groups.
+ */
+
+import type { Arena } from '../engine/params';
+import type { Gpu, GpuTensor } from '../gpu/runtime';
+import type { CellMask } from '../sparse/mask';
+import type { SparkConfig } from './config';
+
+/** Official-layout values by official name; `num_batches_tracked` is a one-element array. */
+export type SparkStateValues = Map<string, ArrayLike<number>>;
+
+export interface SparkModelOptions {
+  /** Label prefix of the GPU buffers (debugging, leak reports). */
+  label?: string;
+}
+
+/** What the visualisation shows, read back on demand (all NCHW, [B, 3, S, S] unless said otherwise). */
+export interface SparkSnapshot {
+  /** The last `loss` written by a train step or an eval pass. */
+  loss: number;
+  /** input · upsampled mask. */
+  masked: Float32Array;
+  /** Raw decoder output (normalised-pixel prediction, or pixels with the 'raw' loss target). */
+  prediction: Float32Array;
+  /** Visible pixels = input; masked = prediction de-normalised with the true patch statistics. */
+  composite: Float32Array;
+  /** Active-site maps per encoder scale, largest resolution first: [B, H, W] of 0/1. */
+  active: { size: number; map: Uint8Array }[];
+}
+
+export interface SparkGpuModel {
+  readonly config: SparkConfig;
+  readonly batch: number;
+  /** Trainable parameters under official names, GPU layouts (src/engine/layout.ts), grads at the same offsets. */
+  readonly params: Arena;
+  /** BN running_mean / running_var under official names (no grads). */
+  readonly stats: Arena;
+  /** num_batches_tracked per BN module name (e.g. `dense_decoder.dec.0.conv.1`), advanced by each train step. */
+  readonly batchesTracked: Map<string, number>;
+  /** [1] the loss of the last encoded train step or eval pass (read it lazily). */
+  readonly loss: GpuTensor;
+  /**
+   * Parameters that the configuration never differentiates (PyTorch `grad is None`): densify layers of
+   * scales the decoder does not read. Their grads stay 0; an optimiser that follows the official code skips
+   * them (LAMB would otherwise decay them).
+   */
+  readonly unusedParams: ReadonlySet<string>;
+
+  /** Official initialisation (SPARK-SPEC §2.3, §3.1, §3.2), deterministic in `seed`; resets BN stats. */
+  initialize(seed: number): void;
+  /** Loads parameters and BN buffers (official names and layouts); throws a sentence naming what is wrong. */
+  loadState(state: SparkStateValues): void;
+  /** Reads parameters and BN buffers back, official names and layouts (num_batches_tracked included). */
+  exportState(): Promise<Map<string, Float32Array>>;
+
+  /** Uploads images ([B, 3, S, S] NCHW, normalised) and a mask; rewrites site indices in place. */
+  setBatch(images: Float32Array, mask: CellMask): void;
+  /**
+   * Records forward (train mode: batch statistics, running stats updated), loss and backward. Parameter
+   * gradients accumulate (+=) into `params` grads: zero them first. Advances `batchesTracked` by one.
+   */
+  encodeTrainStep(pass: GPUComputePassEncoder): void;
+  /** Records the eval-mode forward (running statistics, nothing updated), the loss and the composite. */
+  encodeEval(pass: GPUComputePassEncoder): void;
+
+  /** Reads the last step's results back (after submission; resolves when the GPU is done). */
+  readSnapshot(): Promise<SparkSnapshot>;
+  /** Encoder outputs of the last forward, largest resolution first, NCHW with 0 at masked sites. */
+  readFeatures(): Promise<Float32Array[]>;
+  /** Frees every buffer the model owns. */
+  destroy(): void;
+}
+
+export { createSparkModel } from './spark';
