@@ -1,0 +1,89 @@
+/**
+ * Named configurations: the official ImageNet recipes (for checkpoints and parameter counts) and small
+ * models whose total stride suits small images (spark-spec §9: keep a mask grid of at least 4×4 cells).
+ */
+import { SPARK_DEFAULTS, type SparkConfig, validateSparkConfig } from './config';
+
+const official = { maskRatio: 0.6, ...SPARK_DEFAULTS } as const;
+
+export const PRESETS = {
+  /** Official SparK ResNet-50 at 224 px: stride 32, 7×7 grid, decoder width 768. */
+  'resnet50-224': {
+    ...official,
+    inputSize: 224,
+    decoderWidth: 768,
+    densifyNorm: 'bn',
+    backbone: {
+      family: 'resnet',
+      block: 'bottleneck',
+      stemWidth: 64,
+      stemKernel: 7,
+      stemStride: 2,
+      maxpool: true,
+      widths: [64, 128, 256, 512],
+      depths: [3, 4, 6, 3],
+      stageStrides: [1, 2, 2, 2],
+    },
+  },
+  /** Official SparK ConvNeXt-S at 224 px (its last width equals the decoder width: identity projection). */
+  'convnext-s-224': {
+    ...official,
+    inputSize: 224,
+    decoderWidth: 768,
+    densifyNorm: 'ln',
+    backbone: { family: 'convnext', dims: [96, 192, 384, 768], depths: [3, 3, 27, 3] },
+  },
+  /** 32-px images (CIFAR): ResNet-18-like basic blocks, stride 8, 4×4 grid (6 visible at 0.6). */
+  'resnet-s8-32': {
+    ...official,
+    inputSize: 32,
+    decoderWidth: 128,
+    densifyNorm: 'bn',
+    backbone: {
+      family: 'resnet',
+      block: 'basic',
+      stemWidth: 32,
+      stemKernel: 3,
+      stemStride: 1,
+      maxpool: false,
+      widths: [32, 64, 128],
+      depths: [2, 2, 2],
+      stageStrides: [2, 2, 2],
+    },
+  },
+  /** 64-px images (Tiny-ImageNet): basic blocks, stride 16, 4×4 grid. */
+  'resnet-s16-64': {
+    ...official,
+    inputSize: 64,
+    decoderWidth: 256,
+    densifyNorm: 'bn',
+    backbone: {
+      family: 'resnet',
+      block: 'basic',
+      stemWidth: 32,
+      stemKernel: 3,
+      stemStride: 1,
+      maxpool: false,
+      widths: [32, 64, 128, 256],
+      depths: [2, 2, 2, 2],
+      stageStrides: [2, 2, 2, 2],
+    },
+  },
+  /** 128-px images: a ConvNeXt-atto-sized model (stride 32 → 4×4 grid). */
+  'convnext-atto-128': {
+    ...official,
+    inputSize: 128,
+    decoderWidth: 256,
+    densifyNorm: 'ln',
+    backbone: { family: 'convnext', dims: [40, 80, 160, 320], depths: [2, 2, 6, 2] },
+  },
+} as const satisfies Record<string, SparkConfig>;
+
+export type PresetName = keyof typeof PRESETS;
+
+/** A validated deep copy of a preset (callers may edit it). */
+export function preset(name: PresetName): SparkConfig {
+  const config = PRESETS[name];
+  if (!config) throw new Error(`Unknown preset '${name}'; available: ${Object.keys(PRESETS).join(', ')}.`);
+  return validateSparkConfig(structuredClone(config) as SparkConfig);
+}
