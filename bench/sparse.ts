@@ -1,0 +1,247 @@
+/**
+ * `npm run bench -- sparse [--batch N] [--iterations N]`: forward+backward time of the gathered sparse layers
+ * vs the dense zero-masked baseline (what the official code runs: dense conv then × mask, BN statistics over
+ * visible pixels) at mask ratios 0 … 0.9 on a 7×7 cell grid (224-px input, stride 32), in one run.
+ *
+ * Per line: case, maskRatio, sparseMs, denseMs, timeRatio (sparse/dense), flopRatio (sparse/dense FLOPs of the
+ * kernels as launched), memRatio (activation + activation-gradient bytes, sparse incl. its neighbour maps /
+ * dense incl. its mask), adapter, plus the shape. Batch defaults to 8, and to 2 on a software adapter (the
+ * realistic sizes take minutes per case there); the line records the batch used.
+ */
+import { batchNormBackward, batchNormSaved, batchNormTrain } from '../src/engine/batchnorm';
+import {
+  type Conv2dShape,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  type Encodable,
+  type GpuCellMask,
+} from '../src/engine/conv2d';
+import {
+  sparseConvBackward,
+  sparseConvForward,
+  sparseDepthwiseBackward,
+  sparseDepthwiseForward,
+} from '../src/engine/sparseConv';
+import type { Gpu, GpuTensor } from '../src/gpu/runtime';
+import { Rng } from '../src/reference/random';
+import { expandMask, lenKeep, randomMask } from '../src/sparse/mask';
+import { SparsePyramid } from '../src/sparse/sites';
+import { argValue, emit, timeDispatches } from './harness';
+
+const RATIOS = [0, 0.25, 0.5, 0.6, 0.75, 0.9];
+const GRID = 7;
+
+interface Case {
+  name: string;
+  kind: 'conv' | 'depthwise' | 'bn';
+  channels: number;
+  size: number;
+  kernel: number;
+}
+
+const CASES: Case[] = [
+  { name: 'conv3x3', kind: 'conv', channels: 64, size: 56, kernel: 3 },
+  { name: 'conv3x3', kind: 'conv', channels: 128, size: 28, kernel: 3 },
+  { name: 'dwconv7x7', kind: 'depthwise', channels: 96, size: 56, kernel: 7 },
+  { name: 'bn', kind: 'bn', channels: 64, size: 56, kernel: 1 },
+];
+
+function filled(gpu: Gpu, label: string, n: number, rng: Rng): GpuTensor {
+  return gpu.upload(label, rng.floats(n));
+}
+
+export default async function run(gpu: Gpu, args: string[]): Promise<void> {
+  const batch = Number(argValue(args, 'batch') ?? (gpu.summary.isSoftware ? 2 : 8));
+  const iterations = Number(argValue(args, 'iterations') ?? (gpu.summary.isSoftware ? 3 : 20));
+  const only = argValue(args, 'case');
+  const rng = new Rng(1);
+  for (const c of CASES) {
+    if (only && c.name !== only) continue;
+    const side = c.size / GRID;
+    const C = c.channels;
+    const taps = c.kernel * c.kernel;
+    const pixels = batch * c.size * c.size;
+    // Dense baseline tensors (shared by every ratio; only the mask changes).
+    const dense = {
+      x: filled(gpu, 'x', pixels * C, rng),
+      y: gpu.tensor('y', [pixels * C]),
+      dy: filled(gpu, 'dy', pixels * C, rng),
+      dx: gpu.tensor('dx', [pixels * C]),
+    };
+    const weight = filled(gpu, 'w', c.kind === 'conv' ? taps * C * C : taps * C, rng);
+    const dWeight = gpu.tensor('dw', [weight.length]);
+    const bias = filled(gpu, 'b', C, rng);
+    const dBias = gpu.tensor('db', [C]);
+    const dGamma = gpu.tensor('dg', [C]);
+    const statsMean = gpu.upload('rm', new Float32Array(C));
+    const statsVar = gpu.upload('rv', new Float32Array(C).fill(1));
+    const saved = batchNormSaved(gpu, C);
+    for (const ratio of RATIOS) {
+      const mask = randomMask(batch, GRID, GRID, ratio, 1234);
+      const keep = lenKeep(GRID, GRID, ratio);
+      const cellMask = gpu.upload('mask', Float32Array.from(mask.cells));
+      const gpuMask: GpuCellMask = {
+        tensor: cellMask,
+        kind: 'f32',
+        gridH: GRID,
+        gridW: GRID,
+        cellH: side,
+        cellW: side,
+      };
+      const pixelMask = gpu.upload('pixel mask', expandMask(mask, side));
+      const pyramid = new SparsePyramid(gpu, mask);
+      const rows = pyramid.scale(side).rows;
+      const sp = {
+        x: filled(gpu, 'sx', rows * C, rng),
+        y: gpu.tensor('sy', [rows * C]),
+        dy: filled(gpu, 'sdy', rows * C, rng),
+        dx: gpu.tensor('sdx', [rows * C]),
+      };
+      let sparseOps: Encodable[];
+      let denseOps: Encodable[];
+      let mapBytes = 0;
+      if (c.kind === 'bn') {
+        const common = {
+          channels: C,
+          gamma: bias,
+          beta: bias,
+          runningMean: statsMean,
+          runningVar: statsVar,
+          saved,
+        };
+        sparseOps = [
+          batchNormTrain(gpu, { ...common, rows, y: sp.y, x: sp.x }),
+          batchNormBackward(gpu, { ...common, rows, dx: sp.dx, dy: sp.dy, x: sp.x, dGamma, dBeta: dBias }),
+        ];
+        denseOps = [
+          batchNormTrain(gpu, { ...common, rows: pixels, rowMask: pixelMask, y: dense.y, x: dense.x }),
+          batchNormBackward(gpu, {
+            ...common,
+            rows: pixels,
+            rowMask: pixelMask,
+            dx: dense.dx,
+            dy: dense.dy,
+            x: dense.x,
+            dGamma,
+            dBeta: dBias,
+          }),
+        ];
+      } else {
+        const geometry = { kernel: c.kernel, stride: 1, padding: (c.kernel - 1) / 2 };
+        const maps = pyramid.neighbours(side, side, geometry);
+        mapBytes = (maps.forward.length + maps.transposed.length) * 4;
+        const shape: Conv2dShape = {
+          batch,
+          inH: c.size,
+          inW: c.size,
+          inC: C,
+          outC: C,
+          kernelH: c.kernel,
+          kernelW: c.kernel,
+          strideH: 1,
+          strideW: 1,
+          padH: geometry.padding,
+          padW: geometry.padding,
+          depthwise: c.kind === 'depthwise',
+        };
+        if (c.kind === 'conv') {
+          // ResNet 3×3 convs have no bias (a BN follows).
+          sparseOps = [
+            sparseConvForward(gpu, { maps, cin: C, cout: C, y: sp.y, x: sp.x, weight }),
+            sparseConvBackward(gpu, {
+              maps,
+              cin: C,
+              cout: C,
+              dx: sp.dx,
+              dy: sp.dy,
+              x: sp.x,
+              weight,
+              dWeight,
+            }),
+          ];
+          denseOps = [
+            conv2dForward(gpu, shape, dense.y, dense.x, weight, { mask: gpuMask }),
+            conv2dBackwardInput(gpu, shape, dense.dx, dense.dy, weight, { mask: gpuMask }),
+            conv2dBackwardWeight(gpu, shape, dWeight, dense.x, dense.dy, { mask: gpuMask }),
+          ];
+        } else {
+          sparseOps = [
+            sparseDepthwiseForward(gpu, { maps, channels: C, y: sp.y, x: sp.x, weight, bias }),
+            sparseDepthwiseBackward(gpu, {
+              maps,
+              channels: C,
+              dx: sp.dx,
+              dy: sp.dy,
+              x: sp.x,
+              weight,
+              dWeight,
+              dBias,
+            }),
+          ];
+          denseOps = [
+            conv2dForward(gpu, shape, dense.y, dense.x, weight, { mask: gpuMask, bias }),
+            conv2dBackwardInput(gpu, shape, dense.dx, dense.dy, weight, { mask: gpuMask }),
+            conv2dBackwardWeight(gpu, shape, dWeight, dense.x, dense.dy, { mask: gpuMask }),
+            conv2dBackwardBias(gpu, shape, dBias, dense.dy, { mask: gpuMask }),
+          ];
+        }
+      }
+      const timing = { warmup: 1, iterations };
+      const sparseTime = await timeDispatches(
+        gpu,
+        `${c.name}.sparse`,
+        (pass) => {
+          for (const op of sparseOps) op.encode(pass);
+        },
+        timing,
+      );
+      const denseTime = await timeDispatches(
+        gpu,
+        `${c.name}.dense`,
+        (pass) => {
+          for (const op of denseOps) op.encode(pass);
+        },
+        timing,
+      );
+      // Activation bytes: input, output and both gradients (4 tensors of C channels per site).
+      const sparseBytes = 4 * rows * C * 4 + mapBytes;
+      const denseBytes = 4 * pixels * C * 4 + cellMask.length * 4;
+      emit({
+        case: c.name,
+        kind: c.kind,
+        channels: C,
+        size: c.size,
+        batch,
+        maskRatio: ratio,
+        keptCells: keep,
+        sparseMs: +sparseTime.ms.toFixed(3),
+        denseMs: +denseTime.ms.toFixed(3),
+        timeRatio: +(sparseTime.ms / denseTime.ms).toFixed(3),
+        // The kernels launch all taps for every active output (missing neighbours read as 0), so FLOPs scale
+        // with the active row count: the ratio is rows / pixels for conv, depthwise and BN alike.
+        flopRatio: +(rows / pixels).toFixed(3),
+        memRatio: +(sparseBytes / denseBytes).toFixed(3),
+        mapBytes,
+        timing: sparseTime.source,
+        adapter: gpu.label,
+      });
+      for (const op of [...sparseOps, ...denseOps]) op.release();
+      for (const t of [...Object.values(sp), cellMask, pixelMask]) gpu.releaseTensor(t);
+      pyramid.release();
+    }
+    for (const t of [
+      ...Object.values(dense),
+      weight,
+      dWeight,
+      bias,
+      dBias,
+      dGamma,
+      statsMean,
+      statsVar,
+      saved,
+    ])
+      gpu.releaseTensor(t);
+  }
+}
