@@ -8,7 +8,7 @@
  */
 import type { Rng } from '../reference/random';
 import type { RgbImage } from './image';
-import { type Interpolation, type Region, resampleRegion } from './resample';
+import { type Interpolation, MipImage, type Region, resampleRegion } from './resample';
 
 export interface Normalization {
   mean: readonly [number, number, number];
@@ -84,11 +84,25 @@ export function nativeCropRegion(width: number, height: number, size: number, rn
   return { x: randInt(rng, 0, width - size), y: randInt(rng, 0, height - size), width: size, height: size };
 }
 
+/** An image to crop from: plain, or with its halvings for fast shrinking (see `MipImage`). */
+export type CropSource = RgbImage | MipImage;
+
+function resampleFrom(
+  source: CropSource,
+  region: Region,
+  size: number,
+  interpolation: Interpolation,
+): Float32Array {
+  return source instanceof MipImage
+    ? source.resample(region, size, size, interpolation)
+    : resampleRegion(source, region, size, size, interpolation);
+}
+
 /** Native mode: a size×size window; an image with a shorter side takes its largest square, enlarged. */
-function nativeCrop(image: RgbImage, size: number, rng: Rng, interpolation: Interpolation): Float32Array {
-  const side = Math.min(image.width, image.height, size);
-  const window = nativeCropRegion(image.width, image.height, side, rng);
-  return resampleRegion(image, window, size, size, interpolation);
+function nativeCrop(source: CropSource, size: number, rng: Rng, interpolation: Interpolation): Float32Array {
+  const side = Math.min(source.width, source.height, size);
+  const window = nativeCropRegion(source.width, source.height, side, rng);
+  return resampleFrom(source, window, size, interpolation);
 }
 
 /** Mirrors an interleaved RGB square (HWC) left-right in place. */
@@ -108,18 +122,17 @@ export function flipHorizontal(hwc: Float32Array, size: number): void {
 
 /** One augmented training view: size×size interleaved RGB (HWC) in 0..255. */
 export function augmentImage(
-  image: RgbImage,
+  source: CropSource,
   size: number,
   rng: Rng,
   options: AugmentOptions = DEFAULT_AUGMENT,
 ) {
   const view =
     options.crop === 'native'
-      ? nativeCrop(image, size, rng, options.interpolation)
-      : resampleRegion(
-          image,
-          randomResizedCropRegion(image.width, image.height, rng, options.scale, options.ratio),
-          size,
+      ? nativeCrop(source, size, rng, options.interpolation)
+      : resampleFrom(
+          source,
+          randomResizedCropRegion(source.width, source.height, rng, options.scale, options.ratio),
           size,
           options.interpolation,
         );

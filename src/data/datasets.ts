@@ -17,7 +17,7 @@ import {
 import { FASHION_MNIST_TRAIN_COUNT } from './builtin';
 import type { RgbImage } from './image';
 import type { NamedImage } from './image-set';
-import { type Interpolation, resampleRegion } from './resample';
+import { type Interpolation, MipImage, resampleRegion } from './resample';
 
 /** Seed of the held-out crops and flips; fixed so initial and final held-out losses see the same pixels. */
 export const HELD_OUT_SEED = 0x5eed;
@@ -69,6 +69,8 @@ export class PhotoDataset implements Dataset {
   readonly augment: AugmentOptions;
   readonly train: NamedImage[];
   readonly heldOut: NamedImage[];
+  private readonly trainSources: MipImage[];
+  private readonly heldOutSources: MipImage[];
 
   constructor(
     readonly name: string,
@@ -93,6 +95,9 @@ export class PhotoDataset implements Dataset {
         `The ${this.name} set has no image left for training after holding out ${heldOutNames.size}.`,
       );
     }
+    // Halvings are built once (+⅓ memory) so that small crops of large photos stay cheap.
+    this.trainSources = this.train.map((image) => new MipImage(image));
+    this.heldOutSources = this.heldOut.map((image) => new MipImage(image));
   }
 
   get trainCount(): number {
@@ -106,7 +111,7 @@ export class PhotoDataset implements Dataset {
   trainBatch(batchSize: number, rng: Rng, out?: Float32Array): Float32Array {
     const batch = allocate(batchSize, this.imageSize, out);
     for (let b = 0; b < batchSize; b++) {
-      const image = this.train[rng.int(this.train.length)];
+      const image = this.trainSources[rng.int(this.trainSources.length)];
       writeNormalized(
         augmentImage(image, this.imageSize, rng, this.augment),
         this.imageSize,
@@ -120,7 +125,7 @@ export class PhotoDataset implements Dataset {
 
   /** Crops of the held-out photos in turn; with no held-out photo, of the training photos (small user sets). */
   heldOutBatch(count: number): Float32Array {
-    const source = this.heldOut.length > 0 ? this.heldOut : this.train;
+    const source = this.heldOutSources.length > 0 ? this.heldOutSources : this.trainSources;
     const rng = new Rng(HELD_OUT_SEED);
     const batch = allocate(count, this.imageSize, undefined);
     const options = { ...this.augment, flip: false };

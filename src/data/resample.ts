@@ -149,3 +149,77 @@ export function resizeRgb(
   for (let i = 0; i < f.length; i++) data[i] = Math.round(f[i]);
   return { width, height, data };
 }
+
+/** Halves an image with a 2×2 box average (odd last row/column dropped), rounded to 8 bits. */
+export function halveRgb(src: RgbImage): RgbImage {
+  const width = Math.max(1, src.width >> 1);
+  const height = Math.max(1, src.height >> 1);
+  const data = new Uint8Array(width * height * 3);
+  const sx = src.width > 1 ? 2 : 1;
+  const sy = src.height > 1 ? 2 : 1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      for (let c = 0; c < 3; c++) {
+        let s = 0;
+        for (let dy = 0; dy < sy; dy++)
+          for (let dx = 0; dx < sx; dx++) s += src.data[((y * sy + dy) * src.width + x * sx + dx) * 3 + c];
+        data[(y * width + x) * 3 + c] = Math.round(s / (sx * sy));
+      }
+    }
+  }
+  return { width, height, data };
+}
+
+/**
+ * An image with its successive halvings, so that shrinking a large crop to a small output costs about the
+ * same as a 2× shrink: the antialiased filter's width grows with the scale (a 1400-px crop to 32 px would
+ * take ~180 taps per output), so crops are resampled from the coarsest level that still holds at least
+ * `minOversample`× the output resolution. The result differs from filtering the full image by roughly one
+ * 8-bit level (measured in the tests), well below what training notices, for a 20–50× speed-up.
+ */
+export class MipImage {
+  readonly levels: RgbImage[];
+
+  constructor(
+    image: RgbImage,
+    readonly minOversample = 2,
+    /** Levels stop once the shorter side would drop below this. */
+    minSide = 16,
+  ) {
+    this.levels = [image];
+    let level = image;
+    while (Math.min(level.width, level.height) >= 2 * minSide) {
+      level = halveRgb(level);
+      this.levels.push(level);
+    }
+  }
+
+  get width(): number {
+    return this.levels[0].width;
+  }
+
+  get height(): number {
+    return this.levels[0].height;
+  }
+
+  /** Bytes of all levels (about 4/3 of the full image). */
+  get bytes(): number {
+    return this.levels.reduce((sum, level) => sum + level.data.byteLength, 0);
+  }
+
+  /** The level for shrinking by `scale` (source pixels per output pixel). */
+  levelFor(scale: number): number {
+    const k = Math.floor(Math.log2(scale / this.minOversample));
+    return Math.max(0, Math.min(this.levels.length - 1, k));
+  }
+
+  /** Like `resampleRegion` on the full image; `region` is in full-resolution pixels. */
+  resample(region: Region, outWidth: number, outHeight: number, interpolation: Interpolation): Float32Array {
+    const scale = Math.min(region.width / outWidth, region.height / outHeight);
+    const k = this.levelFor(scale);
+    if (k === 0) return resampleRegion(this.levels[0], region, outWidth, outHeight, interpolation);
+    const f = 2 ** k;
+    const scaled = { x: region.x / f, y: region.y / f, width: region.width / f, height: region.height / f };
+    return resampleRegion(this.levels[k], scaled, outWidth, outHeight, interpolation);
+  }
+}
