@@ -15,6 +15,7 @@ import {
   layerNorm,
   maskMultiply,
   maxPool,
+  pointwiseLinear,
   scaleChannels,
   sparkLoss,
 } from './layers';
@@ -220,6 +221,14 @@ describe('reference SparK layers: backward vs central finite differences', () =>
       ),
       { numRuns: 25 },
     );
+  });
+
+  it('pointwise linear (ConvNeXt pwconv; 2×3×2×3 → 5 channels)', () => {
+    const rng = new Rng(5);
+    const x = randomTensor(rng, [2, 3, 2, 3], 'x');
+    const w = randomTensor(rng, [5, 3], 'w');
+    const b = randomTensor(rng, [5], 'b');
+    checkGradients(9, [x, w, b], (t, [xi, wi, bi]) => pointwiseLinear(t, xi, wi, bi));
   });
 
   it('convTranspose2d 4×4/s2/p1 and 2×2/s2/p0 (1×3×3×3 → 2 channels)', () => {

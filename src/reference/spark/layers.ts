@@ -112,6 +112,54 @@ export function conv2d(tape: Tape, x: Tensor, w: Tensor, bias: Tensor | null, o:
   return out;
 }
 
+/**
+ * nn.Linear applied at every position of an NCHW map (ConvNeXt pwconv1/pwconv2 run on the channels_last
+ * permutation): out[n, o, y, x] = Σ_i w[o, i] · x[n, i, y, x] + b[o], with w in the official [out, in] layout.
+ */
+export function pointwiseLinear(tape: Tape, x: Tensor, w: Tensor, bias: Tensor): Tensor {
+  const [n, ci, h, wd] = x.shape;
+  const [co, wi] = w.shape;
+  if (wi !== ci) throw new RangeError(`linear: weight [${w.shape}] does not fit input [${x.shape}]`);
+  const hw = h * wd;
+  const out = Tensor.zeros([n, co, h, wd]);
+  const X = x.data;
+  const W = w.data;
+  const Y = out.data;
+  for (let b = 0; b < n; b++)
+    for (let o = 0; o < co; o++) {
+      const yBase = (b * co + o) * hw;
+      for (let k = 0; k < hw; k++) Y[yBase + k] = bias.data[o];
+      for (let i = 0; i < ci; i++) {
+        const wv = W[o * ci + i];
+        const xBase = (b * ci + i) * hw;
+        for (let k = 0; k < hw; k++) Y[yBase + k] += wv * X[xBase + k];
+      }
+    }
+  tape.record(out, (dY) => {
+    const dX = x.gradBuffer();
+    const dW = w.gradBuffer();
+    const dB = bias.gradBuffer();
+    for (let b = 0; b < n; b++)
+      for (let o = 0; o < co; o++) {
+        const yBase = (b * co + o) * hw;
+        let sum = 0;
+        for (let k = 0; k < hw; k++) sum += dY[yBase + k];
+        dB[o] += sum;
+        for (let i = 0; i < ci; i++) {
+          const wv = W[o * ci + i];
+          const xBase = (b * ci + i) * hw;
+          let acc = 0;
+          for (let k = 0; k < hw; k++) {
+            dX[xBase + k] += wv * dY[yBase + k];
+            acc += dY[yBase + k] * X[xBase + k];
+          }
+          dW[o * ci + i] += acc;
+        }
+      }
+  });
+  return out;
+}
+
 /** ConvTranspose2d: x [N, Ci, H, W], w [Ci, Co, k, k] (official layout), bias [Co]. */
 export function convTranspose2d(
   tape: Tape,

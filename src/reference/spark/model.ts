@@ -15,7 +15,6 @@ import {
   decoderBlockCount,
   densifyInputChannels,
   densifyProjIsIdentity,
-  featureChannels,
   totalStride,
 } from '../../models/config';
 import { sparkState } from '../../models/official-names';
@@ -32,6 +31,7 @@ import {
   layerNorm,
   maskMultiply,
   maxPool,
+  pointwiseLinear,
   scaleChannels,
   sparkLoss,
 } from './layers';
@@ -305,12 +305,9 @@ export class SparkReference {
         const q = `${pre}stages.${i}.${j}.`;
         let y = this.encoderConv(x, `${q}dwconv`, 1, 3, true, dim);
         y = this.encoderLn(y, `${q}norm`);
-        // The Linear layers act per position: a 1×1 conv with the [out, in] weight is the same computation.
-        const pw1 = this.p(`${q}pwconv1.weight`);
-        const pw2 = this.p(`${q}pwconv2.weight`);
-        y = conv2d(t, y, asConv1x1(pw1), this.p(`${q}pwconv1.bias`), { stride: 1, pad: 0 });
+        y = pointwiseLinear(t, y, this.p(`${q}pwconv1.weight`), this.p(`${q}pwconv1.bias`));
         y = activation(t, y, 'gelu');
-        y = conv2d(t, y, asConv1x1(pw2), this.p(`${q}pwconv2.bias`), { stride: 1, pad: 0 });
+        y = pointwiseLinear(t, y, this.p(`${q}pwconv2.weight`), this.p(`${q}pwconv2.bias`));
         y = scaleChannels(t, y, this.p(`${q}gamma`));
         y = maskMultiply(t, y, this.active(y.shape[2], true));
         x = add(t, x, y);
@@ -370,18 +367,3 @@ export class SparkReference {
     });
   }
 }
-
-/** A Linear weight [out, in] viewed as a 1×1 conv weight [out, in, 1, 1] sharing data and gradient. */
-function asConv1x1(linear: Tensor): Tensor {
-  const view = new Tensor([linear.shape[0], linear.shape[1], 1, 1], linear.data, linear.label);
-  Object.defineProperty(view, 'grad', {
-    get: () => linear.grad,
-    set: (g: Float64Array | null) => {
-      linear.grad = g;
-    },
-  });
-  view.gradBuffer = () => linear.gradBuffer();
-  return view;
-}
-
-export { featureChannels };
