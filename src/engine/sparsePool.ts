@@ -1,0 +1,58 @@
+/**
+ * Sparse max-pool on compacted rows (ResNet's 3×3/s2/p1 after the stem), matching SparseMaxPooling: masked
+ * neighbours take part with their 0, padding does not. Kernels: shaders/sparse_pool.wgsl.
+ */
+import source from '../../shaders/sparse_pool.wgsl?raw';
+import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import type { GpuNeighbourMaps } from '../sparse/sites';
+
+export interface SparseMaxPoolArgs {
+  maps: GpuNeighbourMaps;
+  channels: number;
+  /** [N_out, C] */
+  y: GpuTensor;
+  /** [N_out, C] u32 scratch: the winning tap, kept for the backward. Make it with sparseMaxPoolArgmax(). */
+  argmax: GpuTensor;
+  /** [N_in, C] */
+  x: GpuTensor;
+}
+
+function expectLength(label: string, name: string, t: GpuTensor, n: number): void {
+  if (t.length !== n) throw new RangeError(`${label}: ${name} has ${t.length} elements, expected ${n}.`);
+}
+
+export function sparseMaxPoolArgmax(gpu: Gpu, maps: GpuNeighbourMaps, channels: number): GpuTensor {
+  return gpu.tensor('maxpool.argmax', [maps.maps.outputRows, channels]);
+}
+
+export function sparseMaxPoolForward(gpu: Gpu, a: SparseMaxPoolArgs): PreparedDispatch {
+  const label = 'sparseMaxPoolForward';
+  const { outputRows, inputRows, taps } = a.maps.maps;
+  expectLength(label, 'y', a.y, outputRows * a.channels);
+  expectLength(label, 'argmax', a.argmax, outputRows * a.channels);
+  expectLength(label, 'x', a.x, inputRows * a.channels);
+  return gpu.prepare({
+    kernel: gpu.kernel({ label: 'sparse_pool.forward', code: source, entryPoint: 'maxpool_forward' }),
+    buffers: [a.y, a.argmax, a.x, a.maps.forward],
+    params: new Params().u32(outputRows).u32(a.channels).u32(taps),
+    workgroups: grid1d(Math.ceil((outputRows * a.channels) / 256)),
+  });
+}
+
+/** dx (written) at the input rows: each output's dy goes to the tap that won its max. */
+export function sparseMaxPoolBackward(
+  gpu: Gpu,
+  a: { maps: GpuNeighbourMaps; channels: number; dx: GpuTensor; dy: GpuTensor; argmax: GpuTensor },
+): PreparedDispatch {
+  const label = 'sparseMaxPoolBackward';
+  const { outputRows, inputRows, taps } = a.maps.maps;
+  expectLength(label, 'dx', a.dx, inputRows * a.channels);
+  expectLength(label, 'dy', a.dy, outputRows * a.channels);
+  expectLength(label, 'argmax', a.argmax, outputRows * a.channels);
+  return gpu.prepare({
+    kernel: gpu.kernel({ label: 'sparse_pool.backward', code: source, entryPoint: 'maxpool_backward' }),
+    buffers: [a.dx, a.dy, a.argmax, a.maps.transposed],
+    params: new Params().u32(inputRows).u32(a.channels).u32(taps),
+    workgroups: grid1d(Math.ceil((inputRows * a.channels) / 256)),
+  });
+}
