@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ArgsError, parseTrainArgs, TRAIN_USAGE } from './args';
+import { ArgsError, isDirectoryNode, parseTrainArgs, TRAIN_USAGE } from './args';
 
 const presets = ['tiny', 'r64', 'r128', 'convnext'];
 const parse = (line: string, isDirectory = (p: string) => p === 'my/images') =>
@@ -93,4 +93,12 @@ describe('parseTrainArgs', () => {
       expect(() => parse(line)).toThrow(message);
     });
   }
+});
+
+describe('isDirectoryNode', () => {
+  it('is true for a folder only', () => {
+    expect(isDirectoryNode('public/data/photos')).toBe(true);
+    expect(isDirectoryNode('public/data/LICENSES.md')).toBe(false);
+    expect(isDirectoryNode('no/such/folder')).toBe(false);
+  });
 });

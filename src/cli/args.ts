@@ -2,6 +2,7 @@
  * Command-line arguments of `npm run train`, validated before anything is loaded: every mistake is reported
  * as a sentence naming the flag, and unknown flags get a "did you mean" suggestion.
  */
+import { statSync } from 'node:fs';
 
 export type TrainData = { kind: 'fashion-mnist' } | { kind: 'photos' } | { kind: 'folder'; path: string };
 
@@ -236,4 +237,13 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
     heldOut: (raw.heldOut as number | undefined) ?? 64,
     help: raw.help === true,
   };
+}
+
+/** The `isDirectory` check for `parseTrainArgs` in Node. */
+export function isDirectoryNode(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }

@@ -149,6 +149,17 @@ export function userHeldOut(names: readonly string[]): string[] {
   return sorted.filter((_, i) => i % every === every - 1).slice(0, count);
 }
 
+/** The user's images as a dataset, one in eight held out (see `userHeldOut`). */
+export function userPhotoDataset(
+  images: NamedImage[],
+  options: Omit<PhotoDatasetOptions, 'heldOut'>,
+): PhotoDataset {
+  return new PhotoDataset('your images', images, {
+    ...options,
+    heldOut: userHeldOut(images.map((image) => image.name)),
+  });
+}
+
 export type FashionFit = 'pad' | 'resize' | 'auto';
 
 export interface FashionMnistOptions {

@@ -3,7 +3,6 @@
  * createImageBitmap (the browser's own decoders, off the main thread) and an OffscreenCanvas to read pixels.
  */
 import { type ImageHeader, type RgbImage, rgbaToRgb } from './image';
-import type { ImageFile } from './image-set';
 
 export async function decodeImageBrowser(bytes: Uint8Array, header: ImageHeader): Promise<RgbImage> {
   const type = header.format === 'png' ? 'image/png' : 'image/jpeg';
@@ -11,22 +10,23 @@ export async function decodeImageBrowser(bytes: Uint8Array, header: ImageHeader)
   // Straight alpha and no colour-profile conversion: pixel values as stored, like the Node decoders.
   const bitmap = await createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
   try {
-    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-    const context = canvas.getContext('2d', { willReadFrequently: true });
-    if (!context) throw new Error('this browser cannot read pixels from an OffscreenCanvas');
-    context.drawImage(bitmap, 0, 0);
-    const { data } = context.getImageData(0, 0, bitmap.width, bitmap.height);
-    return rgbaToRgb(data, bitmap.width, bitmap.height);
+    return bitmapToRgb(bitmap);
   } finally {
     bitmap.close();
   }
 }
 
-/** Reads picked or dropped files (File objects can be posted to the worker as they are). */
-export async function readBrowserFiles(files: Iterable<File>): Promise<ImageFile[]> {
-  const out: ImageFile[] = [];
-  for (const file of files) out.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
-  return out;
+/**
+ * Pixels of an ImageBitmap (a decoded file, or a webcam frame transferred from the page) as 8-bit RGB,
+ * alpha composited like the Node path. Optionally shrunk on the canvas first (webcam frames at model size).
+ */
+export function bitmapToRgb(bitmap: ImageBitmap, width = bitmap.width, height = bitmap.height): RgbImage {
+  const canvas = new OffscreenCanvas(width, height);
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  if (!context) throw new Error('this browser cannot read pixels from an OffscreenCanvas');
+  context.drawImage(bitmap, 0, 0, width, height);
+  const { data } = context.getImageData(0, 0, width, height);
+  return rgbaToRgb(data, width, height);
 }
 
 /** Fetches a file shipped under public/ (the built-in data). */

@@ -6,8 +6,9 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import { type PhotoDataset, type PhotoDatasetOptions, userPhotoDataset } from './datasets';
 import { type ImageHeader, type RgbImage, rgbaToRgb } from './image';
-import type { ImageFile } from './image-set';
+import { ImageCollection, type ImageFile, type ImageSetOptions, type SkippedFile } from './image-set';
 
 /**
  * Decodes a file the probe accepted into 8-bit RGB. pngjs turns grey, palette and 16-bit PNGs into 8-bit
@@ -47,4 +48,19 @@ export async function readImageDirectory(dir: string): Promise<ImageFile[]> {
     files.push({ name, bytes: new Uint8Array(await readFile(path)) });
   }
   return files;
+}
+
+/**
+ * A folder of the user's images as a dataset, for the CLI: bad files are skipped with reasons (returned for
+ * printing), and a folder with nothing usable throws `NoUsableImagesError` listing each reason.
+ */
+export async function folderDatasetNode(
+  dir: string,
+  options: Omit<PhotoDatasetOptions, 'heldOut'>,
+  imageOptions: Partial<ImageSetOptions> = {},
+): Promise<{ dataset: PhotoDataset; skipped: SkippedFile[]; cacheBytes: number }> {
+  const collection = new ImageCollection(decodeImageNode, imageOptions);
+  await collection.add(await readImageDirectory(dir));
+  const dataset = userPhotoDataset(collection.requireUsable(), options);
+  return { dataset, skipped: collection.skipped, cacheBytes: collection.bytes };
 }

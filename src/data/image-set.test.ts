@@ -1,10 +1,19 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
-import { decodeImageNode, readImageDirectory } from './decode-node';
+import { Rng } from '../reference/random';
+import { decodeImageNode, folderDatasetNode, readImageDirectory } from './decode-node';
 import { IMAGENET_MEAN_RGB8, type ImageHeader, probeImage, type RgbImage } from './image';
-import { type DecodeImage, ImageCollection, NoUsableImagesError, skipMessage } from './image-set';
+import {
+  type DecodeImage,
+  ImageCollection,
+  NoUsableImagesError,
+  readImageSources,
+  skipMessage,
+} from './image-set';
 
 const PHOTOS = new URL('../../public/data/photos/', import.meta.url);
 
@@ -264,5 +273,42 @@ describe('ImageCollection with the Node decoders', () => {
     await expect(readImageDirectory('/definitely/not/here')).rejects.toThrow(
       /^Cannot read the image folder \/definitely\/not\/here: /,
     );
+  });
+});
+
+describe('user folders and files', () => {
+  it('reads File objects and plain byte records alike', async () => {
+    const files = await readImageSources([
+      new File([new Uint8Array([1, 2, 3])], 'picked.png'),
+      { name: 'read.png', bytes: new Uint8Array([4]) },
+    ]);
+    expect(files.map((f) => [f.name, Array.from(f.bytes)])).toEqual([
+      ['picked.png', [1, 2, 3]],
+      ['read.png', [4]],
+    ]);
+  });
+
+  it('turns a folder with good and bad files into a dataset plus reasons; an all-bad folder is an error', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sparklab-folder-'));
+    try {
+      for (let i = 0; i < 5; i++)
+        await writeFile(join(dir, `good${i}.png`), pngBytes(12, 10, new Array(480).fill(30 * i)));
+      await writeFile(join(dir, 'empty.jpg'), new Uint8Array(0));
+      await writeFile(join(dir, 'readme.txt'), 'not a picture');
+      const { dataset, skipped, cacheBytes } = await folderDatasetNode(dir, { imageSize: 8 });
+      expect(skipped.map((s) => s.name)).toEqual(['empty.jpg', 'readme.txt']);
+      expect([dataset.trainCount, dataset.heldOutCount]).toEqual([4, 1]);
+      expect(dataset.heldOut[0].name).toBe('good4.png');
+      expect(cacheBytes).toBe(5 * 12 * 10 * 3);
+      expect(dataset.trainBatch(2, new Rng(0)).length).toBe(2 * 3 * 64);
+      const bad = join(dir, 'bad');
+      await mkdir(bad);
+      await writeFile(join(bad, 'x.png'), new Uint8Array(0));
+      await expect(folderDatasetNode(bad, { imageSize: 8 })).rejects.toThrow(
+        'None of the 1 files could be used for training:\n  - x.png was skipped because the file is empty (0 bytes).',
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

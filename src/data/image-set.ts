@@ -11,6 +11,25 @@ export interface ImageFile {
   bytes: Uint8Array;
 }
 
+/**
+ * What `addImages` accepts: bytes already read, or a File (from a picker or a drop). Files can be posted to
+ * the worker as they are — a handle, not a copy — and read there, so the main thread never touches the bytes.
+ */
+export type ImageSource = ImageFile | File;
+
+export async function readImageSources(sources: readonly ImageSource[]): Promise<ImageFile[]> {
+  const out: ImageFile[] = [];
+  for (const source of sources) {
+    // Blob has a bytes() method too, so tell the two apart by what `bytes` is.
+    if (source.bytes instanceof Uint8Array) out.push(source as ImageFile);
+    else {
+      const file = source as File;
+      out.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
+    }
+  }
+  return out;
+}
+
 export interface NamedImage extends RgbImage {
   name: string;
 }

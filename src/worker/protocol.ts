@@ -13,7 +13,7 @@ import * as Comlink from 'comlink';
 import type { CropMode, Normalization } from '../data/augment';
 import type { FashionFit } from '../data/datasets';
 import type { PixelHistograms } from '../data/histogram';
-import type { ImageFile, SkippedFile } from '../data/image-set';
+import type { ImageSource, SkippedFile } from '../data/image-set';
 import type { Interpolation } from '../data/resample';
 import type { SparkConfig } from '../models/config';
 
@@ -186,8 +186,11 @@ export interface TrainerWorkerApi {
   restoreCheckpoint(name: string): Promise<CheckpointInfo>;
   listCheckpoints(): Promise<CheckpointInfo[]>;
   deleteCheckpoint(name: string): Promise<void>;
-  /** Decodes in the worker; bad files come back as reasons, never as a rejection. */
-  addImages(files: ImageFile[]): Promise<AddImagesResult>;
+  /**
+   * Reads and decodes in the worker (pass File objects as they are; `readImageSources` reads them there);
+   * bad files come back as reasons, never as a rejection.
+   */
+  addImages(files: ImageSource[]): Promise<AddImagesResult>;
 }
 
 export type TrainerRemote = Comlink.Remote<TrainerWorkerApi>;
