@@ -1,0 +1,113 @@
+/**
+ * LayerNorm over the channels of each row [R, C] (ConvNeXt channels-last LN, eps 1e-6 by default). On
+ * compacted active rows it is SparK's sparse LN (masked sites have no row and stay 0); on NHWC pixels it is
+ * the dense LN. Kernels: shaders/layernorm.wgsl.
+ */
+import source from '../../shaders/layernorm.wgsl?raw';
+import { type Gpu, type GpuTensor, grid1d, Params } from '../gpu/runtime';
+import { DispatchSequence } from './sparseSequence';
+
+const ROWS_PER_CHUNK = 256;
+
+export interface LayerNormShape {
+  rows: number;
+  channels: number;
+  eps?: number;
+}
+
+function params(s: LayerNormShape): Params {
+  return new Params()
+    .u32(s.rows)
+    .u32(s.channels)
+    .u32(ROWS_PER_CHUNK)
+    .u32(Math.ceil(s.rows / ROWS_PER_CHUNK))
+    .f32(s.eps ?? 1e-6);
+}
+
+function check(label: string, s: LayerNormShape, tensors: Record<string, [GpuTensor, number]>): void {
+  if (!Number.isInteger(s.rows) || s.rows < 1 || !Number.isInteger(s.channels) || s.channels < 1)
+    throw new RangeError(
+      `${label}: rows and channels must be positive integers, got ${s.rows}×${s.channels}.`,
+    );
+  for (const [name, [t, n]] of Object.entries(tensors))
+    if (t.length !== n) throw new RangeError(`${label}: ${name} has ${t.length} elements, expected ${n}.`);
+}
+
+function kernel(gpu: Gpu, entryPoint: string) {
+  return gpu.kernel({ label: `layernorm.${entryPoint}`, code: source, entryPoint });
+}
+
+/** [R, 2] scratch the forward fills for the backward: per-row mean and 1/σ. */
+export function layerNormSaved(gpu: Gpu, rows: number, label = 'ln.saved'): GpuTensor {
+  return gpu.tensor(label, [rows, 2]);
+}
+
+export function layerNormForward(
+  gpu: Gpu,
+  a: LayerNormShape & { y: GpuTensor; x: GpuTensor; gamma: GpuTensor; beta: GpuTensor; saved: GpuTensor },
+): DispatchSequence {
+  const n = a.rows * a.channels;
+  check('layerNormForward', a, {
+    y: [a.y, n],
+    x: [a.x, n],
+    gamma: [a.gamma, a.channels],
+    beta: [a.beta, a.channels],
+    saved: [a.saved, 2 * a.rows],
+  });
+  const d = gpu.prepare({
+    kernel: kernel(gpu, 'forward'),
+    buffers: [a.y, a.saved, a.x, a.gamma, a.beta],
+    params: params(a),
+    workgroups: grid1d(a.rows),
+  });
+  return new DispatchSequence('layerNormForward', gpu, [d]);
+}
+
+/** dx written; dγ, dβ accumulated (+=) through row-chunk partials and a fixed-order reduce. */
+export function layerNormBackward(
+  gpu: Gpu,
+  a: LayerNormShape & {
+    dx: GpuTensor;
+    dy: GpuTensor;
+    x: GpuTensor;
+    gamma: GpuTensor;
+    saved: GpuTensor;
+    dGamma: GpuTensor;
+    dBeta: GpuTensor;
+  },
+): DispatchSequence {
+  const n = a.rows * a.channels;
+  check('layerNormBackward', a, {
+    dx: [a.dx, n],
+    dy: [a.dy, n],
+    x: [a.x, n],
+    gamma: [a.gamma, a.channels],
+    saved: [a.saved, 2 * a.rows],
+    dGamma: [a.dGamma, a.channels],
+    dBeta: [a.dBeta, a.channels],
+  });
+  const chunks = Math.ceil(a.rows / ROWS_PER_CHUNK);
+  const partials = gpu.tensor('ln.partials', [chunks, a.channels, 2]);
+  const p = params(a);
+  const dispatches = [
+    gpu.prepare({
+      kernel: kernel(gpu, 'backward_input'),
+      buffers: [a.dx, a.dy, a.x, a.saved, a.gamma],
+      params: p,
+      workgroups: grid1d(a.rows),
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'param_grad_partial'),
+      buffers: [partials, a.dy, a.x, a.saved],
+      params: p,
+      workgroups: [Math.ceil(a.channels / 64), chunks],
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'param_grad_reduce'),
+      buffers: [a.dGamma, a.dBeta, partials],
+      params: p,
+      workgroups: [Math.ceil(a.channels / 64)],
+    }),
+  ];
+  return new DispatchSequence('layerNormBackward', gpu, dispatches, [partials]);
+}
