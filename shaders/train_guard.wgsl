@@ -1,0 +1,56 @@
+// Last-good-state guard of the trainer (src/train/guard.ts). Each step starts by checking the previous
+// step's loss and global gradient norm (both still on the GPU) and, while every step so far was finite,
+// copying the current parameters, BN statistics and optimiser moments into backup buffers. Once a step is
+// non-finite the health flag stays 0 and the backups freeze at the state before that step, so the host can
+// roll back exactly, even though it reads the metrics back several steps late.
+//
+//   guard_health:  health[0] = 1 (reset) when params.check_previous == 0; else
+//                  health[0] = health[0] & finite(loss[0]) & finite(grad_stats[norm_index])
+//   guarded_copy:  dst = src where health[0] == 1 (vec4 per thread, n4 = floats / 4)
+
+struct HealthParams {
+  check_previous: u32,
+  norm_index: u32,
+}
+
+struct CopyParams {
+  n4: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> health_out: array<u32>;
+@group(0) @binding(1) var<storage, read> loss: array<f32>;
+@group(0) @binding(2) var<storage, read> grad_stats: array<f32>;
+@group(1) @binding(0) var<uniform> health_params: HealthParams;
+
+// Bit test instead of x != x or comparisons with infinity: compilers may assume floats are finite and fold
+// those away; an all-ones exponent is NaN or ±Inf whatever the optimiser assumes.
+fn is_finite(x: f32) -> bool {
+  return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+@compute @workgroup_size(1)
+fn guard_health() {
+  if (health_params.check_previous == 0u) {
+    health_out[0] = 1u;
+    return;
+  }
+  let finite = is_finite(loss[0]) && is_finite(grad_stats[health_params.norm_index]);
+  if (!finite) {
+    health_out[0] = 0u;
+  }
+}
+
+@group(0) @binding(0) var<storage, read_write> dst: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> health_in: array<u32>;
+@group(1) @binding(0) var<uniform> copy_params: CopyParams;
+
+@compute @workgroup_size(256)
+fn guarded_copy(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
+                @builtin(num_workgroups) nwg: vec3u) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+  if (i >= copy_params.n4 || health_in[0] != 1u) {
+    return;
+  }
+  dst[i] = src[i];
+}
