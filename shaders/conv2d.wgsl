@@ -72,18 +72,32 @@ override TILE_A: u32 = BK * TILE_M;
 override TILE_B: u32 = BK * TILE_N;
 override WEIGHT_T: bool = false;
 override MASK_MODE: u32 = 0u;
+// Whole-vec4 loads: VEC_A when the A operand's run axis (its channels) is a multiple of 4, VEC_B when the
+// weight's / dy's run axis is. Every run of 4 then starts 16-byte aligned and stays within one tap.
+override VEC_A: bool = false;
+override VEC_B: bool = false;
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> lhs: array<f32>;
+// lhs and rhs are bound as vec4 arrays (bindings rounded up to 16 bytes) so aligned runs load as one vec4;
+// scalar reads go through lhs_at / rhs_at.
+@group(0) @binding(1) var<storage, read> lhs: array<vec4f>;
 // The mask sits before the weights so that every entry point uses a prefix of the bindings (layout 'auto'
 // drops unused ones, and the runtime numbers buffers by position).
 @group(0) @binding(2) var<storage, read> mask: array<u32>;
-@group(0) @binding(3) var<storage, read> rhs: array<f32>;
+@group(0) @binding(3) var<storage, read> rhs: array<vec4f>;
 @group(0) @binding(4) var<storage, read> bias: array<f32>;
 @group(1) @binding(0) var<uniform> p: ConvParams;
 
 var<workgroup> tile_a: array<f32, TILE_A>;
 var<workgroup> tile_b: array<f32, TILE_B>;
+
+fn lhs_at(i: u32) -> f32 {
+  return lhs[i >> 2u][i & 3u];
+}
+
+fn rhs_at(i: u32) -> f32 {
+  return rhs[i >> 2u][i & 3u];
+}
 
 fn mask_at(b: u32, y: u32, x: u32) -> f32 {
   if (MASK_MODE == 0u) {
@@ -132,10 +146,16 @@ fn load_weight_tile(walk: TapWalk, k0: u32, n0: u32, k_count: u32, r_count: u32,
       let k = k0 + kk;
       var v = vec4f(0.0);
       if (k < k_count) {
-        let base = (tap_of(walk, k / r_count) * r_count + k % r_count) * n_count;
-        for (var j = 0u; j < 4u; j++) {
-          if (n0 + nq + j < n_count) {
-            v[j] = rhs[base + n0 + nq + j];
+        let base = (tap_of(walk, k / r_count) * r_count + k % r_count) * n_count + n0 + nq;
+        if (VEC_B) {
+          if (n0 + nq < n_count) {
+            v = rhs[base >> 2u];
+          }
+        } else {
+          for (var j = 0u; j < 4u; j++) {
+            if (n0 + nq + j < n_count) {
+              v[j] = rhs_at(base + j);
+            }
           }
         }
       }
@@ -148,20 +168,57 @@ fn load_weight_tile(walk: TapWalk, k0: u32, n0: u32, k_count: u32, r_count: u32,
       let n = n0 + nn;
       var t = (k0 + kq) / r_count;
       var r = (k0 + kq) % r_count;
-      for (var j = 0u; j < 4u; j++) {
-        var v = 0.0;
-        if (n < n_count && k0 + kq + j < k_count) {
-          v = rhs[(tap_of(walk, t) * n_count + n) * r_count + r];
+      if (VEC_B) {
+        var v = vec4f(0.0);
+        if (n < n_count && k0 + kq < k_count) {
+          v = rhs[((tap_of(walk, t) * n_count + n) * r_count + r) >> 2u];
         }
-        tile_b[(kq + j) * TILE_N + nn] = v;
-        r += 1u;
-        if (r == r_count) {
-          r = 0u;
-          t += 1u;
+        for (var j = 0u; j < 4u; j++) {
+          tile_b[(kq + j) * TILE_N + nn] = v[j];
+        }
+      } else {
+        for (var j = 0u; j < 4u; j++) {
+          var v = 0.0;
+          if (n < n_count && k0 + kq + j < k_count) {
+            v = rhs_at((tap_of(walk, t) * n_count + n) * r_count + r);
+          }
+          tile_b[(kq + j) * TILE_N + nn] = v;
+          r += 1u;
+          if (r == r_count) {
+            r = 0u;
+            t += 1u;
+          }
         }
       }
     }
   }
+}
+
+// im2col element of the forward / grad-weight GEMMs: x[b, oy·s − p + ky, ox·s − p + kx, ci], 0 in the padding.
+fn input_index(b: u32, oy: u32, ox: u32, tap: u32) -> i32 {
+  let iy = i32(oy * p.stride_h + tap / p.kernel_w) - i32(p.pad_h);
+  let ix = i32(ox * p.stride_w + tap % p.kernel_w) - i32(p.pad_w);
+  if (iy < 0 || iy >= i32(p.src_h) || ix < 0 || ix >= i32(p.src_w)) {
+    return -1;
+  }
+  return i32((b * p.src_h + u32(iy)) * p.src_w + u32(ix));
+}
+
+fn load_input(b: u32, oy: u32, ox: u32, tap: u32, ci: u32) -> f32 {
+  let pixel = input_index(b, oy, ox, tap);
+  if (pixel < 0) {
+    return 0.0;
+  }
+  return lhs_at(u32(pixel) * p.src_c + ci);
+}
+
+// Four channels ci..ci+3 of one tap (src_c % 4 == 0, so they are aligned and in the same tap).
+fn load_input_vec4(b: u32, oy: u32, ox: u32, tap: u32, ci: u32, valid: bool) -> vec4f {
+  let pixel = input_index(b, oy, ox, tap);
+  if (!valid || pixel < 0) {
+    return vec4f(0.0);
+  }
+  return lhs[(u32(pixel) * p.src_c + ci) >> 2u];
 }
 
 fn write_result(index: u32, value: f32) {
@@ -198,18 +255,18 @@ fn conv_forward(
         let b = t / p.dst_h;
         var tap = (k0 + kq) / p.src_c;
         var ci = (k0 + kq) % p.src_c;
-        for (var j = 0u; j < 4u; j++) {
-          if (k0 + kq + j < k_count) {
-            let iy = i32(oy * p.stride_h + tap / p.kernel_w) - i32(p.pad_h);
-            let ix = i32(ox * p.stride_w + tap % p.kernel_w) - i32(p.pad_w);
-            if (iy >= 0 && iy < i32(p.src_h) && ix >= 0 && ix < i32(p.src_w)) {
-              v[j] = lhs[((b * p.src_h + u32(iy)) * p.src_w + u32(ix)) * p.src_c + ci];
+        if (VEC_A) {
+          v = load_input_vec4(b, oy, ox, tap, ci, k0 + kq < k_count);
+        } else {
+          for (var j = 0u; j < 4u; j++) {
+            if (k0 + kq + j < k_count) {
+              v[j] = load_input(b, oy, ox, tap, ci);
             }
-          }
-          ci += 1u;
-          if (ci == p.src_c) {
-            ci = 0u;
-            tap += 1u;
+            ci += 1u;
+            if (ci == p.src_c) {
+              ci = 0u;
+              tap += 1u;
+            }
           }
         }
       }
@@ -286,19 +343,30 @@ fn conv_phase(
         let b = t / rows_y;
         var tap = (k0 + kq) / p.src_c;
         var r = (k0 + kq) % p.src_c;
-        for (var j = 0u; j < 4u; j++) {
-          if (k0 + kq + j < k_count) {
+        if (VEC_A) {
+          if (k0 + kq < k_count) {
             let sy = i32(iy + base_y) - i32(tap / taps_x);
             let sx = i32(ix + base_x) - i32(tap % taps_x);
             if (sy >= 0 && sy < i32(p.src_h) && sx >= 0 && sx < i32(p.src_w)) {
-              v[j] = lhs[((b * p.src_h + u32(sy)) * p.src_w + u32(sx)) * p.src_c + r] *
+              v = lhs[(((b * p.src_h + u32(sy)) * p.src_w + u32(sx)) * p.src_c + r) >> 2u] *
                 mask_at(b, u32(sy), u32(sx));
             }
           }
-          r += 1u;
-          if (r == p.src_c) {
-            r = 0u;
-            tap += 1u;
+        } else {
+          for (var j = 0u; j < 4u; j++) {
+            if (k0 + kq + j < k_count) {
+              let sy = i32(iy + base_y) - i32(tap / taps_x);
+              let sx = i32(ix + base_x) - i32(tap % taps_x);
+              if (sy >= 0 && sy < i32(p.src_h) && sx >= 0 && sx < i32(p.src_w)) {
+                v[j] = lhs_at(((b * p.src_h + u32(sy)) * p.src_w + u32(sx)) * p.src_c + r) *
+                  mask_at(b, u32(sy), u32(sx));
+              }
+            }
+            r += 1u;
+            if (r == p.src_c) {
+              r = 0u;
+              tap += 1u;
+            }
           }
         }
       }
@@ -361,18 +429,18 @@ fn conv_grad_weight(
         let b = t / p.dst_h;
         var tap = (r0 + rq) / p.src_c;
         var ci = (r0 + rq) % p.src_c;
-        for (var j = 0u; j < 4u; j++) {
-          if (r0 + rq + j < r_count) {
-            let iy = i32(oy * p.stride_h + tap / p.kernel_w) - i32(p.pad_h);
-            let ix = i32(ox * p.stride_w + tap % p.kernel_w) - i32(p.pad_w);
-            if (iy >= 0 && iy < i32(p.src_h) && ix >= 0 && ix < i32(p.src_w)) {
-              v[j] = lhs[((b * p.src_h + u32(iy)) * p.src_w + u32(ix)) * p.src_c + ci];
+        if (VEC_A) {
+          v = load_input_vec4(b, oy, ox, tap, ci, r0 + rq < r_count);
+        } else {
+          for (var j = 0u; j < 4u; j++) {
+            if (r0 + rq + j < r_count) {
+              v[j] = load_input(b, oy, ox, tap, ci);
             }
-          }
-          ci += 1u;
-          if (ci == p.src_c) {
-            ci = 0u;
-            tap += 1u;
+            ci += 1u;
+            if (ci == p.src_c) {
+              ci = 0u;
+              tap += 1u;
+            }
           }
         }
       }
@@ -389,9 +457,15 @@ fn conv_grad_weight(
         let ox = m % p.dst_w;
         let t = m / p.dst_w;
         let scale = mask_at(t / p.dst_h, t % p.dst_h, ox);
-        for (var j = 0u; j < 4u; j++) {
-          if (n0 + nq + j < p.dst_c) {
-            v[j] = rhs[m * p.dst_c + n0 + nq + j] * scale;
+        if (VEC_B) {
+          if (n0 + nq < p.dst_c) {
+            v = rhs[(m * p.dst_c + n0 + nq) >> 2u] * scale;
+          }
+        } else {
+          for (var j = 0u; j < 4u; j++) {
+            if (n0 + nq + j < p.dst_c) {
+              v[j] = rhs_at(m * p.dst_c + n0 + nq + j) * scale;
+            }
           }
         }
       }
@@ -432,7 +506,7 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3u) {
   for (var m = first; m < last; m++) {
     let x = m % p.dst_w;
     let t = m / p.dst_w;
-    sum += lhs[m * p.dst_c + c] * mask_at(t / p.dst_h, t % p.dst_h, x);
+    sum += lhs_at(m * p.dst_c + c) * mask_at(t / p.dst_h, t % p.dst_h, x);
   }
   if (p.accumulate != 0u) {
     out[c] += sum;
@@ -451,7 +525,7 @@ fn reduce_slices(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_in
   }
   var sum = 0.0;
   for (var s = 0u; s < rp.slices; s++) {
-    sum += lhs[s * rp.count + i];
+    sum += lhs_at(s * rp.count + i);
   }
   if (rp.accumulate != 0u) {
     out[i] += sum;
@@ -489,8 +563,8 @@ fn dw_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
     for (var kx = 0u; kx < p.kernel_w; kx++) {
       let ix = i32(ox * p.stride_w + kx) - i32(p.pad_w);
       if (ix >= 0 && ix < i32(p.src_w)) {
-        sum += lhs[((b * p.src_h + u32(iy)) * p.src_w + u32(ix)) * c_count + c] *
-          rhs[(ky * p.kernel_w + kx) * c_count + c];
+        sum += lhs_at(((b * p.src_h + u32(iy)) * p.src_w + u32(ix)) * c_count + c) *
+          rhs_at((ky * p.kernel_w + kx) * c_count + c);
       }
     }
   }
@@ -527,8 +601,8 @@ fn dw_grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_in
         continue;
       }
       let ox = u32(nx) / p.stride_w;
-      sum += lhs[((b * p.dst_h + oy) * p.dst_w + ox) * c_count + c] * mask_at(b, oy, ox) *
-        rhs[(ky * p.kernel_w + kx) * c_count + c];
+      sum += lhs_at(((b * p.dst_h + oy) * p.dst_w + ox) * c_count + c) * mask_at(b, oy, ox) *
+        rhs_at((ky * p.kernel_w + kx) * c_count + c);
     }
   }
   write_result(i, sum);
@@ -559,8 +633,8 @@ fn dw_grad_weight(@builtin(global_invocation_id) gid: vec3u) {
     let iy = i32(oy * p.stride_h + ky) - i32(p.pad_h);
     let ix = i32(ox * p.stride_w + kx) - i32(p.pad_w);
     if (iy >= 0 && iy < i32(p.src_h) && ix >= 0 && ix < i32(p.src_w)) {
-      sum += lhs[((b * p.src_h + u32(iy)) * p.src_w + u32(ix)) * c_count + c] *
-        rhs[m * c_count + c] * mask_at(b, oy, ox);
+      sum += lhs_at(((b * p.src_h + u32(iy)) * p.src_w + u32(ix)) * c_count + c) *
+        rhs_at(m * c_count + c) * mask_at(b, oy, ox);
     }
   }
   if (p.accumulate != 0u) {

@@ -29,9 +29,15 @@ fn convt_grad_weight(
       let m = k0 + kk;
       var v = vec4f(0.0);
       if (m < last) {
-        for (var j = 0u; j < 4u; j++) {
-          if (r0 + rq + j < p.src_c) {
-            v[j] = lhs[m * p.src_c + r0 + rq + j];
+        if (VEC_A) {
+          if (r0 + rq < p.src_c) {
+            v = lhs[(m * p.src_c + r0 + rq) >> 2u];
+          }
+        } else {
+          for (var j = 0u; j < 4u; j++) {
+            if (r0 + rq + j < p.src_c) {
+              v[j] = lhs_at(m * p.src_c + r0 + rq + j);
+            }
           }
         }
       }
@@ -52,9 +58,15 @@ fn convt_grad_weight(
         if (oy >= 0 && oy < i32(p.dst_h) && ox >= 0 && ox < i32(p.dst_w)) {
           let base = (((t / p.src_h) * p.dst_h + u32(oy)) * p.dst_w + u32(ox)) * p.dst_c;
           let scale = mask_at(t / p.src_h, u32(oy), u32(ox));
-          for (var j = 0u; j < 4u; j++) {
-            if (n0 + nq + j < p.dst_c) {
-              v[j] = rhs[base + n0 + nq + j] * scale;
+          if (VEC_B) {
+            if (n0 + nq < p.dst_c) {
+              v = rhs[(base + n0 + nq) >> 2u] * scale;
+            }
+          } else {
+            for (var j = 0u; j < 4u; j++) {
+              if (n0 + nq + j < p.dst_c) {
+                v[j] = rhs_at(base + n0 + nq + j) * scale;
+              }
             }
           }
         }

@@ -22,7 +22,9 @@ import {
   convParams,
   type Encodable,
   placeholder,
+  prepareConv,
   reduceSlices,
+  vecFlags,
 } from './conv2d';
 
 export interface ConvTransposeShape {
@@ -125,8 +127,8 @@ export function convTransposeForward(
     hasBias: !!options.bias,
     accumulate: options.accumulate,
   };
-  return gpu.prepare({
-    kernel: convKernel(gpu, 'conv_phase', { tile, weightTransposed: false }),
+  return prepareConv(gpu, {
+    kernel: convKernel(gpu, 'conv_phase', { tile, weightTransposed: false, vec: vecFlags(s.inC, s.outC) }),
     buffers: [out, x, placeholder(gpu), weight, options.bias ?? placeholder(gpu)],
     params: convParams(uniforms),
     workgroups: [Math.ceil(phaseRows / tile.tileM), Math.ceil(s.outC / tile.tileN), s.strideH * s.strideW],
@@ -165,8 +167,12 @@ export function convTransposeBackwardInput(
     padW: s.padW,
     accumulate: options.accumulate,
   };
-  return gpu.prepare({
-    kernel: convKernel(gpu, 'conv_forward', { tile, weightTransposed: true }),
+  return prepareConv(gpu, {
+    kernel: convKernel(gpu, 'conv_forward', {
+      tile,
+      weightTransposed: true,
+      vec: vecFlags(s.outC, s.inC, true),
+    }),
     buffers: [dx, dy, placeholder(gpu), weight, placeholder(gpu)],
     params: convParams(uniforms),
     workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(s.inC / tile.tileN), 1],
@@ -209,10 +215,14 @@ export function convTransposeBackwardWeight(
     rowsPerSlice,
     slices,
   };
-  const kernel = convKernel(gpu, 'convt_grad_weight', { tile, appendSource: convTransposeSource });
+  const kernel = convKernel(gpu, 'convt_grad_weight', {
+    tile,
+    appendSource: convTransposeSource,
+    vec: vecFlags(s.inC, s.outC),
+  });
   const grid = [Math.ceil(s.inC / tile.tileM), Math.ceil(s.outC / tile.tileN), taps * slices] as const;
   if (slices === 1) {
-    const direct = gpu.prepare({
+    const direct = prepareConv(gpu, {
       kernel,
       buffers: [dw, x, placeholder(gpu), dy],
       params: convParams({ ...base, accumulate: true }),
@@ -221,7 +231,7 @@ export function convTransposeBackwardWeight(
     return new PreparedSequence(label, [direct], [], gpu);
   }
   const partials = gpu.tensor(`${label}.partials`, [slices, count]);
-  const partial = gpu.prepare({
+  const partial = prepareConv(gpu, {
     kernel,
     buffers: [partials, x, placeholder(gpu), dy],
     params: convParams(base),

@@ -222,6 +222,9 @@ describe('conv2d GPU vs float64 twin', () => {
     await checkAll(gpu, s, 1, makeMask(gpu, rng, s, 'u32', 'random'));
     await checkAll(gpu, s, 2, makeMask(gpu, rng, s, 'f32', 'all'));
     await checkAll(gpu, s, 3, makeMask(gpu, rng, s, 'u32', 'one'));
+    // Channel counts that take the whole-vec4 load paths, with a mask.
+    const vec = shape({ batch: 2, inH: 8, inC: 4, outC: 8, kernelH: 3, strideH: 2, padH: 1 });
+    await checkAll(gpu, vec, 6, makeMask(gpu, rng, vec, 'f32', 'random'));
     const dw = shape({ batch: 2, inH: 6, inC: 4, outC: 4, kernelH: 3, padH: 1, depthwise: true });
     await checkAll(gpu, dw, 4, makeMask(gpu, rng, dw, 'u32', 'random'));
   });

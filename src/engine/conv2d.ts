@@ -8,6 +8,8 @@
  */
 import convSource from '../../shaders/conv2d.wgsl?raw';
 import {
+  type Binding,
+  type DispatchSpec,
   type Gpu,
   type GpuTensor,
   grid1d,
@@ -145,6 +147,38 @@ export function chooseSlices(tiles: number, reductionRows: number): { slices: nu
   return { slices: Math.max(1, Math.ceil(reductionRows / rowsPerSlice)), rowsPerSlice };
 }
 
+/**
+ * conv2d.wgsl reads its operands (bindings 1 and 3) as vec4 arrays, so their bindings are rounded up to
+ * whole 16-byte units; pooled buffers and arena segments always have that room.
+ */
+function vec4Binding(t: GpuTensor): Binding {
+  const size = Math.ceil(Math.max(1, t.length) / 4) * 16;
+  if (t.offset + size > t.buffer.size) {
+    throw new RangeError(
+      `${t.label}: a convolution operand must have room to be read in 16-byte units; its buffer ends ` +
+        `${t.offset + size - t.buffer.size} bytes too early. Allocate it with gpu.tensor or in an Arena.`,
+    );
+  }
+  return { buffer: t.buffer, offset: t.offset, size };
+}
+
+/** gpu.prepare for conv2d.wgsl entry points: binds the operands (positions 1 and 3) as vec4 arrays. */
+export function prepareConv(
+  gpu: Gpu,
+  spec: Omit<DispatchSpec, 'buffers'> & { buffers: GpuTensor[] },
+): PreparedDispatch {
+  const buffers = spec.buffers.map((t, i) => (i === 1 || i === 3 ? vec4Binding(t) : t));
+  return gpu.prepare({ ...spec, buffers });
+}
+
+/**
+ * Whole-vec4 operand loads: A runs along the source's channels; B along the weight's output channels, or
+ * along the reduction channels when the weight is read transposed (dy for grad-weight runs along dstC).
+ */
+export function vecFlags(srcC: number, dstC: number, weightTransposed = false): { a: boolean; b: boolean } {
+  return { a: srcC % 4 === 0, b: (weightTransposed ? srcC : dstC) % 4 === 0 };
+}
+
 function maskMode(mask?: GpuCellMask): number {
   if (!mask) return 0;
   return mask.kind === 'u32' ? 1 : 2;
@@ -153,9 +187,19 @@ function maskMode(mask?: GpuCellMask): number {
 export function convKernel(
   gpu: Gpu,
   entryPoint: string,
-  options: { tile?: GemmTile; weightTransposed?: boolean; mask?: GpuCellMask; appendSource?: string } = {},
+  options: {
+    tile?: GemmTile;
+    weightTransposed?: boolean;
+    mask?: GpuCellMask;
+    appendSource?: string;
+    vec?: { a: boolean; b: boolean };
+  } = {},
 ): Kernel {
   const constants: Record<string, number> = { MASK_MODE: maskMode(options.mask) };
+  if (options.vec) {
+    constants.VEC_A = options.vec.a ? 1 : 0;
+    constants.VEC_B = options.vec.b ? 1 : 0;
+  }
   if (options.tile) {
     constants.TILE_M = options.tile.tileM;
     constants.TILE_N = options.tile.tileN;
@@ -174,7 +218,7 @@ export function reduceSlices(
   slices: number,
   accumulate: boolean,
 ): PreparedDispatch {
-  return gpu.prepare({
+  return prepareConv(gpu, {
     kernel: gpu.kernel({ label: 'conv2d.reduce_slices', code: convSource, entryPoint: 'reduce_slices' }),
     buffers: [out, partials],
     params: new Params()
@@ -221,7 +265,7 @@ export function columnSum(
   const kernel = convKernel(gpu, 'column_sum', { mask });
   const maskBuffer = mask?.tensor ?? placeholder(gpu);
   if (slices === 1) {
-    const direct = gpu.prepare({
+    const direct = prepareConv(gpu, {
       kernel,
       buffers: [out, dy, maskBuffer],
       params: convParams({ ...uniforms, accumulate: true }),
@@ -230,7 +274,7 @@ export function columnSum(
     return new PreparedSequence(label, [direct], [], gpu);
   }
   const partials = gpu.tensor(`${label}.partials`, [slices, dims.c]);
-  const partial = gpu.prepare({
+  const partial = prepareConv(gpu, {
     kernel,
     buffers: [partials, dy, maskBuffer],
     params: convParams(uniforms),
@@ -319,7 +363,7 @@ export function conv2dForward(
   const buffers = [out, x, mask?.tensor ?? placeholder(gpu), weight, options.bias ?? placeholder(gpu)];
   const rows = shape.batch * outH * outW;
   if (shape.depthwise) {
-    return gpu.prepare({
+    return prepareConv(gpu, {
       kernel: convKernel(gpu, 'dw_forward', { mask }),
       buffers,
       params: convParams({ ...uniforms, accumulate: options.accumulate }),
@@ -327,8 +371,13 @@ export function conv2dForward(
     });
   }
   const tile = chooseTile(rows, shape.outC);
-  return gpu.prepare({
-    kernel: convKernel(gpu, 'conv_forward', { tile, weightTransposed: false, mask }),
+  return prepareConv(gpu, {
+    kernel: convKernel(gpu, 'conv_forward', {
+      tile,
+      weightTransposed: false,
+      mask,
+      vec: vecFlags(shape.inC, shape.outC),
+    }),
     buffers,
     params: convParams({ ...uniforms, accumulate: options.accumulate }),
     workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(shape.outC / tile.tileN), 1],
@@ -361,7 +410,7 @@ export function conv2dBackwardInput(
   checkLength(label, weight, weightLength(shape), 'weight');
   const { mask } = options;
   if (shape.depthwise) {
-    return gpu.prepare({
+    return prepareConv(gpu, {
       kernel: convKernel(gpu, 'dw_grad_input', { mask }),
       buffers: [dx, dy, mask?.tensor ?? placeholder(gpu), weight],
       params: convParams({ ...baseUniforms(shape, outH, outW), mask, accumulate: options.accumulate }),
@@ -388,8 +437,13 @@ export function conv2dBackwardInput(
   };
   const phaseRows = shape.batch * Math.ceil(shape.inH / shape.strideH) * Math.ceil(shape.inW / shape.strideW);
   const tile = chooseTile(phaseRows * shape.strideH * shape.strideW, shape.inC);
-  return gpu.prepare({
-    kernel: convKernel(gpu, 'conv_phase', { tile, weightTransposed: true, mask }),
+  return prepareConv(gpu, {
+    kernel: convKernel(gpu, 'conv_phase', {
+      tile,
+      weightTransposed: true,
+      mask,
+      vec: vecFlags(shape.outC, shape.inC, true),
+    }),
     buffers: [dx, dy, mask?.tensor ?? placeholder(gpu), weight, placeholder(gpu)],
     params: convParams(uniforms),
     workgroups: [
@@ -428,7 +482,7 @@ export function conv2dBackwardWeight(
     const kernel = convKernel(gpu, 'dw_grad_weight', { mask });
     const groups = Math.ceil(threads / 64);
     if (slices === 1) {
-      const direct = gpu.prepare({
+      const direct = prepareConv(gpu, {
         kernel,
         buffers: buffers(dw),
         params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
@@ -437,7 +491,7 @@ export function conv2dBackwardWeight(
       return new PreparedSequence(label, [direct], [], gpu);
     }
     const partials = gpu.tensor(`${label}.partials`, [slices, count]);
-    const partial = gpu.prepare({
+    const partial = prepareConv(gpu, {
       kernel,
       buffers: buffers(partials),
       params: convParams({ ...base, mask, rowsPerSlice, slices }),
@@ -450,10 +504,10 @@ export function conv2dBackwardWeight(
   const tile = chooseTile(rows, shape.outC);
   const tiles = Math.ceil(rows / tile.tileM) * Math.ceil(shape.outC / tile.tileN);
   const { slices, rowsPerSlice } = chooseSlices(tiles, pixels);
-  const kernel = convKernel(gpu, 'conv_grad_weight', { tile, mask });
+  const kernel = convKernel(gpu, 'conv_grad_weight', { tile, mask, vec: vecFlags(shape.inC, shape.outC) });
   const grid = [Math.ceil(rows / tile.tileM), Math.ceil(shape.outC / tile.tileN)] as const;
   if (slices === 1) {
-    const direct = gpu.prepare({
+    const direct = prepareConv(gpu, {
       kernel,
       buffers: buffers(dw),
       params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
@@ -462,7 +516,7 @@ export function conv2dBackwardWeight(
     return new PreparedSequence(label, [direct], [], gpu);
   }
   const partials = gpu.tensor(`${label}.partials`, [slices, count]);
-  const partial = gpu.prepare({
+  const partial = prepareConv(gpu, {
     kernel,
     buffers: buffers(partials),
     params: convParams({ ...base, mask, rowsPerSlice, slices }),
