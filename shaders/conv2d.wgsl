@@ -6,7 +6,8 @@
 // write neighbouring channels). The reduction advances BK = 16 at a time through two shared tiles stored
 // k-major ([BK][TILE_M], [BK][TILE_N]) so the inner loop reads them as broadcasts/contiguous runs. Each loader
 // thread fetches runs of 4 consecutive elements along the contiguous axis (channels), so global reads are
-// coalesced for any channel count; channel counts that are not multiples of 4 are handled element by element.
+// coalesced for any channel count: one vec4 load when the channel count is a multiple of 4 (VEC_A / VEC_B),
+// element by element otherwise.
 //
 // Entry points and their GEMMs (M rows × N columns, K reduction):
 //   conv_forward      y[b,oy,ox,co] = Σ_{ky,kx,ci} x[b, oy·s−p+ky, ox·s−p+kx, ci]·W[ky,kx,ci,co]  (+bias, ×mask)
