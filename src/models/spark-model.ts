@@ -17,7 +17,7 @@
  */
 
 import type { Arena } from '../engine/params';
-import type { Gpu, GpuTensor } from '../gpu/runtime';
+import type { GpuTensor } from '../gpu/runtime';
 import type { CellMask } from '../sparse/mask';
 import type { SparkConfig } from './config';
 
@@ -67,6 +67,8 @@ export interface SparkGpuModel {
   loadState(state: SparkStateValues): void;
   /** Reads parameters and BN buffers back, official names and layouts (num_batches_tracked included). */
   exportState(): Promise<Map<string, Float32Array>>;
+  /** Reads the parameter gradients back, official names and layouts. */
+  readGrads(): Promise<Map<string, Float32Array>>;
 
   /** Uploads images ([B, 3, S, S] NCHW, normalised) and a mask; rewrites site indices in place. */
   setBatch(images: Float32Array, mask: CellMask): void;

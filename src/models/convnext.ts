@@ -1,0 +1,99 @@
+/**
+ * The sparse ConvNeXt encoder on the GPU (official names under `sparse_encoder.sp_cnn.`): stem 4×4/s4 conv +
+ * LN, then per stage (downsample LN + 2×2/s2 conv for i ≥ 1) blocks of dwconv 7×7 → LN → Linear 4C → GELU →
+ * Linear C → ×γ → residual. On active rows the block's final re-mask is implicit. The Linear layers are
+ * 1×1 sparse convs with the [in, out] weight (GPU layout 'linear' = HWIO with k = 1); γ is a 1×1 depthwise
+ * conv without bias (its weight [C] is γ itself).
+ */
+import type { ConvNeXtConfig } from './config';
+import type { Act, Net } from './layers/graph';
+import type { ModelSites } from './layers/sites';
+import { Activation, Add, RowLayerNorm, SparseConv } from './layers/sparse';
+import { ENCODER_PREFIX } from './official-names';
+
+export function sparseLayerNorm(net: Net, name: string, x: Act): Act {
+  return net.add(new RowLayerNorm(net, name, x)).out;
+}
+
+function conv(
+  net: Net,
+  sites: ModelSites,
+  x: Act,
+  name: string,
+  o: {
+    weight?: string;
+    bias?: string | null;
+    outChannels: number;
+    kernel: number;
+    stride: number;
+    padding: number;
+    depthwise?: boolean;
+    noInputGrad?: boolean;
+  },
+): Act {
+  return net.add(
+    new SparseConv(net, name, x, sites, {
+      weight: o.weight ?? `${name}.weight`,
+      bias: o.bias === null ? undefined : (o.bias ?? `${name}.bias`),
+      outChannels: o.outChannels,
+      kernel: o.kernel,
+      stride: o.stride,
+      padding: o.padding,
+      depthwise: o.depthwise,
+      noInputGrad: o.noInputGrad,
+    }),
+  ).out;
+}
+
+/** `image` holds the visible pixels as rows at the full-resolution scale (3 channels). */
+export function buildSparseConvNeXt(net: Net, sites: ModelSites, b: ConvNeXtConfig, image: Act): Act[] {
+  const p = ENCODER_PREFIX;
+  const features: Act[] = [];
+  let x = image;
+  b.dims.forEach((dim, i) => {
+    if (i === 0) {
+      x = conv(net, sites, x, `${p}downsample_layers.0.0`, {
+        outChannels: dim,
+        kernel: 4,
+        stride: 4,
+        padding: 0,
+        noInputGrad: true,
+      });
+      x = sparseLayerNorm(net, `${p}downsample_layers.0.1`, x);
+    } else {
+      x = sparseLayerNorm(net, `${p}downsample_layers.${i}.0`, x);
+      x = conv(net, sites, x, `${p}downsample_layers.${i}.1`, {
+        outChannels: dim,
+        kernel: 2,
+        stride: 2,
+        padding: 0,
+      });
+    }
+    for (let j = 0; j < b.depths[i]; j++) {
+      const q = `${p}stages.${i}.${j}.`;
+      let y = conv(net, sites, x, `${q}dwconv`, {
+        outChannels: dim,
+        kernel: 7,
+        stride: 1,
+        padding: 3,
+        depthwise: true,
+      });
+      y = sparseLayerNorm(net, `${q}norm`, y);
+      y = conv(net, sites, y, `${q}pwconv1`, { outChannels: 4 * dim, kernel: 1, stride: 1, padding: 0 });
+      y = net.add(new Activation(net, `${q}act`, y, 'gelu')).out;
+      y = conv(net, sites, y, `${q}pwconv2`, { outChannels: dim, kernel: 1, stride: 1, padding: 0 });
+      y = conv(net, sites, y, `${q}gamma`, {
+        weight: `${q}gamma`,
+        bias: null,
+        outChannels: dim,
+        kernel: 1,
+        stride: 1,
+        padding: 0,
+        depthwise: true,
+      });
+      x = net.add(new Add(net, `${q}sum`, x, y)).out;
+    }
+    features.push(x);
+  });
+  return features;
+}

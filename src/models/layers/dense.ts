@@ -1,0 +1,263 @@
+/**
+ * Layers on dense NHWC activations (the densify projections and the LightDecoder) and the two bridges
+ * between dense maps and sparse rows (densify scatter, input gather).
+ */
+
+import {
+  type ConvTransposeShape,
+  convTransposeBackwardBias,
+  convTransposeBackwardInput,
+  convTransposeBackwardWeight,
+  convTransposeForward,
+  convTransposeOutputSize,
+} from '../../engine/conv-transpose';
+import {
+  type Conv2dShape,
+  conv2dBackwardBias,
+  conv2dBackwardInput,
+  conv2dBackwardWeight,
+  conv2dForward,
+  conv2dOutputSize,
+} from '../../engine/conv2d';
+import { densifyBackward, densifyForward } from '../../engine/densify';
+import type { GpuTensor } from '../../gpu/runtime';
+import type { Act, DenseLayout, Encodable, Layer, Net, SparseLayout } from './graph';
+import type { ModelSites } from './sites';
+
+function dense(x: Act, layer: string): DenseLayout {
+  if (x.layout.kind !== 'dense') throw new Error(`${layer}: expects a dense NHWC input.`);
+  return x.layout;
+}
+
+export interface DenseConvOptions {
+  weight: string;
+  bias?: string;
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+}
+
+/** Dense Conv2d (NHWC, HWIO). Saved for backward: its input (not copied). */
+export class DenseConv implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[];
+  private readonly shape: Conv2dShape;
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    private readonly o: DenseConvOptions,
+  ) {
+    const input = dense(x, name);
+    this.shape = {
+      batch: input.batch,
+      inH: input.height,
+      inW: input.width,
+      inC: input.channels,
+      outC: o.outChannels,
+      kernelH: o.kernel,
+      kernelW: o.kernel,
+      strideH: o.stride,
+      strideW: o.stride,
+      padH: o.padding,
+      padW: o.padding,
+      depthwise: false,
+    };
+    const { outH, outW } = conv2dOutputSize(this.shape);
+    this.out = net.act(name, {
+      kind: 'dense',
+      batch: input.batch,
+      height: outH,
+      width: outW,
+      channels: o.outChannels,
+    });
+    const forward = net.own(
+      conv2dForward(net.gpu, this.shape, this.out.value, x.value, net.param(o.weight), {
+        bias: o.bias ? net.param(o.bias) : undefined,
+      }),
+    );
+    this.train = [forward];
+    this.eval = [forward];
+    this.paramNames = o.bias ? [o.weight, o.bias] : [o.weight];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net, o, shape } = this;
+    ops.push(
+      net.own(conv2dBackwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight))),
+      net.own(conv2dBackwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)),
+    );
+    if (o.bias) ops.push(net.own(conv2dBackwardBias(net.gpu, shape, net.grad(o.bias), dy)));
+    return ops;
+  }
+}
+
+/** ConvTranspose2d (the decoder's 4×4/s2/p1 upsampler, with bias). Saved for backward: its input. */
+export class DenseConvTranspose implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[];
+  private readonly shape: ConvTransposeShape;
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    private readonly o: DenseConvOptions,
+  ) {
+    const input = dense(x, name);
+    this.shape = {
+      batch: input.batch,
+      inH: input.height,
+      inW: input.width,
+      inC: input.channels,
+      outC: o.outChannels,
+      kernelH: o.kernel,
+      kernelW: o.kernel,
+      strideH: o.stride,
+      strideW: o.stride,
+      padH: o.padding,
+      padW: o.padding,
+    };
+    const { outH, outW } = convTransposeOutputSize(this.shape);
+    this.out = net.act(name, {
+      kind: 'dense',
+      batch: input.batch,
+      height: outH,
+      width: outW,
+      channels: o.outChannels,
+    });
+    const forward = net.own(
+      convTransposeForward(net.gpu, this.shape, this.out.value, x.value, net.param(o.weight), {
+        bias: o.bias ? net.param(o.bias) : undefined,
+      }),
+    );
+    this.train = [forward];
+    this.eval = [forward];
+    this.paramNames = o.bias ? [o.weight, o.bias] : [o.weight];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net, o, shape } = this;
+    ops.push(
+      net.own(
+        convTransposeBackwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight)),
+      ),
+      net.own(convTransposeBackwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)),
+    );
+    if (o.bias) ops.push(net.own(convTransposeBackwardBias(net.gpu, shape, net.grad(o.bias), dy)));
+    return ops;
+  }
+}
+
+/**
+ * Densify scatter: sparse rows → dense NHWC with the learned mask token (or zeros) at masked sites.
+ * Nothing is saved: the backward only needs the grid index.
+ */
+export class Densify implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[];
+  private readonly dims: { batch: number; height: number; width: number; channels: number };
+  private readonly gridIndex: GpuTensor;
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    sites: ModelSites,
+    /** Official name of the mask token [1, C, 1, 1], or null to fill zeros. */
+    private readonly token: string | null,
+  ) {
+    const input = x.layout as SparseLayout;
+    if (input.kind !== 'sparse') throw new Error(`${name}: densify needs sparse rows as input.`);
+    const set = sites.set(input.side);
+    this.dims = { batch: set.batch, height: set.height, width: set.width, channels: input.channels };
+    this.gridIndex = sites.gridIndex(input.side);
+    this.out = net.act(name, { kind: 'dense', ...this.dims });
+    const forward = net.own(
+      densifyForward(
+        net.gpu,
+        this.dims,
+        this.out.value,
+        x.value,
+        this.gridIndex,
+        token ? net.param(token) : null,
+      ),
+    );
+    this.train = [forward];
+    this.eval = [forward];
+    this.paramNames = token ? [token] : [];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net } = this;
+    ops.push(
+      net.own(
+        densifyBackward(
+          net.gpu,
+          this.dims,
+          this.x.gradTarget(this.name),
+          dy,
+          this.gridIndex,
+          this.token ? net.grad(this.token) : null,
+        ),
+      ),
+    );
+    return ops;
+  }
+}
+
+/** Dense NHWC → rows at the active sites of its scale (the input image's gather). No backward. */
+export class GatherRows implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[] = [];
+
+  constructor(
+    net: Net,
+    readonly name: string,
+    x: Act,
+    sites: ModelSites,
+    side: number,
+  ) {
+    const input = dense(x, name);
+    const set = sites.set(side);
+    if (set.height !== input.height || set.width !== input.width || set.batch !== input.batch)
+      throw new Error(`${name}: the ${input.height}×${input.width} map is not the scale of side ${side}.`);
+    this.out = net.act(name, { kind: 'sparse', side, rows: set.rows, channels: input.channels });
+    // densify's row gradient is exactly a gather: rows[gridIndex[p]] = dense[p] at visible pixels.
+    const gather = net.own(
+      densifyBackward(
+        net.gpu,
+        { batch: set.batch, height: set.height, width: set.width, channels: input.channels },
+        this.out.value,
+        x.value,
+        sites.gridIndex(side),
+        null,
+      ),
+    );
+    this.train = [gather];
+    this.eval = [gather];
+  }
+
+  buildBackward(): Encodable[] {
+    return [];
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The small static graph the GPU model is built from. A model is a list of layers built once per
+ * (config, batch): each layer allocates its output activation, prepares its train-mode and eval-mode forward
+ * dispatches in its constructor, and prepares its backward later, in `buildBackward`, once every consumer of
+ * its output is known (so fan-in — residual shortcuts, the decoder's skip inputs — is summed exactly where
+ * needed and nowhere else).
+ *
+ * Gradient flow: a consumer either writes its input gradient into a fresh tensor (`gradTarget`) or hands an
+ * existing one over (`contribute`, e.g. an addition passes dy to both operands). The producer then asks for
+ * `gradient()`: the single contribution itself, or the sum of all of them (extra add dispatches, encoded
+ * just before the producer's backward). An activation nobody differentiates has no gradient and its
+ * producer's backward is skipped: the parameters behind it keep zero gradients, which is PyTorch's
+ * `grad is None` for e.g. the densify layers of a scale the decoder does not read.
+ */
+
+import type { Encodable } from '../../engine/conv2d';
+import { binaryForward } from '../../engine/eltwise';
+import type { Arena } from '../../engine/params';
+import type { Gpu, GpuTensor } from '../../gpu/runtime';
+
+export type { Encodable };
+
+/** Compacted sparse rows [rows, channels] at the scale whose cells are `side`×`side` sites. */
+export interface SparseLayout {
+  kind: 'sparse';
+  side: number;
+  rows: number;
+  channels: number;
+}
+
+/** Dense NHWC [batch, height, width, channels]. */
+export interface DenseLayout {
+  kind: 'dense';
+  batch: number;
+  height: number;
+  width: number;
+  channels: number;
+}
+
+export type ActLayout = SparseLayout | DenseLayout;
+
+export class Act {
+  private readonly contributions: GpuTensor[] = [];
+  private resolved: GpuTensor | null | undefined;
+
+  constructor(
+    private readonly net: Net,
+    readonly value: GpuTensor,
+    readonly layout: ActLayout,
+  ) {}
+
+  get channels(): number {
+    return this.layout.channels;
+  }
+
+  /** A new tensor (same shape) into which one consumer writes its share of this activation's gradient. */
+  gradTarget(label: string): GpuTensor {
+    if (this.resolved !== undefined)
+      throw new Error(`${this.value.label}: its gradient was already resolved; consumers come first.`);
+    const t = this.net.tensor(`${label}.d${this.value.label}`, this.value.shape);
+    this.contributions.push(t);
+    return t;
+  }
+
+  /** Registers an existing tensor (read-only from now on) as one consumer's share of the gradient. */
+  contribute(tensor: GpuTensor): void {
+    if (this.resolved !== undefined)
+      throw new Error(`${this.value.label}: its gradient was already resolved; consumers come first.`);
+    this.contributions.push(tensor);
+  }
+
+  /**
+   * The full gradient, or null when nothing downstream is differentiated. Sums several contributions into a
+   * new tensor; the add dispatches go into `ops`, which the producer encodes before its own backward.
+   */
+  gradient(ops: Encodable[]): GpuTensor | null {
+    if (this.resolved !== undefined) return this.resolved;
+    if (this.contributions.length === 0) {
+      this.resolved = null;
+      return null;
+    }
+    let sum = this.contributions[0];
+    for (let i = 1; i < this.contributions.length; i++) {
+      const next = this.net.tensor(`${this.value.label}.grad_sum${i}`, this.value.shape);
+      ops.push(this.net.own(binaryForward(this.net.gpu, 'add', next, sum, this.contributions[i])));
+      sum = next;
+    }
+    this.resolved = sum;
+    return sum;
+  }
+}
+
+export interface Layer {
+  readonly name: string;
+  /** Train-mode forward (batch statistics). */
+  readonly train: Encodable[];
+  /** Eval-mode forward (running statistics). */
+  readonly eval: Encodable[];
+  /** Prepares the backward; returns its dispatches in encoding order (empty when nothing needs a gradient). */
+  buildBackward(): Encodable[];
+  /** Parameters this layer differentiates (official names); unused when its backward was skipped. */
+  readonly paramNames: readonly string[];
+}
+
+/** What every layer needs: the device, the arenas, and ownership of buffers and dispatches for release. */
+export class Net {
+  readonly layers: Layer[] = [];
+  private readonly tensors: GpuTensor[] = [];
+  private readonly encodables: Encodable[] = [];
+  private trainOps: Encodable[] = [];
+  private evalOps: Encodable[] = [];
+  private backwardOps: Encodable[] = [];
+  readonly unusedParams = new Set<string>();
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly params: Arena,
+    readonly stats: Arena,
+    readonly label: string,
+  ) {}
+
+  tensor(label: string, shape: readonly number[]): GpuTensor {
+    const t = this.gpu.tensor(`${this.label}.${label}`, shape);
+    this.tensors.push(t);
+    return t;
+  }
+
+  own<T extends Encodable>(encodable: T): T {
+    this.encodables.push(encodable);
+    return encodable;
+  }
+
+  act(label: string, layout: ActLayout): Act {
+    const shape =
+      layout.kind === 'sparse'
+        ? [layout.rows, layout.channels]
+        : [layout.batch, layout.height, layout.width, layout.channels];
+    return new Act(this, this.tensor(label, shape), layout);
+  }
+
+  add<L extends Layer>(layer: L): L {
+    this.layers.push(layer);
+    return layer;
+  }
+
+  param(name: string): GpuTensor {
+    return this.params.view(name);
+  }
+
+  grad(name: string): GpuTensor {
+    return this.params.view(name, 'grads');
+  }
+
+  stat(name: string): GpuTensor {
+    return this.stats.view(name);
+  }
+
+  /** Freezes the graph: collects forward lists and prepares every backward in reverse order. */
+  finish(): void {
+    this.trainOps = this.layers.flatMap((l) => l.train);
+    this.evalOps = this.layers.flatMap((l) => l.eval);
+    const backward: Encodable[] = [];
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const layer = this.layers[i];
+      const ops = layer.buildBackward();
+      if (ops.length === 0) for (const name of layer.paramNames) this.unusedParams.add(name);
+      backward.push(...ops);
+    }
+    this.backwardOps = backward;
+  }
+
+  encodeTrain(pass: GPUComputePassEncoder): void {
+    for (const op of this.trainOps) op.encode(pass);
+    for (const op of this.backwardOps) op.encode(pass);
+  }
+
+  encodeEval(pass: GPUComputePassEncoder): void {
+    for (const op of this.evalOps) op.encode(pass);
+  }
+
+  release(): void {
+    for (const e of this.encodables) e.release();
+    for (const t of this.tensors) this.gpu.releaseTensor(t);
+    this.encodables.length = 0;
+    this.tensors.length = 0;
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The model's view of the active sites: per-scale grid indices and neighbour maps whose GPU buffers are made
+ * once per (config, batch) and rewritten in place for every new mask. This works because every image keeps
+ * exactly len_keep cells, so the row count of every scale, and with it the size of every map, is fixed.
+ * Layers bind these tensors once; `update(mask)` only changes their contents (queue writes, ordered before
+ * the next submission).
+ */
+import type { Gpu, GpuTensor } from '../../gpu/runtime';
+import type { CellMask } from '../../sparse/mask';
+import {
+  buildNeighbourMaps,
+  buildSiteSet,
+  type GpuNeighbourMaps,
+  type SiteSet,
+  type WindowGeometry,
+} from '../../sparse/sites';
+
+interface MapEntry {
+  inputSide: number;
+  outputSide: number;
+  geometry: WindowGeometry;
+  gpu: GpuNeighbourMaps;
+}
+
+export class ModelSites {
+  private mask: CellMask;
+  private readonly sets = new Map<number, SiteSet>();
+  private readonly gridIndices = new Map<number, GpuTensor>();
+  private readonly maps = new Map<string, MapEntry>();
+  private readonly owned: GpuTensor[] = [];
+  /** [B, g, g] u32 cell mask (1 = visible): what the loss and the composite read. */
+  readonly cells: GpuTensor;
+
+  constructor(
+    private readonly gpu: Gpu,
+    initial: CellMask,
+    private readonly label: string,
+  ) {
+    this.mask = initial;
+    this.cells = this.track(gpu.upload(`${label}.cells`, Uint32Array.from(initial.cells)));
+  }
+
+  private track(t: GpuTensor): GpuTensor {
+    this.owned.push(t);
+    return t;
+  }
+
+  get current(): CellMask {
+    return this.mask;
+  }
+
+  /** Active sites where a mask cell is side×side (CPU). */
+  set(side: number): SiteSet {
+    let s = this.sets.get(side);
+    if (!s) {
+      s = buildSiteSet(this.mask, side);
+      this.sets.set(side, s);
+    }
+    return s;
+  }
+
+  rows(side: number): number {
+    return this.set(side).rows;
+  }
+
+  /** [B·H·W] i32 row index of each pixel at this scale, −1 where masked (densify, input gather). */
+  gridIndex(side: number): GpuTensor {
+    let t = this.gridIndices.get(side);
+    if (!t) {
+      const s = this.set(side);
+      t = this.track(this.gpu.upload(`${this.label}.grid${side}`, s.gridIndex, [s.gridIndex.length]));
+      this.gridIndices.set(side, t);
+    }
+    return t;
+  }
+
+  /** Neighbour maps of a window from the scale with `inputSide` to the one with `outputSide`. */
+  neighbours(inputSide: number, outputSide: number, geometry: WindowGeometry): GpuNeighbourMaps {
+    const key = `${inputSide}>${outputSide}:${geometry.kernel}/${geometry.stride}/${geometry.padding}`;
+    let entry = this.maps.get(key);
+    if (!entry) {
+      const maps = buildNeighbourMaps(this.set(inputSide), this.set(outputSide), geometry);
+      entry = {
+        inputSide,
+        outputSide,
+        geometry,
+        gpu: {
+          maps,
+          forward: this.track(this.gpu.upload(`${this.label}.nbr.${key}`, maps.forward)),
+          transposed: this.track(this.gpu.upload(`${this.label}.nbrT.${key}`, maps.transposed)),
+        },
+      };
+      this.maps.set(key, entry);
+    }
+    return entry.gpu;
+  }
+
+  /** Rewrites every index and map for a new mask of the same batch, grid and visible-cell count. */
+  update(mask: CellMask): void {
+    const old = this.mask;
+    if (mask.batch !== old.batch || mask.gridH !== old.gridH || mask.gridW !== old.gridW)
+      throw new RangeError(
+        `The mask is ${mask.batch}×${mask.gridH}×${mask.gridW} cells, but the model was built for ${old.batch}×${old.gridH}×${old.gridW}.`,
+      );
+    const perImage = old.gridH * old.gridW;
+    let keep = 0;
+    for (let i = 0; i < perImage; i++) keep += old.cells[i];
+    for (let b = 0; b < mask.batch; b++) {
+      let visible = 0;
+      for (let i = 0; i < perImage; i++) visible += mask.cells[b * perImage + i];
+      if (visible !== keep)
+        throw new RangeError(
+          `Image ${b} of the mask keeps ${visible} visible cells; this model's configuration keeps exactly ${keep} per image.`,
+        );
+    }
+    this.mask = mask;
+    this.sets.clear();
+    this.gpu.write(this.cells, Uint32Array.from(mask.cells));
+    for (const [side, t] of this.gridIndices) this.gpu.write(t, this.set(side).gridIndex);
+    for (const entry of this.maps.values()) {
+      const maps = buildNeighbourMaps(this.set(entry.inputSide), this.set(entry.outputSide), entry.geometry);
+      entry.gpu.maps = maps;
+      this.gpu.write(entry.gpu.forward, maps.forward);
+      this.gpu.write(entry.gpu.transposed, maps.transposed);
+    }
+  }
+
+  release(): void {
+    for (const t of this.owned) this.gpu.releaseTensor(t);
+    this.owned.length = 0;
+  }
+}

@@ -1,0 +1,367 @@
+/**
+ * Layers on compacted sparse rows [N_active, C] (and, for BatchNorm and the elementwise ones, on any
+ * activation: dense NHWC is rows too, R = N·H·W). Each class prepares its dispatches once; what it keeps for
+ * the backward is said next to it.
+ */
+import { batchNormBackward, batchNormEval, batchNormTrain } from '../../engine/batchnorm';
+import { binaryForward, type UnaryOp, unaryBackward, unaryForward } from '../../engine/eltwise';
+import { layerNormBackward, layerNormForward } from '../../engine/layernorm';
+import {
+  sparseConvBackward,
+  sparseConvForward,
+  sparseDepthwiseBackward,
+  sparseDepthwiseForward,
+} from '../../engine/sparseConv';
+import { sparseMaxPoolBackward, sparseMaxPoolForward } from '../../engine/sparsePool';
+import type { GpuTensor } from '../../gpu/runtime';
+import type { Act, ActLayout, Encodable, Layer, Net, SparseLayout } from './graph';
+import type { ModelSites } from './sites';
+
+function rowsOf(layout: ActLayout): number {
+  return layout.kind === 'sparse' ? layout.rows : layout.batch * layout.height * layout.width;
+}
+
+function withChannels(layout: ActLayout, channels: number): ActLayout {
+  return { ...layout, channels };
+}
+
+export interface SparseConvOptions {
+  /** Official parameter names (weight in GPU layout HWIO, [k, k, C] for depthwise). */
+  weight: string;
+  bias?: string;
+  outChannels: number;
+  kernel: number;
+  stride: number;
+  padding: number;
+  /** groups = C: ConvNeXt's 7×7 dwconv, and layer-scale γ as a 1×1 depthwise conv without bias. */
+  depthwise?: boolean;
+  /** The input is the image: no input gradient is needed. */
+  noInputGrad?: boolean;
+}
+
+/**
+ * SparseConv2d on rows (gathered: masked neighbours read 0, outputs only at active sites). The ConvNeXt
+ * pointwise Linear layers are 1×1 convs with the [in, out] weight; layer-scale γ is a 1×1 depthwise conv.
+ * Saved for backward: its input rows (the input activation itself, not copied).
+ */
+export class SparseConv implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[];
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    sites: ModelSites,
+    private readonly o: SparseConvOptions,
+  ) {
+    const input = x.layout as SparseLayout;
+    if (input.kind !== 'sparse') throw new Error(`${name}: a sparse conv needs sparse rows as input.`);
+    if (input.side % o.stride !== 0)
+      throw new Error(`${name}: stride ${o.stride} does not divide the cell side ${input.side}.`);
+    const side = input.side / o.stride;
+    this.maps = sites.neighbours(input.side, side, {
+      kernel: o.kernel,
+      stride: o.stride,
+      padding: o.padding,
+    });
+    if (o.depthwise && o.outChannels !== input.channels)
+      throw new Error(`${name}: a depthwise conv keeps the channel count.`);
+    this.out = net.act(name, { kind: 'sparse', side, rows: sites.rows(side), channels: o.outChannels });
+    const weight = net.param(o.weight);
+    const bias = o.bias ? net.param(o.bias) : undefined;
+    const forward = net.own(
+      o.depthwise
+        ? sparseDepthwiseForward(net.gpu, {
+            maps: this.maps,
+            channels: o.outChannels,
+            y: this.out.value,
+            x: x.value,
+            weight,
+            bias,
+          })
+        : sparseConvForward(net.gpu, {
+            maps: this.maps,
+            cin: input.channels,
+            cout: o.outChannels,
+            y: this.out.value,
+            x: x.value,
+            weight,
+            bias,
+          }),
+    );
+    this.train = [forward];
+    this.eval = [forward];
+    this.paramNames = o.bias ? [o.weight, o.bias] : [o.weight];
+  }
+
+  private readonly maps: ReturnType<ModelSites['neighbours']>;
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net, o, x } = this;
+    const dx = o.noInputGrad ? undefined : x.gradTarget(this.name);
+    const common = {
+      maps: this.maps,
+      dy,
+      dx,
+      x: x.value,
+      weight: net.param(o.weight),
+      dWeight: net.grad(o.weight),
+      dBias: o.bias ? net.grad(o.bias) : undefined,
+    };
+    ops.push(
+      net.own(
+        o.depthwise
+          ? sparseDepthwiseBackward(net.gpu, { ...common, channels: o.outChannels })
+          : sparseConvBackward(net.gpu, { ...common, cin: x.channels, cout: o.outChannels }),
+      ),
+    );
+    return ops;
+  }
+}
+
+/**
+ * BatchNorm over rows: SparseBatchNorm2d on active rows, or the decoder's dense BN on NHWC. Saved for
+ * backward: the input (not copied) and [mean, 1/std, count] of the training forward.
+ */
+export class RowBatchNorm implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[];
+  private readonly saved: GpuTensor;
+  private readonly rows: number;
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    /** [rows] 0/1 floats: statistics over visible rows only (the dense zero-masked baseline). */
+    private readonly rowMask?: GpuTensor,
+  ) {
+    this.rows = rowsOf(x.layout);
+    const channels = x.channels;
+    this.out = net.act(name, x.layout);
+    this.saved = net.tensor(`${name}.saved`, [3, channels]);
+    const common = {
+      rows: this.rows,
+      channels,
+      rowMask,
+      y: this.out.value,
+      x: x.value,
+      gamma: net.param(`${name}.weight`),
+      beta: net.param(`${name}.bias`),
+      runningMean: net.stat(`${name}.running_mean`),
+      runningVar: net.stat(`${name}.running_var`),
+    };
+    this.train = [net.own(batchNormTrain(net.gpu, { ...common, saved: this.saved }))];
+    this.eval = [net.own(batchNormEval(net.gpu, common))];
+    this.paramNames = [`${name}.weight`, `${name}.bias`];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net, name } = this;
+    ops.push(
+      net.own(
+        batchNormBackward(net.gpu, {
+          rows: this.rows,
+          channels: this.x.channels,
+          rowMask: this.rowMask,
+          dx: this.x.gradTarget(name),
+          dy,
+          x: this.x.value,
+          gamma: net.param(`${name}.weight`),
+          saved: this.saved,
+          dGamma: net.grad(`${name}.weight`),
+          dBeta: net.grad(`${name}.bias`),
+        }),
+      ),
+    );
+    return ops;
+  }
+}
+
+/** ReLU / ReLU6 / GELU. Saved for backward: the input (not copied). */
+export class Activation implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[] = [];
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    private readonly op: UnaryOp,
+  ) {
+    this.out = net.act(name, x.layout);
+    const forward = net.own(unaryForward(net.gpu, op, this.out.value, x.value));
+    this.train = [forward];
+    this.eval = [forward];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const dx = this.x.gradTarget(this.name);
+    ops.push(this.net.own(unaryBackward(this.net.gpu, this.op, dx, this.x.value, dy)));
+    return ops;
+  }
+}
+
+/** a + b (residuals, decoder skips). Backward hands dy to both operands; nothing is saved. */
+export class Add implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[] = [];
+
+  constructor(
+    net: Net,
+    readonly name: string,
+    private readonly a: Act,
+    private readonly b: Act,
+  ) {
+    if (a.value.length !== b.value.length)
+      throw new Error(`${name}: cannot add ${a.value.shape} and ${b.value.shape}.`);
+    this.out = net.act(name, withChannels(a.layout, a.channels));
+    const forward = net.own(binaryForward(net.gpu, 'add', this.out.value, a.value, b.value));
+    this.train = [forward];
+    this.eval = [forward];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    this.a.contribute(dy);
+    this.b.contribute(dy);
+    return ops;
+  }
+}
+
+/**
+ * SparseMaxPooling 3×3/s2/p1: masked neighbours take part as 0 (the official dense max then re-mask),
+ * padding does not. Saved for backward: the winning tap per output and channel.
+ */
+export class MaxPool implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[] = [];
+  private readonly argmax: GpuTensor;
+  private readonly maps: ReturnType<ModelSites['neighbours']>;
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+    sites: ModelSites,
+  ) {
+    const input = x.layout as SparseLayout;
+    if (input.kind !== 'sparse' || input.side % 2 !== 0)
+      throw new Error(`${name}: the 3×3/s2 max-pool needs sparse rows with an even cell side.`);
+    const side = input.side / 2;
+    this.maps = sites.neighbours(input.side, side, { kernel: 3, stride: 2, padding: 1 });
+    this.out = net.act(name, { kind: 'sparse', side, rows: sites.rows(side), channels: input.channels });
+    this.argmax = net.tensor(`${name}.argmax`, [sites.rows(side), input.channels]);
+    const forward = net.own(
+      sparseMaxPoolForward(net.gpu, {
+        maps: this.maps,
+        channels: input.channels,
+        y: this.out.value,
+        argmax: this.argmax,
+        x: x.value,
+      }),
+    );
+    this.train = [forward];
+    this.eval = [forward];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    ops.push(
+      this.net.own(
+        sparseMaxPoolBackward(this.net.gpu, {
+          maps: this.maps,
+          channels: this.x.channels,
+          dx: this.x.gradTarget(this.name),
+          dy,
+          argmax: this.argmax,
+        }),
+      ),
+    );
+    return ops;
+  }
+}
+
+/**
+ * LayerNorm over the channels of each row (SparseConvNeXtLayerNorm, eps 1e-6; channels_first and
+ * channels_last are the same computation on rows). Saved for backward: the input and (mean, 1/std) per row.
+ */
+export class RowLayerNorm implements Layer {
+  readonly train: Encodable[];
+  readonly eval: Encodable[];
+  readonly out: Act;
+  readonly paramNames: string[];
+  private readonly saved: GpuTensor;
+  private readonly rows: number;
+
+  constructor(
+    private readonly net: Net,
+    readonly name: string,
+    private readonly x: Act,
+  ) {
+    this.rows = rowsOf(x.layout);
+    this.out = net.act(name, x.layout);
+    this.saved = net.tensor(`${name}.saved`, [this.rows, 2]);
+    const forward = net.own(
+      layerNormForward(net.gpu, {
+        rows: this.rows,
+        channels: x.channels,
+        y: this.out.value,
+        x: x.value,
+        gamma: net.param(`${name}.weight`),
+        beta: net.param(`${name}.bias`),
+        saved: this.saved,
+      }),
+    );
+    this.train = [forward];
+    this.eval = [forward];
+    this.paramNames = [`${name}.weight`, `${name}.bias`];
+  }
+
+  buildBackward(): Encodable[] {
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net, name } = this;
+    ops.push(
+      net.own(
+        layerNormBackward(net.gpu, {
+          rows: this.rows,
+          channels: this.x.channels,
+          dx: this.x.gradTarget(name),
+          dy,
+          x: this.x.value,
+          gamma: net.param(`${name}.weight`),
+          saved: this.saved,
+          dGamma: net.grad(`${name}.weight`),
+          dBeta: net.grad(`${name}.bias`),
+        }),
+      ),
+    );
+    return ops;
+  }
+}

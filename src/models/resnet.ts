@@ -1,0 +1,83 @@
+/**
+ * The sparse ResNet encoder on the GPU (timm names under `sparse_encoder.sp_cnn.`): stem conv → BN → ReLU →
+ * optional 3×3/s2 max-pool → stages of basic or bottleneck blocks. Every layer works on the active rows of
+ * its scale, which is what the official dense-conv-then-re-mask computes at the active sites. Returns the
+ * stage outputs, largest resolution first.
+ */
+import type { ResNetConfig } from './config';
+import type { Act, Net } from './layers/graph';
+import type { ModelSites } from './layers/sites';
+import { Activation, Add, MaxPool, RowBatchNorm, SparseConv } from './layers/sparse';
+import { ENCODER_PREFIX } from './official-names';
+
+function convBn(
+  net: Net,
+  sites: ModelSites,
+  x: Act,
+  conv: string,
+  bn: string,
+  o: { outChannels: number; kernel: number; stride: number; noInputGrad?: boolean },
+): Act {
+  const y = net.add(
+    new SparseConv(net, conv, x, sites, {
+      weight: `${conv}.weight`,
+      outChannels: o.outChannels,
+      kernel: o.kernel,
+      stride: o.stride,
+      padding: Math.floor(o.kernel / 2),
+      noInputGrad: o.noInputGrad,
+    }),
+  ).out;
+  return net.add(new RowBatchNorm(net, bn, y)).out;
+}
+
+function relu(net: Net, name: string, x: Act): Act {
+  return net.add(new Activation(net, name, x, 'relu')).out;
+}
+
+/** `image` holds the visible pixels as rows at the full-resolution scale (3 channels). */
+export function buildSparseResNet(net: Net, sites: ModelSites, b: ResNetConfig, image: Act): Act[] {
+  const p = ENCODER_PREFIX;
+  let x = convBn(net, sites, image, `${p}conv1`, `${p}bn1`, {
+    outChannels: b.stemWidth,
+    kernel: b.stemKernel,
+    stride: b.stemStride,
+    noInputGrad: true,
+  });
+  x = relu(net, `${p}act1`, x);
+  if (b.maxpool) x = net.add(new MaxPool(net, `${p}maxpool`, x, sites)).out;
+  const expansion = b.block === 'bottleneck' ? 4 : 1;
+  let inplanes = b.stemWidth;
+  const features: Act[] = [];
+  b.widths.forEach((planes, i) => {
+    for (let j = 0; j < b.depths[i]; j++) {
+      const q = `${p}layer${i + 1}.${j}.`;
+      const stride = j === 0 ? b.stageStrides[i] : 1;
+      const out = planes * expansion;
+      let y: Act;
+      if (b.block === 'basic') {
+        y = convBn(net, sites, x, `${q}conv1`, `${q}bn1`, { outChannels: planes, kernel: 3, stride });
+        y = relu(net, `${q}act1`, y);
+        y = convBn(net, sites, y, `${q}conv2`, `${q}bn2`, { outChannels: planes, kernel: 3, stride: 1 });
+      } else {
+        y = convBn(net, sites, x, `${q}conv1`, `${q}bn1`, { outChannels: planes, kernel: 1, stride: 1 });
+        y = relu(net, `${q}act1`, y);
+        y = convBn(net, sites, y, `${q}conv2`, `${q}bn2`, { outChannels: planes, kernel: 3, stride });
+        y = relu(net, `${q}act2`, y);
+        y = convBn(net, sites, y, `${q}conv3`, `${q}bn3`, { outChannels: out, kernel: 1, stride: 1 });
+      }
+      const shortcut =
+        stride !== 1 || inplanes !== out
+          ? convBn(net, sites, x, `${q}downsample.0`, `${q}downsample.1`, {
+              outChannels: out,
+              kernel: 1,
+              stride,
+            })
+          : x;
+      x = relu(net, `${q}act_out`, net.add(new Add(net, `${q}sum`, y, shortcut)).out);
+      inplanes = out;
+    }
+    features.push(x);
+  });
+  return features;
+}
