@@ -5,7 +5,7 @@ import { Rng } from '../reference/random';
 import { IMAGENET_NORMALIZATION } from './augment';
 import { FASHION_MNIST_TRAIN_COUNT, HELD_OUT_PHOTOS } from './builtin';
 import { fashionMnistDatasetNode, loadFashionMnistNode, photoDatasetNode } from './builtin-node';
-import { FashionMnistDataset, PhotoDataset, userHeldOut } from './datasets';
+import { FashionMnistDataset, LiveFrameDataset, PhotoDataset, userHeldOut } from './datasets';
 import { gunzipWeb, parseIdx } from './idx';
 import type { NamedImage } from './image-set';
 
@@ -163,5 +163,32 @@ describe('PhotoDataset', () => {
       augment: { crop: 'native' },
     });
     expect(native.trainBatch(2, new Rng(1)).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('LiveFrameDataset', () => {
+  it('keeps the first frames as held-out, trains on the latest `capacity` frames only', () => {
+    const live = new LiveFrameDataset({ imageSize: 4, capacity: 3, heldOutFrames: 2 });
+    expect(() => live.heldOutBatch(1)).toThrow(
+      'No webcam frame has arrived yet, so there is no held-out set.',
+    );
+    live.push(flatImage('f0', 0, 8, 6));
+    live.push(flatImage('f1', 10, 8, 6));
+    expect(() => live.trainBatch(2, new Rng(0))).toThrow(
+      /^No webcam frames to train on yet: the first 2 are kept/,
+    );
+    for (let v = 20; v <= 60; v += 10) live.push(flatImage(`f${v}`, v, 8, 6));
+    expect([live.received, live.trainCount, live.heldOutCount]).toEqual([7, 3, 2]);
+    // Frames 20 and 30 were replaced by 50 and 60; 40, 50, 60 remain.
+    const seen = new Set<number>();
+    const train = live.trainBatch(40, new Rng(2));
+    for (let b = 0; b < 40; b++) seen.add(Math.round((train[b * 48] * std[0] + mean[0]) * 255));
+    expect([...seen].sort((a, b) => a - b)).toEqual([40, 50, 60]);
+    const held = live.heldOutBatch(4);
+    const heldValues = [0, 1, 2, 3].map((b) => Math.round((held[b * 48] * std[0] + mean[0]) * 255) + 0);
+    expect(heldValues).toEqual([0, 10, 0, 10]);
+    expect(() => new LiveFrameDataset({ imageSize: 4, capacity: 0 })).toThrow(
+      'The live frame capacity must be a positive integer, not 0.',
+    );
   });
 });

@@ -262,3 +262,98 @@ export class FashionMnistDataset implements Dataset {
     return batch;
   }
 }
+
+export interface LiveFrameOptions {
+  imageSize: number;
+  /** Training frames kept; the oldest is replaced by each new frame. */
+  capacity?: number;
+  /** The first frames to arrive are kept aside, unchanged, as the held-out set. */
+  heldOutFrames?: number;
+  augment?: Partial<AugmentOptions>;
+  normalization?: Normalization;
+}
+
+/**
+ * A live stream (webcam frames pushed by the UI, already shrunk to a few times the model size): training
+ * samples the most recent `capacity` frames, and the first `heldOutFrames` frames are a fixed held-out set,
+ * never trained on, so the held-out loss stays comparable while the scene changes.
+ */
+export class LiveFrameDataset implements Dataset {
+  readonly name = 'webcam';
+  readonly imageSize: number;
+  readonly normalization: Normalization;
+  readonly augment: AugmentOptions;
+  readonly capacity: number;
+  private readonly heldOutTarget: number;
+  private readonly frames: MipImage[] = [];
+  private readonly heldOut: MipImage[] = [];
+  private next = 0;
+  /** Frames received so far (held-out ones included). */
+  received = 0;
+
+  constructor(options: LiveFrameOptions) {
+    checkSize(options.imageSize);
+    this.imageSize = options.imageSize;
+    this.normalization = options.normalization ?? IMAGENET_NORMALIZATION;
+    validateNormalization(this.normalization);
+    this.augment = { ...DEFAULT_AUGMENT, ...options.augment };
+    this.capacity = options.capacity ?? 32;
+    this.heldOutTarget = options.heldOutFrames ?? 4;
+    if (!Number.isInteger(this.capacity) || this.capacity < 1) {
+      throw new Error(`The live frame capacity must be a positive integer, not ${this.capacity}.`);
+    }
+  }
+
+  get trainCount(): number {
+    return this.frames.length;
+  }
+
+  get heldOutCount(): number {
+    return this.heldOut.length;
+  }
+
+  push(frame: RgbImage): void {
+    this.received++;
+    const source = new MipImage({ width: frame.width, height: frame.height, data: frame.data });
+    if (this.heldOut.length < this.heldOutTarget) {
+      this.heldOut.push(source);
+      return;
+    }
+    if (this.frames.length < this.capacity) this.frames.push(source);
+    else this.frames[this.next] = source;
+    this.next = (this.next + 1) % this.capacity;
+  }
+
+  trainBatch(batchSize: number, rng: Rng, out?: Float32Array): Float32Array {
+    if (this.frames.length === 0) {
+      throw new Error(
+        `No webcam frames to train on yet: the first ${this.heldOutTarget} are kept for the held-out loss; keep the camera running.`,
+      );
+    }
+    const batch = allocate(batchSize, this.imageSize, out);
+    for (let b = 0; b < batchSize; b++) {
+      const frame = this.frames[rng.int(this.frames.length)];
+      writeNormalized(
+        augmentImage(frame, this.imageSize, rng, this.augment),
+        this.imageSize,
+        this.normalization,
+        batch,
+        b,
+      );
+    }
+    return batch;
+  }
+
+  heldOutBatch(count: number): Float32Array {
+    if (this.heldOut.length === 0)
+      throw new Error('No webcam frame has arrived yet, so there is no held-out set.');
+    const rng = new Rng(HELD_OUT_SEED);
+    const batch = allocate(count, this.imageSize, undefined);
+    const options = { ...this.augment, flip: false };
+    for (let b = 0; b < count; b++) {
+      const view = augmentImage(this.heldOut[b % this.heldOut.length], this.imageSize, rng, options);
+      writeNormalized(view, this.imageSize, this.normalization, batch, b);
+    }
+    return batch;
+  }
+}
