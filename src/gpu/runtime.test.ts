@@ -164,6 +164,20 @@ describe('GPU runtime', () => {
     profiler.destroy();
   });
 
+  it('the profiler falls back to wall time on devices without timestamp queries', async () => {
+    const gpu = await testGpu();
+    // The same runtime seen as a device without timestamp-query (everything else delegates to the real one).
+    const withoutTimestamps = Object.create(gpu, { hasTimestamps: { value: false } }) as typeof gpu;
+    const profiler = new Profiler(withoutTimestamps);
+    expect(profiler.usesTimestamps).toBe(false);
+    expect(profiler.pass('a')).toBeUndefined();
+    expect(profiler.pass('b')).toBeUndefined();
+    const timings = await profiler.collect();
+    expect(timings).toHaveLength(1);
+    expect(timings[0]).toMatchObject({ label: 'a+b', source: 'wall' });
+    expect(timings[0].ms).toBeGreaterThanOrEqual(0);
+  });
+
   it('Params packs 4-byte scalars little-endian in declaration order, padded to 16 bytes', () => {
     const bytes = new Params().u32(7).i32(-3).f32(0.5).u32(0xffffffff).f32(-2).bytes();
     expect(bytes.byteLength).toBe(32);
