@@ -11,6 +11,7 @@ import { createServer, type ViteDevServer } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageNode } from './decode-node';
 import { probeImage, type RgbImage } from './image';
+import { jpegBytes, png16Bytes, pngBytes, withOrientation } from './test-images';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -109,6 +110,54 @@ describe('in Chromium', () => {
       worst = Math.max(worst, Math.abs(node.data[i] - browserJpeg[i]));
     expect(worst).toBeLessThanOrEqual(8);
     expect(pageErrors).toEqual([]);
+  });
+
+  it('decodes alpha, grey+alpha, 16-bit and an EXIF-rotated JPEG like the Node path', async () => {
+    const rgba = Array.from({ length: 6 * 4 * 4 }, (_, i) =>
+      i % 4 === 3 ? [0, 64, 128, 200, 255][i % 5] : (i * 37) % 256,
+    );
+    const files: Record<string, Uint8Array> = {
+      'rgba.png': pngBytes(6, 4, rgba, { colorType: 6 }),
+      'grey-alpha.png': pngBytes(6, 4, rgba, { colorType: 4 }),
+      'deep.png': png16Bytes(
+        3,
+        2,
+        Array.from({ length: 18 }, (_, i) => (i * 7919) % 65536),
+      ),
+      'portrait.jpg': withOrientation(
+        jpegBytes(16, 8, (x, y) => [x * 16, y * 30, 200]),
+        6,
+      ),
+    };
+    const encoded = Object.fromEntries(
+      Object.entries(files).map(([k, v]) => [k, Buffer.from(v).toString('base64')]),
+    );
+    const decoded: Record<string, { width: number; height: number; data: string }> = await page.evaluate(
+      inPage(`
+      const { decodeImageBrowser } = await import('/src/data/decode-browser.ts');
+      const { probeImage } = await import('/src/data/image.ts');
+      const files = ${JSON.stringify(encoded)};
+      const out = {};
+      for (const [name, text] of Object.entries(files)) {
+        const bytes = Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+        const image = await decodeImageBrowser(bytes, probeImage(bytes).header);
+        out[name] = { width: image.width, height: image.height, data: btoa(String.fromCharCode(...image.data)) };
+      }
+      return out;
+    `),
+    );
+    for (const [name, bytes] of Object.entries(files)) {
+      const probe = probeImage(bytes);
+      if (!probe.ok) throw new Error(probe.reason);
+      const node = await decodeImageNode(bytes, probe.header);
+      const browserPixels = Buffer.from(decoded[name].data, 'base64');
+      expect([decoded[name].width, decoded[name].height], name).toEqual([node.width, node.height]);
+      let worst = 0;
+      for (let i = 0; i < node.data.length; i++)
+        worst = Math.max(worst, Math.abs(node.data[i] - browserPixels[i]));
+      // Canvas readback rounds partially transparent pixels through premultiplication; JPEG IDCTs differ.
+      expect(worst, name).toBeLessThanOrEqual(name.endsWith('.jpg') ? 8 : 2);
+    }
   });
 
   it('loads the built-in datasets over fetch and DecompressionStream', async () => {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import { type PhotoDataset, type PhotoDatasetOptions, userPhotoDataset } from './datasets';
-import { type ImageHeader, type RgbImage, rgbaToRgb } from './image';
+import { applyOrientation, type ImageHeader, type RgbImage, rgbaToRgb } from './image';
 import { ImageCollection, type ImageFile, type ImageSetOptions, type SkippedFile } from './image-set';
 
 /**
@@ -28,7 +28,8 @@ export async function decodeImageNode(bytes: Uint8Array, header: ImageHeader): P
     maxResolutionInMP: Math.ceil((header.width * header.height) / 1e6) + 1,
     maxMemoryUsageInMB: 1024,
   });
-  return rgbaToRgb(decoded.data, decoded.width, decoded.height);
+  // jpeg-js ignores EXIF orientation; browsers apply it, and so do we, so both hosts see the same picture.
+  return applyOrientation(rgbaToRgb(decoded.data, decoded.width, decoded.height), header.orientation ?? 1);
 }
 
 /** Reads every regular file of a directory (not recursive), sorted by name so runs are reproducible. */

@@ -1,12 +1,17 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
 import { describe, expect, it } from 'vitest';
 import { Rng } from '../reference/random';
 import { decodeImageNode, folderDatasetNode, readImageDirectory } from './decode-node';
-import { IMAGENET_MEAN_RGB8, type ImageHeader, probeImage, type RgbImage } from './image';
+import {
+  applyOrientation,
+  exifOrientation,
+  IMAGENET_MEAN_RGB8,
+  type ImageHeader,
+  probeImage,
+  type RgbImage,
+} from './image';
 import {
   type DecodeImage,
   ImageCollection,
@@ -14,71 +19,9 @@ import {
   readImageSources,
   skipMessage,
 } from './image-set';
+import { cmykJpegBytes, hugePngBytes, jpegBytes, png16Bytes, pngBytes, withOrientation } from './test-images';
 
 const PHOTOS = new URL('../../public/data/photos/', import.meta.url);
-
-function pngBytes(
-  width: number,
-  height: number,
-  rgba: number[],
-  options: { colorType?: 0 | 2 | 4 | 6; bitDepth?: 8 | 16 } = {},
-): Uint8Array {
-  const png = new PNG({ width, height });
-  png.data = Buffer.from(rgba);
-  return new Uint8Array(PNG.sync.write(png, { colorType: options.colorType ?? 6 }));
-}
-
-function png16Bytes(width: number, height: number, rgb16: number[]): Uint8Array {
-  const opts = {
-    bitDepth: 16 as const,
-    colorType: 2 as const,
-    inputColorType: 2 as const,
-    inputHasAlpha: false,
-  };
-  const png = new PNG({ width, height, ...opts });
-  png.data = Buffer.from(new Uint16Array(rgb16).buffer);
-  return new Uint8Array(PNG.sync.write(png, opts));
-}
-
-function jpegBytes(width: number, height: number, fill: (x: number, y: number) => [number, number, number]) {
-  const data = Buffer.alloc(width * height * 4);
-  for (let y = 0; y < height; y++)
-    for (let x = 0; x < width; x++) {
-      const [r, g, b] = fill(x, y);
-      data.set([r, g, b, 255], (y * width + x) * 4);
-    }
-  return new Uint8Array(jpeg.encode({ width, height, data }, 95).data);
-}
-
-/** Length-prefixed marker segment (the length counts itself, not the marker). */
-function segment(marker: number, payload: number[]): number[] {
-  const length = payload.length + 2;
-  return [0xff, marker, length >> 8, length & 0xff, ...payload];
-}
-
-/**
- * A CMYK JPEG as Photoshop writes one, built marker by marker: an Adobe APP14 segment (transform 0 = no
- * colour transform, i.e. CMYK) and a baseline SOF0 declaring four components, then one scan and EOI.
- */
-function cmykJpegBytes(width: number, height: number): Uint8Array {
-  const adobe = segment(0xee, [...'Adobe'].map((c) => c.charCodeAt(0)).concat([0, 100, 0, 0, 0, 0, 0]));
-  const components = [1, 2, 3, 4].flatMap((id) => [id, 0x11, 0]);
-  const sof = segment(0xc0, [8, height >> 8, height & 0xff, width >> 8, width & 0xff, 4, ...components]);
-  const dqt = segment(0xdb, [0, ...new Array(64).fill(1)]);
-  const dht = segment(0xc4, [0x00, 1, ...new Array(15).fill(0), 0]);
-  const sos = segment(0xda, [4, 1, 0, 2, 0, 3, 0, 4, 0, 0, 63, 0]);
-  return new Uint8Array([0xff, 0xd8, ...adobe, ...dqt, ...sof, ...dht, ...sos, 0x00, 0x00, 0xff, 0xd9]);
-}
-
-/** A PNG whose IHDR claims a huge size; its data is tiny, so only a header check can refuse it cheaply. */
-function hugePngBytes(side: number): Uint8Array {
-  const small = pngBytes(1, 1, [0, 0, 0, 255], { colorType: 2 });
-  const bytes = small.slice();
-  const view = new DataView(bytes.buffer);
-  view.setUint32(16, side);
-  view.setUint32(20, side);
-  return bytes;
-}
 
 function countingDecoder(): { decode: DecodeImage; calls: string[] } {
   const calls: string[] = [];
@@ -310,5 +253,68 @@ describe('user folders and files', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('EXIF orientation', () => {
+  /** 3×2 image whose pixel (x, y) has red = 10·x + 100·y. */
+  const tiny: RgbImage = {
+    width: 3,
+    height: 2,
+    data: Uint8Array.from(
+      [0, 1, 2, 100, 101, 102].flatMap((v) => [10 * (v % 100) + 100 * Math.floor(v / 100), 0, 0]),
+    ),
+  };
+  const reds = (image: RgbImage) =>
+    Array.from({ length: image.width * image.height }, (_, i) => image.data[i * 3]);
+
+  it('applies the eight orientations as displayed (hand-written 6 and 8, inverses for all)', () => {
+    // Rows: [0, 10, 20] / [100, 110, 120]. Rotated 90° clockwise (6): [100, 0] / [110, 10] / [120, 20].
+    const cw = applyOrientation(tiny, 6);
+    expect([cw.width, cw.height, reds(cw)]).toEqual([2, 3, [100, 0, 110, 10, 120, 20]]);
+    const ccw = applyOrientation(tiny, 8);
+    expect(reds(ccw)).toEqual([20, 120, 10, 110, 0, 100]);
+    expect(reds(applyOrientation(tiny, 2))).toEqual([20, 10, 0, 120, 110, 100]);
+    expect(reds(applyOrientation(tiny, 4))).toEqual([100, 110, 120, 0, 10, 20]);
+    for (const [a, b] of [
+      [2, 2],
+      [3, 3],
+      [4, 4],
+      [5, 5],
+      [7, 7],
+      [6, 8],
+      [8, 6],
+    ]) {
+      expect(reds(applyOrientation(applyOrientation(tiny, a), b)), `${a} then ${b}`).toEqual(reds(tiny));
+    }
+    expect(applyOrientation(tiny, 1)).toBe(tiny);
+  });
+
+  it('reads the Orientation tag from big- and little-endian EXIF, and ignores a damaged block', () => {
+    const plain = jpegBytes(8, 8, () => [0, 0, 0]);
+    for (const little of [false, true]) {
+      const bytes = withOrientation(plain, 6, little);
+      const probe = probeImage(bytes);
+      expect(probe.ok && probe.header.orientation).toBe(6);
+    }
+    const damaged = withOrientation(plain, 6);
+    damaged[2 + 4 + 6 + 4] = 0xff; // IFD offset now points far outside the segment
+    expect(exifOrientation(damaged, 6, 6 + 30)).toBe(1);
+    const probe = probeImage(plain);
+    expect(probe.ok && probe.header.orientation).toBe(1);
+  });
+
+  it('decodes a phone-style portrait JPEG (orientation 6) upright in Node', async () => {
+    // Stored landscape 16×8, left half white; displayed as portrait 8×16 with the white half on top.
+    const stored = jpegBytes(16, 8, (x) => (x < 8 ? [255, 255, 255] : [0, 0, 0]));
+    const images = new ImageCollection(decodeImageNode);
+    const { added, skipped } = await images.add([
+      { name: 'portrait.jpg', bytes: withOrientation(stored, 6) },
+    ]);
+    expect(skipped).toEqual([]);
+    const [image] = added;
+    expect([image.width, image.height]).toEqual([8, 16]);
+    expect(rgbPixel(image, 4, 2)[0]).toBeGreaterThan(230);
+    expect(rgbPixel(image, 4, 13)[0]).toBeLessThan(25);
   });
 });

@@ -3,7 +3,14 @@
  * within a memory budget. Every file either becomes an image or a reason sentence; training goes on with
  * whatever loaded, and a set with nothing usable is an error that lists why each file was refused.
  */
-import { DEFAULT_PROBE_LIMITS, type ImageHeader, type ProbeLimits, probeImage, type RgbImage } from './image';
+import {
+  DEFAULT_PROBE_LIMITS,
+  displaySize,
+  type ImageHeader,
+  type ProbeLimits,
+  probeImage,
+  type RgbImage,
+} from './image';
 import { resizeRgb } from './resample';
 
 export interface ImageFile {
@@ -133,7 +140,7 @@ export class ImageCollection {
     const { name } = file;
     const probe = probeImage(file.bytes, this.options.limits);
     if (!probe.ok) return { name, reason: probe.reason };
-    const { width, height } = probe.header;
+    const { width, height } = displaySize(probe.header);
     const target = storedSize(width, height, this.options.maxStoredSide);
     const cost = target.width * target.height * 3;
     if (this.used + cost > this.options.memoryBudgetBytes) {

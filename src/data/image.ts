@@ -26,6 +26,11 @@ export interface ImageHeader {
   hasAlpha: boolean;
   /** A JPEG with four components (CMYK or YCCK). */
   cmyk: boolean;
+  /**
+   * EXIF orientation of a JPEG (1 = as stored; 2–8 = mirrored and/or rotated, as phones write it). Decoders
+   * apply it, so orientations 5–8 come out with width and height swapped.
+   */
+  orientation?: number;
 }
 
 export interface ProbeLimits {
@@ -150,6 +155,7 @@ function probeJpeg(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
     | { width: number; height: number; bitDepth: number; channels: number; marker: number }
     | undefined;
   let scanStart = -1;
+  let orientation = 1;
   while (at + 4 <= bytes.length) {
     if (bytes[at] !== 0xff) {
       return { ok: false, reason: 'it is a JPEG with a damaged marker structure.' };
@@ -175,6 +181,7 @@ function probeJpeg(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
         marker,
       };
     }
+    if (marker === 0xe1 && orientation === 1) orientation = exifOrientation(bytes, at + 4, at + 2 + length);
     if (marker === 0xda) {
       scanStart = at + 2 + length;
       break;
@@ -226,8 +233,96 @@ function probeJpeg(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
     channels: frame.channels,
     hasAlpha: false,
     cmyk: false,
+    orientation,
   };
   return checkSize(header, limits);
+}
+
+/**
+ * The Orientation tag (0x0112) of IFD0 in an APP1 "Exif" segment spanning [start, end), or 1 when absent or
+ * unreadable: a damaged EXIF block should not cost the user the photo.
+ */
+export function exifOrientation(bytes: Uint8Array, start: number, end: number): number {
+  const isExif = end - start >= 14 && String.fromCharCode(...bytes.subarray(start, start + 6)) === 'Exif\0\0';
+  if (!isExif) return 1;
+  const tiff = start + 6;
+  const little = bytes[tiff] === 0x49 && bytes[tiff + 1] === 0x49;
+  const big = bytes[tiff] === 0x4d && bytes[tiff + 1] === 0x4d;
+  if (!little && !big) return 1;
+  const u16 = (at: number) => (little ? bytes[at] | (bytes[at + 1] << 8) : (bytes[at] << 8) | bytes[at + 1]);
+  const u32 = (at: number) =>
+    little
+      ? (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0
+      : readU32BE(bytes, at);
+  const ifd = tiff + u32(tiff + 4);
+  if (ifd + 2 > end) return 1;
+  const count = u16(ifd);
+  for (let i = 0; i < count; i++) {
+    const entry = ifd + 2 + i * 12;
+    if (entry + 12 > end) return 1;
+    if (u16(entry) === 0x0112) {
+      const value = u16(entry + 8);
+      return value >= 1 && value <= 8 ? value : 1;
+    }
+  }
+  return 1;
+}
+
+/**
+ * Applies an EXIF orientation to decoded pixels, giving the image as it should be displayed (what browsers
+ * do in createImageBitmap). 2 mirror, 3 rotate 180°, 4 flip, 5 transpose, 6 rotate 90° clockwise,
+ * 7 transverse, 8 rotate 90° counter-clockwise.
+ */
+export function applyOrientation(image: RgbImage, orientation: number): RgbImage {
+  if (orientation <= 1 || orientation > 8) return image;
+  const { width: w, height: h, data } = image;
+  const swap = orientation >= 5;
+  const outW = swap ? h : w;
+  const outH = swap ? w : h;
+  const out = new Uint8Array(data.length);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      // Source pixel (sx, sy) shown at display position (x, y).
+      let sx: number;
+      let sy: number;
+      switch (orientation) {
+        case 2:
+          [sx, sy] = [w - 1 - x, y];
+          break;
+        case 3:
+          [sx, sy] = [w - 1 - x, h - 1 - y];
+          break;
+        case 4:
+          [sx, sy] = [x, h - 1 - y];
+          break;
+        case 5:
+          [sx, sy] = [y, x];
+          break;
+        case 6:
+          [sx, sy] = [y, h - 1 - x];
+          break;
+        case 7:
+          [sx, sy] = [w - 1 - y, h - 1 - x];
+          break;
+        default:
+          [sx, sy] = [w - 1 - y, x];
+          break;
+      }
+      const o = (y * outW + x) * 3;
+      const i = (sy * w + sx) * 3;
+      out[o] = data[i];
+      out[o + 1] = data[i + 1];
+      out[o + 2] = data[i + 2];
+    }
+  }
+  return { width: outW, height: outH, data: out };
+}
+
+/** Width and height as displayed, after the orientation is applied. */
+export function displaySize(header: ImageHeader): { width: number; height: number } {
+  return (header.orientation ?? 1) >= 5
+    ? { width: header.height, height: header.width }
+    : { width: header.width, height: header.height };
 }
 
 /**
