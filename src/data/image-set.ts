@@ -50,7 +50,11 @@ export interface SkippedFile {
 export type DecodeImage = (bytes: Uint8Array, header: ImageHeader) => Promise<RgbImage>;
 
 export interface ImageSetOptions {
-  /** Bytes of decoded RGB kept in memory (3 bytes per pixel); default 256 MiB. */
+  /**
+   * Bytes of decoded RGB kept in memory (3 bytes per pixel); default 256 MiB. A `PhotoDataset` built on the
+   * images adds their halvings (`MipImage`, about ⅓ more), and decoding one file briefly needs 4 bytes per
+   * pixel of its full size.
+   */
   memoryBudgetBytes: number;
   /**
    * Images whose longer side exceeds this are shrunk to it (antialiased bilinear) when cached: training
