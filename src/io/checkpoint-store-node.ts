@@ -43,6 +43,20 @@ async function writeDurably(path: string, data: Uint8Array | string): Promise<vo
   }
 }
 
+/** Flushes a directory entry change (the rename) to disk where the OS allows it (not on Windows). */
+async function syncDirectory(path: string): Promise<void> {
+  try {
+    const handle = await open(path, 'r');
+    try {
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    // Best effort: the rename itself is already atomic.
+  }
+}
+
 export class NodeCheckpointStore implements CheckpointStore {
   private readonly extension: string;
   private readonly clock: () => Date;
@@ -93,6 +107,7 @@ export class NodeCheckpointStore implements CheckpointStore {
     const temporary = join(this.directory, `.${name}.json.${randomBytes(4).toString('hex')}.tmp`);
     await writeDurably(temporary, JSON.stringify(record));
     await rename(temporary, this.recordPath(name));
+    await syncDirectory(this.directory);
     // From here the new checkpoint is the current one; leftovers from earlier saves can go.
     await this.removeStalePayloads(name, file, previous?.file);
     const { file: _file, ...info } = record;
