@@ -130,8 +130,14 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
         ];
       } else {
         const geometry = { kernel: c.kernel, stride: 1, padding: (c.kernel - 1) / 2 };
-        const maps = pyramid.neighbours(side, side, geometry);
-        mapBytes = (maps.forward.length + maps.transposed.length) * 4;
+        // Conv: neighbour maps (k² i32 per row, forward + transposed). Depthwise: the scale's grid index
+        // and row positions instead (no 49-wide map).
+        const scale = pyramid.gpuScale(side);
+        const where = { scale, kernel: c.kernel, padding: geometry.padding };
+        const maps = c.kind === 'conv' ? pyramid.neighbours(side, side, geometry) : undefined;
+        mapBytes = maps
+          ? (maps.forward.length + maps.transposed.length) * 4
+          : (scale.gridIndex.length + scale.positions.length) * 4;
         const shape: Conv2dShape = {
           batch,
           inH: c.size,
@@ -146,7 +152,7 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
           padW: geometry.padding,
           depthwise: c.kind === 'depthwise',
         };
-        if (c.kind === 'conv') {
+        if (maps) {
           // ResNet 3×3 convs have no bias (a BN follows).
           sparseOps = [
             sparseConvForward(gpu, { maps, cin: C, cout: C, y: sp.y, x: sp.x, weight }),
@@ -168,9 +174,9 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
           ];
         } else {
           sparseOps = [
-            sparseDepthwiseForward(gpu, { maps, channels: C, y: sp.y, x: sp.x, weight, bias }),
+            sparseDepthwiseForward(gpu, { ...where, channels: C, y: sp.y, x: sp.x, weight, bias }),
             sparseDepthwiseBackward(gpu, {
-              maps,
+              ...where,
               channels: C,
               dx: sp.dx,
               dy: sp.dy,

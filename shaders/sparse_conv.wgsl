@@ -10,7 +10,8 @@
 //                  (t, j) = T·J holds Σ dY[m, n] (the bias gradient, a ones-row of A). Split-K over sites
 //                  so the reduction is parallel over sites; partials are then summed in a fixed order.
 //   grad_reduce:   dW[(t, j), n] += Σ_s P[s, (t, j), n]; dBias[n] += Σ_s P[s, T·J, n] (accumulate: grads).
-//   depthwise / depthwise_weight_grad_partial: the groups = C variants (one thread per row × channel).
+//   depthwise / depthwise_weight_grad_partial: groups = C through a neighbour map (one thread per row ×
+//   channel); shaders/sparse_depthwise.wgsl is the grid-index variant. Both reuse grad_reduce (depth = 1).
 // A negative map entry is a missing neighbour (masked or padding): it reads as 0.
 
 struct Params {
@@ -202,7 +203,9 @@ fn grad_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   }
 }
 
-// ---------------------------------------------------------------- depthwise (groups = C)
+// ---------------------------------------------------------------- depthwise (groups = C) through neighbour maps
+// The map-based variant, for callers that hold a map; sparse_depthwise.wgsl walks the grid index instead and
+// needs no 49-wide map.
 
 @group(0) @binding(0) var<storage, read_write> dw_out: array<f32>;
 @group(0) @binding(1) var<storage, read> dw_src: array<f32>;

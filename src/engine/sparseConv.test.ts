@@ -294,7 +294,7 @@ describe('sparse convolution kernels vs float64 twins', () => {
     );
   });
 
-  it('depthwise 7x7 and 3x3: forward + backward on random / all-visible / single-cell masks', async () => {
+  it('depthwise 7x7 and 3x3 (grid-index and map paths): forward + backward on random / all-visible / single-cell masks', async () => {
     const gpu = await testGpu();
     let seed = 40;
     for (const layer of [
@@ -302,11 +302,19 @@ describe('sparse convolution kernels vs float64 twins', () => {
       { kernel: 3, stride: 1, padding: 1 },
     ]) {
       for (const [kind, mask] of masks(seed, 2, 2, 2)) {
-        for (const channels of [1, 5, 67]) {
-          const label = `dw ${layer.kernel}x${layer.kernel} ${kind} C=${channels}`;
+        for (const [channels, via] of [
+          [1, 'grid'],
+          [5, 'map'],
+          [5, 'grid'],
+          [67, 'grid'],
+        ] as const) {
+          const label = `dw ${layer.kernel}x${layer.kernel} ${kind} C=${channels} via ${via}`;
           const rng = new Rng(seed++);
           const pyramid = new SparsePyramid(gpu, mask);
-          const maps = pyramid.neighbours(4, 4, layer);
+          const where =
+            via === 'map'
+              ? { maps: pyramid.neighbours(4, 4, layer) }
+              : { scale: pyramid.gpuScale(4), kernel: layer.kernel, padding: layer.padding };
           const s = pyramid.scale(4);
           const taps = layer.kernel ** 2;
           const x = rng.floats(s.rows * channels);
@@ -323,9 +331,16 @@ describe('sparse convolution kernels vs float64 twins', () => {
             dW: gpu.upload('dW', new Float32Array(w.length)),
             dB: gpu.upload('dB', new Float32Array(channels)),
           };
-          const fwd = sparseDepthwiseForward(gpu, { maps, channels, y: t.y, x: t.x, weight: t.w, bias: t.b });
+          const fwd = sparseDepthwiseForward(gpu, {
+            ...where,
+            channels,
+            y: t.y,
+            x: t.x,
+            weight: t.w,
+            bias: t.b,
+          });
           const bwd = sparseDepthwiseBackward(gpu, {
-            maps,
+            ...where,
             channels,
             dx: t.dx,
             dy: t.dy,
@@ -367,6 +382,17 @@ describe('sparse convolution kernels vs float64 twins', () => {
     expect(() =>
       sparseConvForward(gpu, { maps, cin: 2, cout: 2, y: small, x: small, weight: small }),
     ).toThrow(/weight has 5 elements, expected 36/);
+    expect(() =>
+      sparseDepthwiseForward(gpu, {
+        scale: pyramid.gpuScale(2),
+        kernel: 7,
+        padding: 1,
+        channels: 1,
+        y: small,
+        x: small,
+        weight: small,
+      }),
+    ).toThrow(/needs padding \(k−1\)\/2/);
     gpu.releaseTensor(small);
     pyramid.release();
   });

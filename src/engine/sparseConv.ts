@@ -1,14 +1,15 @@
 /**
  * Gathered sparse convolutions on compacted rows [N_active, C] (spark-spec §2.1, KERNELS §3): dense-channel
- * k×k convs of any stride/padding as implicit GEMM over gathered rows × HWIO weight, and depthwise (groups = C)
- * convs. Neighbour maps come from `SparsePyramid.neighbours(...)` and are shared by forward and backward.
+ * k×k convs of any stride/padding as implicit GEMM over gathered rows × HWIO weight, and depthwise (groups = C,
+ * stride 1) convs that walk the window through the scale's grid index. Neighbour maps come from `SparsePyramid.neighbours(...)` and are shared by forward and backward.
  * Kernels: shaders/sparse_conv.wgsl.
  *
  * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
  */
 import source from '../../shaders/sparse_conv.wgsl?raw';
+import depthwiseSource from '../../shaders/sparse_depthwise.wgsl?raw';
 import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
-import type { GpuNeighbourMaps } from '../sparse/sites';
+import type { GpuNeighbourMaps, GpuSiteScale } from '../sparse/sites';
 import { DispatchSequence } from './sparseSequence';
 
 const TILE = 64;
@@ -173,25 +174,160 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Dispatc
   return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
 }
 
-export interface SparseDepthwiseForwardArgs {
-  maps: GpuNeighbourMaps;
-  channels: number;
+/**
+ * Where a depthwise conv finds its neighbours: preferably the scale's grid index (`scale`, from
+ * `SparsePyramid.gpuScale(side)`; no per-row map, 4 B per pixel per scale), or a neighbour map (`maps`, 4·k² B
+ * per row: 196 B for 7×7) for callers that already hold one. Stride 1 either way.
+ */
+export type SparseDepthwiseShape = { channels: number } & (
+  | { scale: GpuSiteScale; kernel: number; padding: number; maps?: undefined }
+  | { maps: GpuNeighbourMaps; scale?: undefined }
+);
+
+export type SparseDepthwiseForwardArgs = SparseDepthwiseShape & {
   y: GpuTensor;
   x: GpuTensor;
   /** [k, k, C] */
   weight: GpuTensor;
   bias?: GpuTensor;
-}
+};
 
-export interface SparseDepthwiseBackwardArgs {
-  maps: GpuNeighbourMaps;
-  channels: number;
+export type SparseDepthwiseBackwardArgs = SparseDepthwiseShape & {
   dx?: GpuTensor;
   dy: GpuTensor;
   x: GpuTensor;
   weight: GpuTensor;
   dWeight: GpuTensor;
   dBias?: GpuTensor;
+};
+
+interface GridDepthwise {
+  scale: GpuSiteScale;
+  channels: number;
+  kernel: number;
+  padding: number;
+}
+
+function depthwiseParams(a: GridDepthwise, flip: boolean, hasBias: boolean, kPerSplit = 0): Params {
+  const { sites } = a.scale;
+  return new Params()
+    .u32(sites.rows)
+    .u32(a.channels)
+    .u32(a.kernel)
+    .u32(a.padding)
+    .u32(sites.height)
+    .u32(sites.width)
+    .u32(flip ? 1 : 0)
+    .u32(hasBias ? 1 : 0)
+    .u32(kPerSplit);
+}
+
+function depthwiseKernel(gpu: Gpu, entryPoint: string) {
+  return gpu.kernel({ label: `sparse_depthwise.${entryPoint}`, code: depthwiseSource, entryPoint });
+}
+
+function checkDepthwise(label: string, a: GridDepthwise, weight: GpuTensor): void {
+  if (!Number.isInteger(a.kernel) || a.kernel < 1 || !Number.isInteger(a.padding) || a.padding < 0)
+    throw new RangeError(
+      `${label}: kernel ${a.kernel} and padding ${a.padding} must be non-negative integers.`,
+    );
+  if (2 * a.padding !== a.kernel - 1)
+    throw new RangeError(
+      `${label}: a sparse depthwise conv keeps the site set, so it needs padding (k−1)/2; got k=${a.kernel}, p=${a.padding}.`,
+    );
+  expect(label, 'weight', weight, a.kernel * a.kernel * a.channels);
+}
+
+/** Depthwise forward (ConvNeXt 7×7/s1/p3): y[o, c] = bias[c] + Σ_t x[nbr(o, t), c] · W[t, c]. */
+export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs): PreparedDispatch {
+  return a.maps ? mapDepthwiseForward(gpu, { ...a, maps: a.maps }) : gridDepthwiseForward(gpu, a);
+}
+
+/** Depthwise backward: dx through the flipped window (gather-only), dW/dBias by site-split partials + reduce. */
+export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): DispatchSequence {
+  return a.maps ? mapDepthwiseBackward(gpu, { ...a, maps: a.maps }) : gridDepthwiseBackward(gpu, a);
+}
+
+function gridDepthwiseForward(
+  gpu: Gpu,
+  a: GridDepthwise & Omit<SparseDepthwiseForwardArgs, 'maps' | 'scale'>,
+): PreparedDispatch {
+  const label = 'sparseDepthwiseForward';
+  checkDepthwise(label, a, a.weight);
+  const n = a.scale.sites.rows * a.channels;
+  expect(label, 'x', a.x, n);
+  expect(label, 'y', a.y, n);
+  if (a.bias) expect(label, 'bias', a.bias, a.channels);
+  return gpu.prepare({
+    kernel: depthwiseKernel(gpu, 'depthwise'),
+    buffers: [a.y, a.x, a.scale.positions, a.scale.gridIndex, a.weight, a.bias ?? a.weight],
+    params: depthwiseParams(a, false, !!a.bias),
+    workgroups: grid1d(Math.ceil(n / 256)),
+  });
+}
+
+function gridDepthwiseBackward(
+  gpu: Gpu,
+  a: GridDepthwise & Omit<SparseDepthwiseBackwardArgs, 'maps' | 'scale'>,
+): DispatchSequence {
+  const label = 'sparseDepthwiseBackward';
+  checkDepthwise(label, a, a.weight);
+  const rows = a.scale.sites.rows;
+  const n = rows * a.channels;
+  const taps = a.kernel * a.kernel;
+  expect(label, 'dWeight', a.dWeight, taps * a.channels);
+  expect(label, 'dy', a.dy, n);
+  expect(label, 'x', a.x, n);
+  if (a.dBias) expect(label, 'dBias', a.dBias, a.channels);
+  const dispatches: PreparedDispatch[] = [];
+  if (a.dx) {
+    expect(label, 'dx', a.dx, n);
+    dispatches.push(
+      gpu.prepare({
+        kernel: depthwiseKernel(gpu, 'depthwise'),
+        buffers: [a.dx, a.dy, a.scale.positions, a.scale.gridIndex, a.weight, a.weight],
+        params: depthwiseParams(a, true, false),
+        workgroups: grid1d(Math.ceil(n / 256)),
+      }),
+    );
+  }
+  const weightRows = taps + 1;
+  const groups = Math.ceil((weightRows * a.channels) / 256);
+  // Each thread walks kPerSplit sites; ~512 workgroups in all keep a big GPU busy while partials stay small.
+  const { splits, kPerSplit } = siteSplits(rows, groups, 512);
+  const partials = gpu.tensor('sparse_dw.dw_partials', [splits, weightRows, a.channels]);
+  const dummyBias = gpu.tensor('sparse_dw.no_bias', [1]);
+  dispatches.push(
+    gpu.prepare({
+      kernel: depthwiseKernel(gpu, 'depthwise_weight_grad_partial'),
+      buffers: [partials, a.x, a.scale.positions, a.scale.gridIndex, a.dy],
+      params: depthwiseParams(a, false, !!a.dBias, kPerSplit),
+      workgroups: [groups, splits],
+    }),
+    gpu.prepare({
+      kernel: kernel(gpu, 'grad_reduce'),
+      buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
+      params: convParams({ rows, cols: a.channels, depth: 1, taps, hasBias: !!a.dBias, splits }),
+      workgroups: grid1d(Math.ceil((weightRows * a.channels) / 256)),
+    }),
+  );
+  return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
+}
+
+// ---------------------------------------------------------------- map-based depthwise
+
+type MapDepthwiseForwardArgs = Omit<SparseDepthwiseForwardArgs, 'maps' | 'scale'> & {
+  maps: GpuNeighbourMaps;
+};
+type MapDepthwiseBackwardArgs = Omit<SparseDepthwiseBackwardArgs, 'maps' | 'scale'> & {
+  maps: GpuNeighbourMaps;
+};
+
+function checkMapStride(label: string, maps: GpuNeighbourMaps): void {
+  if (maps.maps.geometry.stride !== 1 || maps.maps.inputRows !== maps.maps.outputRows)
+    throw new RangeError(
+      `${label}: sparse depthwise convs keep the site set (stride 1 and padding (k−1)/2).`,
+    );
 }
 
 function depthwiseDispatch(
@@ -213,9 +349,10 @@ function depthwiseDispatch(
   });
 }
 
-/** Depthwise forward (ConvNeXt 7×7): y[o, c] = bias[c] + Σ_t x[nbr(o, t), c] · W[t, c]. */
-export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs): PreparedDispatch {
+/** Map-based depthwise forward. */
+function mapDepthwiseForward(gpu: Gpu, a: MapDepthwiseForwardArgs): PreparedDispatch {
   const label = 'sparseDepthwiseForward';
+  checkMapStride(label, a.maps);
   const { maps, channels } = a;
   expect(label, 'weight', a.weight, maps.maps.taps * channels);
   expect(label, 'x', a.x, maps.maps.inputRows * channels);
@@ -234,9 +371,10 @@ export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs):
   );
 }
 
-/** Depthwise backward: dx with the transposed map (same kernel), dW/dBias by site-split partials + reduce. */
-export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): DispatchSequence {
+/** Map-based depthwise backward: dx with the transposed map (same kernel), dW/dBias by site-split partials. */
+function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): DispatchSequence {
   const label = 'sparseDepthwiseBackward';
+  checkMapStride(label, a.maps);
   const { maps, channels } = a;
   const { taps, inputRows, outputRows } = maps.maps;
   expect(label, 'weight', a.weight, taps * channels);

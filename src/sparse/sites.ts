@@ -135,6 +135,27 @@ export interface GpuNeighbourMaps {
   transposed: GpuTensor;
 }
 
+/** A scale's sites on the GPU: the grid index and each row's packed position (b << 20 | y << 10 | x). */
+export interface GpuSiteScale {
+  sites: SiteSet;
+  /** i32 [batch, height, width], −1 where masked. */
+  gridIndex: GpuTensor;
+  /** u32 [rows]. */
+  positions: GpuTensor;
+}
+
+/** Row positions packed for the kernels that walk windows through the grid index. */
+export function packPositions(sites: SiteSet): Uint32Array {
+  if (sites.height > 1024 || sites.width > 1024 || sites.batch > 4096)
+    throw new RangeError(
+      `Sparse kernels address images up to 1024×1024 in batches up to 4096; got ${sites.batch}×${sites.height}×${sites.width}.`,
+    );
+  const out = new Uint32Array(sites.rows);
+  for (let r = 0; r < sites.rows; r++)
+    out[r] = ((sites.coords[r * 3] << 20) | (sites.coords[r * 3 + 1] << 10) | sites.coords[r * 3 + 2]) >>> 0;
+  return out;
+}
+
 /**
  * Every scale of one mask and the neighbour maps between them, built lazily and cached by geometry:
  * the `SparseScale`-like object that layers share for forward and backward. `release()` frees the GPU side.
@@ -142,6 +163,7 @@ export interface GpuNeighbourMaps {
 export class SparsePyramid {
   private readonly scales = new Map<number, SiteSet>();
   private readonly maps = new Map<string, GpuNeighbourMaps>();
+  private readonly gpuScales = new Map<number, GpuSiteScale>();
 
   constructor(
     private readonly gpu: Gpu,
@@ -156,6 +178,21 @@ export class SparsePyramid {
       this.scales.set(side, set);
     }
     return set;
+  }
+
+  /** The scale's grid index and row positions on the GPU (for depthwise windows, which need no map). */
+  gpuScale(side: number): GpuSiteScale {
+    let entry = this.gpuScales.get(side);
+    if (!entry) {
+      const sites = this.scale(side);
+      entry = {
+        sites,
+        gridIndex: this.gpu.upload(`grid.${side}`, sites.gridIndex, [sites.batch, sites.height, sites.width]),
+        positions: this.gpu.upload(`positions.${side}`, packPositions(sites), [sites.rows]),
+      };
+      this.gpuScales.set(side, entry);
+    }
+    return entry;
   }
 
   /** Maps for a window from the scale with `inputSide` to the one with `outputSide` (= inputSide/stride). */
@@ -187,6 +224,11 @@ export class SparsePyramid {
       this.gpu.releaseTensor(e.transposed);
     }
     this.maps.clear();
+    for (const e of this.gpuScales.values()) {
+      this.gpu.releaseTensor(e.gridIndex);
+      this.gpu.releaseTensor(e.positions);
+    }
+    this.gpuScales.clear();
   }
 }
 
