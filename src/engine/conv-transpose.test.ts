@@ -154,6 +154,42 @@ describe('conv transpose GPU vs float64 twin', () => {
     });
   }
 
+  it('accumulate adds into out (forward) and dx (grad-input)', async () => {
+    const gpu = await testGpu();
+    const s = upsample4x4(2, 3, 4, 5, 6);
+    const rng = new Rng(3);
+    const { outH, outW } = convTransposeOutputSize(s);
+    const x = rng.floats(s.batch * s.inH * s.inW * s.inC);
+    const w = rng.floats(16 * s.inC * s.outC);
+    const dy = rng.floats(s.batch * outH * outW * s.outC);
+    const yInit = rng.floats(dy.length);
+    const dxInit = rng.floats(x.length);
+    const [tx, tw, tdy, ty, tdx] = [x, w, dy, yInit, dxInit].map((d) => gpu.upload('t', d));
+    const y = await runAndRead(
+      gpu,
+      'fwd+',
+      [convTransposeForward(gpu, s, ty, tx, tw, { accumulate: true })],
+      ty,
+    );
+    assertClose(
+      y,
+      ref.convTransposeForward(s, x, w).map((v, i) => v + yInit[i]),
+      { ...TOL, label: 'y+=' },
+    );
+    const dx = await runAndRead(
+      gpu,
+      'dx+',
+      [convTransposeBackwardInput(gpu, s, tdx, tdy, tw, { accumulate: true })],
+      tdx,
+    );
+    assertClose(
+      dx,
+      ref.convTransposeBackwardInput(s, dy, w).map((v, i) => v + dxInit[i]),
+      { ...TOL, label: 'dx+=' },
+    );
+    for (const t of [tx, tw, tdy, ty, tdx]) gpu.releaseTensor(t);
+  });
+
   it('random kernels, strides and paddings (property)', async () => {
     const gpu = await testGpu();
     await fc.assert(

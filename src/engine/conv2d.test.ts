@@ -260,6 +260,35 @@ describe('conv2d GPU vs float64 twin', () => {
     );
   });
 
+  it('accumulate adds into out (forward) and dx (grad-input), GEMM and depthwise paths', async () => {
+    const gpu = await testGpu();
+    for (const s of [
+      shape({ batch: 2, inH: 5, inC: 3, outC: 4, kernelH: 3, strideH: 2, padH: 1 }),
+      shape({ batch: 1, inH: 5, inC: 3, outC: 3, kernelH: 3, padH: 1, depthwise: true }),
+    ]) {
+      const rng = new Rng(8);
+      const { outH, outW } = conv2dOutputSize(s);
+      const x = rng.floats(s.batch * s.inH * s.inW * s.inC);
+      const w = rng.floats(s.kernelH * s.kernelW * s.inC * (s.depthwise ? 1 : s.outC));
+      const dy = rng.floats(s.batch * outH * outW * s.outC);
+      const yInit = rng.floats(dy.length);
+      const dxInit = rng.floats(x.length);
+      const [tx, tw, tdy, ty, tdx] = [x, w, dy, yInit, dxInit].map((d) => gpu.upload('t', d));
+      const y = await runAndRead(gpu, 'fwd+', [conv2dForward(gpu, s, ty, tx, tw, { accumulate: true })], ty);
+      const yRef = ref.conv2dForward(s, x, w).map((v, i) => v + yInit[i]);
+      assertClose(y, yRef, { rtol: RTOL, atol: 1e-6, label: `y+= ${shapeName(s)}` });
+      const dx = await runAndRead(
+        gpu,
+        'dx+',
+        [conv2dBackwardInput(gpu, s, tdx, tdy, tw, { accumulate: true })],
+        tdx,
+      );
+      const dxRef = ref.conv2dBackwardInput(s, dy, w).map((v, i) => v + dxInit[i]);
+      assertClose(dx, dxRef, { rtol: RTOL, atol: 1e-6, label: `dx+= ${shapeName(s)}` });
+      for (const t of [tx, tw, tdy, ty, tdx]) gpu.releaseTensor(t);
+    }
+  });
+
   it('rejects shapes that cannot work, with a sentence', async () => {
     const gpu = await testGpu();
     const s = shape({ inH: 2, inC: 1, outC: 1, kernelH: 5 });

@@ -136,6 +136,27 @@ describe('densify GPU vs float64 twin', () => {
     );
   });
 
+  it('accumulateRows adds the visible gradients into existing row gradients', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(6);
+    const sites = buildSiteSet(cellMask(rng, 2, 3, 'random'), 2);
+    const channels = 5;
+    const dims = { batch: 2, height: sites.height, width: sites.width, channels };
+    const dOut = rng.floats(sites.gridIndex.length * channels);
+    const init = rng.floats(sites.rows * channels);
+    const tdOut = gpu.upload('dOut', dOut);
+    const tGrid = gpu.upload('grid', sites.gridIndex);
+    const tdRows = gpu.upload('dRows', init, [sites.rows, channels]);
+    const back = densifyBackward(gpu, dims, tdRows, tdOut, tGrid, null, { accumulateRows: true });
+    const dRows = await runAndRead(gpu, 'densify.backward+', [back], tdRows);
+    const expected = ref
+      .densifyBackward(dOut, sites.gridIndex, sites.rows, channels)
+      .dRows.map((v, i) => v + init[i]);
+    // One float32 addition per element.
+    assertClose(dRows, expected, { rtol: 1e-7, atol: 1e-7 });
+    for (const t of [tdOut, tGrid, tdRows]) gpu.releaseTensor(t);
+  });
+
   it('rejects a grid index of the wrong size with a sentence', async () => {
     const gpu = await testGpu();
     const t = gpu.tensor('t', [8]);

@@ -162,6 +162,29 @@ describe('SparK loss GPU vs float64 twin', () => {
     );
   });
 
+  it('gradScale multiplies the gradient (e.g. 1/accumulation steps)', async () => {
+    const gpu = await testGpu();
+    const s = { batch: 2, size: 4, patch: 2, normalizeTarget: true, maskedOnly: true };
+    const rng = new Rng(3);
+    const x = rng.floats(96);
+    const rec = rng.floats(96);
+    const cells = Uint32Array.from([1, 0, 0, 1, 0, 0, 0, 1]);
+    const loss = new SparkLoss(gpu, s);
+    const [tx, trec] = [x, rec].map((d) => gpu.upload('t', d));
+    const tmask = gpu.upload('mask', cells);
+    const tgrad = gpu.tensor('dRec', [96]);
+    const grad = await runAndRead(
+      gpu,
+      'loss',
+      [loss.forward(tx, trec, tmask), loss.backward(tgrad, tx, trec, 0.25)],
+      tgrad,
+    );
+    const expected = ref.lossGrad(s, x, rec, ref.lossForward(s, x, rec, cells)).map((v) => v * 0.25);
+    assertClose(grad, expected, { rtol: 1e-5, atol: 1e-9 });
+    for (const t of [tx, trec, tmask, tgrad]) gpu.releaseTensor(t);
+    loss.release();
+  });
+
   it('rejects an image size that is not a multiple of the patch', async () => {
     const gpu = await testGpu();
     expect(() => new SparkLoss(gpu, { batch: 1, size: 10, patch: 4 })).toThrow(/multiple of the patch/);
