@@ -162,6 +162,25 @@ describe('SparK loss GPU vs float64 twin', () => {
     );
   });
 
+  it('a zero prediction scores (n−1)/n · var/(var + 1e-6) per patch (the ≈1.0 loss at initialisation)', async () => {
+    const gpu = await testGpu();
+    // One image, one 8×8 patch masked: the target has unbiased variance 1 after normalisation, so the mean
+    // of t² over n = 192 values is (n−1)/n · v/(v + 1e-6) with v the patch's unbiased variance.
+    const s = { batch: 1, size: 8, patch: 8 };
+    const x = new Rng(5).floats(192, -1, 2);
+    const mean = x.reduce((a, v) => a + v, 0) / 192;
+    const variance = x.reduce((a, v) => a + (v - mean) ** 2, 0) / 191;
+    const expected = (191 / 192) * (variance / (variance + 1e-6));
+    const loss = new SparkLoss(gpu, s);
+    const tx = gpu.upload('x', x);
+    const trec = gpu.upload('rec', new Float32Array(192));
+    const tmask = gpu.upload('mask', new Uint32Array(1));
+    const value = await runAndRead(gpu, 'loss', [loss.forward(tx, trec, tmask)], loss.loss);
+    expect(value[0]).toBeCloseTo(expected, 5);
+    for (const t of [tx, trec, tmask]) gpu.releaseTensor(t);
+    loss.release();
+  });
+
   it('gradScale multiplies the gradient (e.g. 1/accumulation steps)', async () => {
     const gpu = await testGpu();
     const s = { batch: 2, size: 4, patch: 2, normalizeTarget: true, maskedOnly: true };
