@@ -1,0 +1,246 @@
+/**
+ * The main thread's side of the training worker: starts it on first use, turns the user's actions into
+ * protocol calls, feeds worker events into the store and fetches snapshots at a pace that keeps the worker
+ * training. Every failure ends as a notice holding the worker's sentence; nothing here throws into React.
+ */
+import * as Comlink from 'comlink';
+import type { ImageSource } from '../data/image-set';
+import {
+  connectTrainer,
+  subscribeEvents,
+  type TrainerRemote,
+  transferables,
+  type WorkerEvent,
+} from '../worker/protocol';
+import { checkForm, needsNewRun } from './run-config';
+import { INITIAL_RUN, mergeImages, pushNotice, reduceWorkerEvent, useAppStore } from './store';
+
+/** Snapshots are fetched at most this often while training (each one is a GPU read-back in the worker). */
+export const SNAPSHOT_INTERVAL_MS = 1500;
+/** Images shown in the reconstruction panel. */
+export const SNAPSHOT_IMAGES = 4;
+
+function messageOf(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+function download(bytes: Uint8Array, fileName: string): void {
+  const blob = new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/octet-stream' });
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement('a');
+  link.href = url;
+  link.download = fileName;
+  link.click();
+  // The click has started the download; the URL is not needed after this task.
+  setTimeout(() => URL.revokeObjectURL(url), 0);
+}
+
+export class PlaygroundClient {
+  private remote?: TrainerRemote;
+  private starting?: Promise<TrainerRemote>;
+  private snapshotInFlight = false;
+  private lastSnapshotAt = 0;
+
+  constructor(private readonly createWorker: () => Worker) {}
+
+  private get store() {
+    return useAppStore;
+  }
+
+  private connect(): Promise<TrainerRemote> {
+    if (this.remote) return Promise.resolve(this.remote);
+    this.starting ??= (async () => {
+      this.store.setState({ worker: 'starting' });
+      const worker = this.createWorker();
+      worker.addEventListener('error', (event) => {
+        this.store.setState({ worker: 'failed' });
+        pushNotice(
+          'error',
+          'worker-crashed',
+          `The training worker stopped: ${event.message || 'it failed to load'}. Reload the page to start again.`,
+        );
+      });
+      const remote = connectTrainer(worker);
+      await subscribeEvents(remote, (event) => this.onEvent(event));
+      this.remote = remote;
+      this.store.setState({ worker: 'ready' });
+      return remote;
+    })();
+    return this.starting;
+  }
+
+  private onEvent(event: WorkerEvent): void {
+    const state = this.store.getState();
+    const change = reduceWorkerEvent(state, event);
+    if (!change) return;
+    this.store.setState(change);
+    const run = this.store.getState().run;
+    if (event.type === 'metrics' && run.state === 'running') void this.refreshSnapshot(false);
+    if (event.type === 'paused' || event.type === 'rolled-back') void this.refreshSnapshot(true);
+  }
+
+  /** Runs one user action; a rejection becomes a notice of the given kind. Returns whether it succeeded. */
+  private async act(name: string, kind: string, action: (remote: TrainerRemote) => Promise<void>) {
+    const { run } = this.store.getState();
+    if (run.pending) return false;
+    this.store.setState({ run: { ...run, pending: name } });
+    try {
+      await action(await this.connect());
+      return true;
+    } catch (error) {
+      pushNotice('error', kind, messageOf(error));
+      return false;
+    } finally {
+      this.store.setState((s) => ({ run: { ...s.run, pending: null } }));
+    }
+  }
+
+  /** Configures a new run from the form when there is none or a setting that needs one has changed. */
+  private async ensureRun(remote: TrainerRemote): Promise<void> {
+    const { form, run } = this.store.getState();
+    if (run.runId && !needsNewRun(run.configuredForm, form)) return;
+    const check = checkForm(form);
+    if (!check.ok) throw new Error(check.message);
+    if (run.state === 'running') await remote.pause();
+    const result = await remote.configure(check.config);
+    this.store.setState((s) => ({
+      run: {
+        ...INITIAL_RUN,
+        pending: s.run.pending,
+        runId: result.runId,
+        state: 'idle',
+        configuredForm: form,
+        parameterCount: result.parameterCount,
+        model: result.model,
+        warnings: result.warnings,
+      },
+      metrics: [],
+      snapshot: undefined,
+      // Earlier notices were about the old run.
+      notices: s.notices.filter((n) => n.kind === 'worker-crashed'),
+    }));
+  }
+
+  start(): Promise<boolean> {
+    return this.act('start', 'config', async (remote) => {
+      await this.ensureRun(remote);
+      await remote.start();
+      this.store.setState((s) => ({ run: { ...s.run, state: 'running' } }));
+    });
+  }
+
+  pause(): Promise<boolean> {
+    return this.act('pause', 'action', async (remote) => {
+      await remote.pause();
+      await this.refreshSnapshot(true);
+    });
+  }
+
+  step(n = 1): Promise<boolean> {
+    return this.act('step', 'config', async (remote) => {
+      await this.ensureRun(remote);
+      const result = await remote.step(n);
+      this.store.setState((s) => ({ run: { ...s.run, step: result.step } }));
+      await this.refreshSnapshot(true);
+    });
+  }
+
+  reset(): Promise<boolean> {
+    return this.act('reset', 'action', async (remote) => {
+      const runId = await remote.reset();
+      this.store.setState((s) => ({
+        run: { ...s.run, runId, state: 'idle', step: 0, lastCheckpoint: undefined },
+        metrics: [],
+        snapshot: undefined,
+      }));
+    });
+  }
+
+  /** Live: the worker applies it from the next step; the form keeps the value for the next run. */
+  async setMaskRatio(ratio: number): Promise<void> {
+    const { run, form } = this.store.getState();
+    this.store.getState().setForm({ maskRatio: ratio });
+    const check = checkForm({ ...form, maskRatio: ratio });
+    if (!check.ok || !run.runId || !this.remote) return;
+    try {
+      await this.remote.setMaskRatio(ratio);
+      if (run.state !== 'running') await this.refreshSnapshot(true);
+    } catch (error) {
+      pushNotice('error', 'config', messageOf(error));
+    }
+  }
+
+  /** Fetches a snapshot unless one is in flight; `force` ignores the pacing used while training. */
+  async refreshSnapshot(force: boolean): Promise<void> {
+    const { run } = this.store.getState();
+    const remote = this.remote;
+    if (!remote || !run.runId || this.snapshotInFlight) return;
+    if (!force && performance.now() - this.lastSnapshotAt < SNAPSHOT_INTERVAL_MS) return;
+    this.snapshotInFlight = true;
+    this.lastSnapshotAt = performance.now();
+    try {
+      const snapshot = await remote.snapshot(Math.min(SNAPSHOT_IMAGES, run.configuredForm?.batchSize ?? 2));
+      if (snapshot.runId === this.store.getState().run.runId) this.store.setState({ snapshot });
+    } catch (error) {
+      pushNotice('warning', 'snapshot', `The reconstruction could not be fetched: ${messageOf(error)}`);
+    } finally {
+      this.snapshotInFlight = false;
+    }
+  }
+
+  exportWeights(): Promise<boolean> {
+    return this.act('export', 'export', async (remote) => {
+      const { run, form } = this.store.getState();
+      if (!run.runId) throw new Error('There are no weights to export yet: start or step a run first.');
+      download(await remote.exportWeights(), `sparklab-${form.preset}-step${run.step}.safetensors`);
+    });
+  }
+
+  exportEncoder(): Promise<boolean> {
+    return this.act('export', 'export', async (remote) => {
+      const { run, form } = this.store.getState();
+      if (!run.runId) throw new Error('There is no encoder to export yet: start or step a run first.');
+      download(
+        await remote.exportEncoder(),
+        `sparklab-${form.preset}-step${run.step}-encoder-timm.safetensors`,
+      );
+    });
+  }
+
+  /** Loads a safetensors file into the current run (configuring one first); a bad file leaves it untouched. */
+  importWeights(file: File): Promise<boolean> {
+    return this.act('import', 'import', async (remote) => {
+      await this.ensureRun(remote);
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      let result: Awaited<ReturnType<TrainerRemote['importWeights']>>;
+      try {
+        result = await remote.importWeights(Comlink.transfer(bytes, transferables(bytes)));
+      } catch (error) {
+        throw new Error(
+          `${file.name} was not loaded: ${messageOf(error)} The current weights are unchanged.`,
+        );
+      }
+      const extra = result.unexpected.length > 0 ? `; ${result.unexpected.length} unknown names ignored` : '';
+      const missing = result.missing.length > 0 ? `; ${result.missing.length} tensors kept their values` : '';
+      pushNotice('info', 'imported', `Loaded ${result.loaded} tensors from ${file.name}${extra}${missing}.`);
+      await this.refreshSnapshot(true);
+    });
+  }
+
+  /** Sends picked or dropped files to the worker; refused files come back as reasons shown in the panel. */
+  async addImages(files: ImageSource[]): Promise<void> {
+    if (files.length === 0) return;
+    this.store.setState((s) => ({ images: { ...s.images, pending: true } }));
+    try {
+      const remote = await this.connect();
+      const result = await remote.addImages(files);
+      this.store.setState((s) => ({ images: mergeImages(s.images, result) }));
+      if (result.added > 0 && this.store.getState().form.dataset !== 'user')
+        this.store.getState().setForm({ dataset: 'user' });
+    } catch (error) {
+      this.store.setState((s) => ({ images: { ...s.images, pending: false } }));
+      pushNotice('error', 'images', messageOf(error));
+    }
+  }
+}
