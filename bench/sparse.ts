@@ -5,7 +5,7 @@
  *
  * Per line: case, maskRatio, sparseMs, denseMs, timeRatio (sparse/dense), flopRatio (sparse/dense FLOPs of the
  * kernels as launched), memRatio (activation + activation-gradient bytes, sparse incl. its neighbour maps /
- * dense incl. its mask), adapter, plus the shape. Batch defaults to 8, and to 2 on a software adapter (the
+ * dense incl. its mask), adapter, plus the shape. Batch defaults to 8, and to 1 on a software adapter (the
  * realistic sizes take minutes per case there); the line records the batch used.
  */
 import { batchNormBackward, batchNormSaved, batchNormTrain } from '../src/engine/batchnorm';
@@ -27,7 +27,7 @@ import {
 import type { Gpu, GpuTensor } from '../src/gpu/runtime';
 import { Rng } from '../src/reference/random';
 import { expandMask, lenKeep, randomMask } from '../src/sparse/mask';
-import { SparsePyramid } from '../src/sparse/sites';
+import { buildNeighbourMaps, buildSiteSet, SparsePyramid } from '../src/sparse/sites';
 import { argValue, emit, timeDispatches } from './harness';
 
 const RATIOS = [0, 0.25, 0.5, 0.6, 0.75, 0.9];
@@ -52,11 +52,57 @@ function filled(gpu: Gpu, label: string, n: number, rng: Rng): GpuTensor {
   return gpu.upload(label, rng.floats(n));
 }
 
+/**
+ * CPU cost of the site sets and neighbour maps of a ResNet-50 pyramid at 224 px (7×7 cells, batch 8 unless
+ * --batch, mask 0.6): every geometry the encoder uses, built once per mask and shared by all layers.
+ */
+function measureMaps(batch: number): Record<string, unknown> {
+  const mask = randomMask(batch, GRID, GRID, 0.6, 99);
+  // [input side, output side, kernel, stride, padding]: stem, max-pool, 3×3 per scale, strided 3×3 and 1×1.
+  const geometries: [number, number, number, number, number][] = [
+    [32, 16, 7, 2, 3],
+    [16, 8, 3, 2, 1],
+    [8, 8, 3, 1, 1],
+    [8, 4, 3, 2, 1],
+    [8, 4, 1, 2, 0],
+    [4, 4, 3, 1, 1],
+    [4, 2, 3, 2, 1],
+    [4, 2, 1, 2, 0],
+    [2, 2, 3, 1, 1],
+    [2, 1, 3, 2, 1],
+    [2, 1, 1, 2, 0],
+    [1, 1, 3, 1, 1],
+  ];
+  const t0 = performance.now();
+  const sets = new Map<number, ReturnType<typeof buildSiteSet>>();
+  for (const side of [32, 16, 8, 4, 2, 1]) sets.set(side, buildSiteSet(mask, side));
+  const setsMs = performance.now() - t0;
+  let mapsMs = 0;
+  let mapBytes = 0;
+  for (const [i, o, kernel, stride, padding] of geometries) {
+    const maps = buildNeighbourMaps(sets.get(i)!, sets.get(o)!, { kernel, stride, padding });
+    mapsMs += maps.buildMs;
+    mapBytes += (maps.forward.length + maps.transposed.length) * 4;
+  }
+  return {
+    case: 'maps',
+    model: 'resnet50-224',
+    batch,
+    maskRatio: 0.6,
+    siteSetsMs: +setsMs.toFixed(2),
+    neighbourMapsMs: +mapsMs.toFixed(2),
+    geometries: geometries.length,
+    mapBytes,
+  };
+}
+
 export default async function run(gpu: Gpu, args: string[]): Promise<void> {
-  const batch = Number(argValue(args, 'batch') ?? (gpu.summary.isSoftware ? 2 : 8));
+  const batch = Number(argValue(args, 'batch') ?? (gpu.summary.isSoftware ? 1 : 8));
   const iterations = Number(argValue(args, 'iterations') ?? (gpu.summary.isSoftware ? 3 : 20));
   const only = argValue(args, 'case');
   const rng = new Rng(1);
+  if (!only || only === 'maps')
+    emit({ ...measureMaps(Number(argValue(args, 'batch') ?? 8)), adapter: 'cpu (node)' });
   for (const c of CASES) {
     if (only && c.name !== only) continue;
     const side = c.size / GRID;

@@ -42,21 +42,28 @@ var<workgroup> tile_b: array<f32, 1024>; // [TILE_K][TILE_N]
 @group(0) @binding(3) var<storage, read> gg_weight: array<f32>;
 @group(0) @binding(4) var<storage, read> gg_bias: array<f32>;
 
-fn gathered(m: u32, kk: u32) -> f32 {
-  if (m >= params.rows || kk >= params.taps * params.depth) { return 0.0; }
-  let t = kk / params.depth;
-  let j = kk - t * params.depth;
-  let row = gg_map[m * params.taps + t];
-  if (row < 0) { return 0.0; }
-  return gg_src[u32(row) * params.depth + j];
+// K index kk = t·J + j is walked as (t, j) and advanced by adding to j and carrying into t, so the loaders
+// do no integer division per element (a long instruction sequence on GPUs).
+fn carry(tj: vec2u) -> vec2u {
+  var r = tj;
+  while (r.y >= params.depth) {
+    r.y -= params.depth;
+    r.x += 1u;
+  }
+  return r;
 }
 
-fn weight_at(kk: u32, n: u32) -> f32 {
-  if (n >= params.cols || kk >= params.taps * params.depth) { return 0.0; }
-  if (params.b_transposed == 0u) { return gg_weight[kk * params.cols + n]; }
-  let t = kk / params.depth;
-  let j = kk - t * params.depth;
-  return gg_weight[(t * params.cols + n) * params.depth + j];
+fn gathered(m: u32, tj: vec2u) -> f32 {
+  if (m >= params.rows || tj.x >= params.taps) { return 0.0; }
+  let row = gg_map[m * params.taps + tj.x];
+  if (row < 0) { return 0.0; }
+  return gg_src[u32(row) * params.depth + tj.y];
+}
+
+fn weight_at(tj: vec2u, n: u32) -> f32 {
+  if (n >= params.cols || tj.x >= params.taps) { return 0.0; }
+  if (params.b_transposed == 0u) { return gg_weight[(tj.x * params.depth + tj.y) * params.cols + n]; }
+  return gg_weight[(tj.x * params.cols + n) * params.depth + tj.y];
 }
 
 @compute @workgroup_size(256)
@@ -68,18 +75,22 @@ fn gather_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   var acc: array<array<f32, 4>, 4>;
   for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
   let k_total = params.taps * params.depth;
+  // This thread loads A column ak = lid % 16 (the same for its 4 A elements) and B rows lid / 64 + 4q.
+  let ak = lid % TILE_K;
+  let bn = lid % TILE_N;
+  var tj_a = carry(vec2u(0u, ak));
+  var tj_b = carry(vec2u(0u, lid / TILE_N));
   for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
     for (var q = 0u; q < 4u; q++) {
-      let e = lid + q * 256u;
       // A: 64 rows × 16 k, k fastest across threads (channels of one gathered row are contiguous).
-      let ar = e / TILE_K;
-      let ak = e % TILE_K;
-      tile_a[ak * TILE_M + ar] = gathered(m0 + ar, k0 + ak);
+      let ar = lid / TILE_K + q * 16u;
+      tile_a[ak * TILE_M + ar] = gathered(m0 + ar, tj_a);
       // B: 16 k × 64 n, n fastest (a weight row is contiguous in HWIO).
-      let bk = e / TILE_N;
-      let bn = e % TILE_N;
-      tile_b[bk * TILE_N + bn] = weight_at(k0 + bk, n0 + bn);
+      let bk = lid / TILE_N + q * 4u;
+      tile_b[bk * TILE_N + bn] = weight_at(carry(tj_b + vec2u(0u, q * 4u)), n0 + bn);
     }
+    tj_a = carry(tj_a + vec2u(0u, TILE_K));
+    tj_b = carry(tj_b + vec2u(0u, TILE_K));
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k++) {
       let a = vec4f(tile_a[k * TILE_M + ty * 4u], tile_a[k * TILE_M + ty * 4u + 1u],
@@ -115,17 +126,14 @@ fn gather_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
 @group(0) @binding(2) var<storage, read> wg_map: array<i32>;
 @group(0) @binding(3) var<storage, read> wg_dy: array<f32>;
 
-// A^T element: row (t, j) of the im2col matrix at site m; the row T·J is the ones-row for the bias.
-fn im2col_t(kk: u32, m: u32) -> f32 {
-  let k_total = params.taps * params.depth;
+// A^T element: im2col row (t, j) at site m; the row t = T (j = 0) is the ones-row for the bias.
+fn im2col_t(tj: vec2u, m: u32) -> f32 {
   if (m >= params.rows) { return 0.0; }
-  if (kk == k_total) { return select(0.0, 1.0, params.has_bias != 0u); }
-  if (kk > k_total) { return 0.0; }
-  let t = kk / params.depth;
-  let j = kk - t * params.depth;
-  let row = wg_map[m * params.taps + t];
+  if (tj.x == params.taps && tj.y == 0u) { return select(0.0, 1.0, params.has_bias != 0u); }
+  if (tj.x >= params.taps) { return 0.0; }
+  let row = wg_map[m * params.taps + tj.x];
   if (row < 0) { return 0.0; }
-  return wg_src[u32(row) * params.depth + j];
+  return wg_src[u32(row) * params.depth + tj.y];
 }
 
 @compute @workgroup_size(256)
@@ -140,19 +148,25 @@ fn weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
   for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
   let s0 = split * params.k_per_split;
   let s1 = min(s0 + params.k_per_split, params.rows);
+  // A^T tile: 64 im2col rows × 16 sites; consecutive threads take consecutive im2col rows (channels). This
+  // thread's row is the same for its 4 elements and every K-step: decompose it into (t, j) once.
+  let ar = lid % TILE_M;
+  let a_row = r0 + ar;
+  let a_t = a_row / params.depth;
+  let tj_a = vec2u(a_t, a_row - a_t * params.depth);
   for (var k0 = s0; k0 < s1; k0 += TILE_K) {
     for (var q = 0u; q < 4u; q++) {
       let e = lid + q * 256u;
-      // A^T tile: 64 im2col rows × 16 sites; consecutive threads take consecutive im2col rows (channels).
-      let ar = e % TILE_M;
       let ak = e / TILE_M;
-      tile_a[ak * TILE_M + ar] = im2col_t(r0 + ar, k0 + ak);
+      var v = 0.0;
+      if (k0 + ak < s1) { v = im2col_t(tj_a, k0 + ak); }
+      tile_a[ak * TILE_M + ar] = v;
       let bk = e / TILE_N;
       let bn = e % TILE_N;
       let site = k0 + bk;
-      var v = 0.0;
-      if (site < s1 && n0 + bn < params.cols) { v = wg_dy[site * params.cols + n0 + bn]; }
-      tile_b[bk * TILE_N + bn] = v;
+      var g = 0.0;
+      if (site < s1 && n0 + bn < params.cols) { g = wg_dy[site * params.cols + n0 + bn]; }
+      tile_b[bk * TILE_N + bn] = g;
     }
     workgroupBarrier();
     for (var k = 0u; k < TILE_K; k++) {
