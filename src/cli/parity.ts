@@ -6,7 +6,7 @@
  * fixture with its worst tensor and relative error, then `parity: K/N fixtures passed`; exits 1 if any
  * fixture fails or cannot be read, 2 on a usage error.
  *
- * Backends are looked up by name so that the GPU model plugs in next to the float64 CPU reference.
+ * Backends are looked up by name: `gpu` (default) is the WebGPU model, `cpu` the float64 reference.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -14,10 +14,18 @@ import { parseFixture } from '../io/fixtures';
 import { compareWithFixture, type ParityBackend } from '../io/parity';
 
 export const PARITY_BACKENDS: Record<string, () => Promise<ParityBackend>> = {
+  // The GPU model through Dawn (SwiftShader when no GPU is present); one device for the whole run.
+  gpu: async () => {
+    const [{ createNodeGpu }, { gpuParityBackend }] = await Promise.all([
+      import('../gpu/node'),
+      import('../models/parity-gpu'),
+    ]);
+    return gpuParityBackend(await createNodeGpu('parity'));
+  },
   cpu: async () => (await import('../reference/spark/backend')).cpuReferenceBackend,
 };
 
-export const DEFAULT_BACKEND = 'cpu';
+export const DEFAULT_BACKEND = 'gpu';
 
 export interface ParityCliOutcome {
   passed: number;
