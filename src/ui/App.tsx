@@ -1,7 +1,16 @@
-import { useEffect } from 'react';
+import { useEffect, useState } from 'react';
 import { acquireDevice, adapterLabel } from '../gpu/device';
 import { NoAdapterError } from '../gpu/errors';
+import { ClientContext } from './client-context';
+import { Controls } from './components/Controls';
+import { HistogramPanel } from './components/Histograms';
+import { MaskVanishingPanel } from './components/MaskVanishing';
+import { MetricsPanel } from './components/Metrics';
+import { Notices } from './components/Notices';
+import { ReconstructionPanel } from './components/Reconstruction';
 import { useAppStore } from './store';
+import { PlaygroundClient } from './trainer-client';
+import { createTrainerWorker } from './worker-entry';
 
 async function probeWebGpu(): Promise<void> {
   const { setGpu } = useAppStore.getState();
@@ -42,43 +51,65 @@ function AdapterPanel() {
   }
   const { summary } = gpu;
   return (
-    <section className="panel" data-testid="gpu-status" data-state="ready">
-      <h2>WebGPU adapter</h2>
-      <p data-testid="adapter-label">{gpu.label}</p>
-      {summary.isSoftware && (
-        <p className="note">
-          This is a software adapter: results are correct but slow; do not read speed from it.
-        </p>
-      )}
-      <table>
-        <tbody>
-          {KEY_LIMITS.map((key) => (
-            <tr key={key}>
-              <th>{key}</th>
-              <td>{summary.limits[key]?.toLocaleString()}</td>
+    <section className="panel adapter" data-testid="gpu-status" data-state="ready">
+      <p className="adapter-line">
+        Training on <strong data-testid="adapter-label">{gpu.label}</strong>
+        {summary.isSoftware && (
+          <span className="note">
+            {' '}
+            — a software adapter: results are correct but slow; do not read speed from it.
+          </span>
+        )}
+      </p>
+      <details>
+        <summary>Adapter limits and features</summary>
+        <table>
+          <tbody>
+            {KEY_LIMITS.map((key) => (
+              <tr key={key}>
+                <th>{key}</th>
+                <td>{summary.limits[key]?.toLocaleString()}</td>
+              </tr>
+            ))}
+            <tr>
+              <th>features</th>
+              <td data-testid="adapter-features">{summary.features.join(', ') || 'none'}</td>
             </tr>
-          ))}
-          <tr>
-            <th>features</th>
-            <td data-testid="adapter-features">{summary.features.join(', ') || 'none'}</td>
-          </tr>
-        </tbody>
-      </table>
+          </tbody>
+        </table>
+      </details>
     </section>
   );
 }
 
 export function App() {
+  const [client] = useState(() => new PlaygroundClient(createTrainerWorker));
   useEffect(() => {
     void probeWebGpu();
   }, []);
   return (
-    <main>
-      <header>
-        <h1>SparkLab</h1>
-        <p>SparK masked image modelling for convnets, with hand-written WebGPU kernels.</p>
-      </header>
-      <AdapterPanel />
-    </main>
+    <ClientContext.Provider value={client}>
+      <main>
+        <header>
+          <h1>SparkLab</h1>
+          <p>
+            SparK masked image modelling for convnets, trained live on your GPU with hand-written WebGPU
+            kernels: hide most of an image, encode only what is visible with sparse convolutions, and learn to
+            paint the rest back.
+          </p>
+        </header>
+        <AdapterPanel />
+        <Notices />
+        <div className="layout">
+          <Controls />
+          <div className="views">
+            <ReconstructionPanel />
+            <MetricsPanel />
+            <HistogramPanel />
+          </div>
+        </div>
+        <MaskVanishingPanel />
+      </main>
+    </ClientContext.Provider>
   );
 }

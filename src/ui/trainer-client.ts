@@ -42,7 +42,7 @@ export class PlaygroundClient {
   private snapshotInFlight = false;
   private lastSnapshotAt = 0;
 
-  constructor(private readonly createWorker: () => Worker) {}
+  constructor(private readonly createWorker: () => Promise<Worker>) {}
 
   private get store() {
     return useAppStore;
@@ -52,7 +52,13 @@ export class PlaygroundClient {
     if (this.remote) return Promise.resolve(this.remote);
     this.starting ??= (async () => {
       this.store.setState({ worker: 'starting' });
-      const worker = this.createWorker();
+      let worker: Worker;
+      try {
+        worker = await this.createWorker();
+      } catch (error) {
+        this.store.setState({ worker: 'failed' });
+        throw error;
+      }
       worker.addEventListener('error', (event) => {
         this.store.setState({ worker: 'failed' });
         pushNotice(

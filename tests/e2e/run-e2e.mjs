@@ -91,6 +91,33 @@ try {
     assert(/Chrome|browser/i.test(text), `explanation lacks advice: ${text}`);
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
   });
+
+  await check(
+    'the mask-vanishing panel shows the paper figure counts (dense erodes, sparse keeps)',
+    async (page, errors) => {
+      await page.goto(url);
+      // Counts from tests/fixtures/figures/README.md: masked pixels before, after 1 and 2 dense convs, after sparse.
+      const expected = {
+        spconv1: [182, 74, 2, 182],
+        spconv2: [219, 61, 0, 219],
+        spconv3: [132, 41, 1, 132],
+      };
+      for (const [name, counts] of Object.entries(expected)) {
+        for (const [i, count] of counts.entries()) {
+          const cell = page.getByTestId(`vanish-${name}-${i}`);
+          await cell.waitFor({ timeout: 30_000 });
+          const text = await cell.innerText();
+          assert(
+            text === `${count} masked`,
+            `${name} column ${i}: expected "${count} masked", page shows "${text}"`,
+          );
+        }
+        const drawn = await page.getByTestId(`vanish-${name}-canvas-3`).getAttribute('data-drawn');
+        assert(drawn === 'true', `${name}: the sparse-conv canvas was not drawn`);
+      }
+      assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    },
+  );
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));

@@ -1,0 +1,105 @@
+import { useMemo } from 'react';
+import type { PixelHistograms } from '../../data/histogram';
+import { formatNumber, histogramPath } from '../charts';
+import { useAppStore } from '../store';
+
+const BOX = { width: 220, height: 110 };
+
+function densityMax(counts: ArrayLike<number>): number {
+  let total = 0;
+  let max = 0;
+  for (let i = 0; i < counts.length; i++) {
+    total += counts[i];
+    max = Math.max(max, counts[i]);
+  }
+  return total > 0 ? max / total : 0;
+}
+
+function share(counts: ArrayLike<number>, bin: number): number {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i];
+  return total > 0 ? counts[bin] / total : 0;
+}
+
+function HistogramChart(props: {
+  title: string;
+  counts: Float64Array;
+  reference?: Float64Array;
+  yMax: number;
+  note: string;
+  testId: string;
+}) {
+  return (
+    <figure className="histogram" data-testid={props.testId}>
+      <svg
+        viewBox={`0 0 ${BOX.width} ${BOX.height}`}
+        role="img"
+        aria-label={`${props.title} pixel histogram`}
+      >
+        <path d={histogramPath(props.counts, props.yMax, BOX)} className="hist-fill" />
+        {props.reference && (
+          <path d={histogramPath(props.reference, props.yMax, BOX)} className="hist-reference" />
+        )}
+      </svg>
+      <figcaption>
+        <strong>{props.title}</strong> {props.note}
+      </figcaption>
+    </figure>
+  );
+}
+
+function zeroBinOf(h: PixelHistograms): number {
+  for (let i = 0; i + 1 < h.edges.length; i++) if (h.edges[i] <= 0 && 0 < h.edges[i + 1]) return i;
+  return -1;
+}
+
+export function HistogramPanel() {
+  const histograms = useAppStore((s) => s.snapshot?.histograms);
+  const step = useAppStore((s) => s.snapshot?.step);
+  const view = useMemo(() => {
+    if (!histograms) return undefined;
+    // Scale to the original's tallest bin: the zero-masking spike is clipped and reported as a number.
+    const yMax = 1.3 * densityMax(histograms.original);
+    const zeroBin = zeroBinOf(histograms);
+    return { yMax, spike: zeroBin >= 0 ? share(histograms.zeroMasked, zeroBin) : 0 };
+  }, [histograms]);
+  return (
+    <section className="panel" aria-label="Pixel histograms">
+      <h2>What the encoder sees{step !== undefined && <small> · step {step}</small>}</h2>
+      <p className="hint">
+        Zero-masking (filling masked cells with 0 for a dense convnet) piles pixels onto 0 and shifts the
+        input distribution; a sparse encoder sees only the visible pixels, whose distribution stays close to
+        the original. KL divergence from the original, in nats.
+      </p>
+      {!histograms || !view ? (
+        <p className="hint">The histograms of the current batch appear with the first snapshot.</p>
+      ) : (
+        <div className="histograms">
+          <HistogramChart
+            title="Original"
+            counts={histograms.original}
+            yMax={view.yMax}
+            note=""
+            testId="hist-original"
+          />
+          <HistogramChart
+            title="Zero-masked"
+            counts={histograms.zeroMasked}
+            reference={histograms.original}
+            yMax={view.yMax}
+            note={`KL ${formatNumber(histograms.klZeroMasked)} · ${(100 * view.spike).toFixed(0)}% of values in the bin at 0`}
+            testId="hist-zero-masked"
+          />
+          <HistogramChart
+            title="Visible only"
+            counts={histograms.visibleOnly}
+            reference={histograms.original}
+            yMax={view.yMax}
+            note={`KL ${formatNumber(histograms.klVisibleOnly)} · ${(100 * histograms.visibleFraction).toFixed(0)}% of pixels visible`}
+            testId="hist-visible-only"
+          />
+        </div>
+      )}
+    </section>
+  );
+}
