@@ -118,6 +118,19 @@ try {
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );
+
+  await check('invalid settings show the validator sentence and block Start', async (page, errors) => {
+    await page.goto(url);
+    await page.getByTestId('batch').fill('1');
+    const message = await page.getByTestId('form-error').innerText();
+    assert(/batch size must be a whole number of at least 2, got 1/.test(message), `form error: ${message}`);
+    assert(await page.getByTestId('start').isDisabled(), 'Start stays enabled with a batch of 1');
+    await page.getByTestId('batch').fill('8');
+    await page.getByTestId('lr').fill('fast');
+    const lr = await page.getByTestId('form-error').innerText();
+    assert(/learning rate must be a positive number such as 1e-3, got "fast"/.test(lr), `lr error: ${lr}`);
+    assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+  });
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));
