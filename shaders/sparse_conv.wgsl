@@ -119,6 +119,84 @@ fn gather_gemm(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_inde
   }
 }
 
+// ---------------------------------------------------------------- forward and dX, vec4 loads
+
+// The same GEMM when J and N are multiples of 4: each thread loads one vec4 of A (4 channels of one gathered
+// row, always inside one tap because 4 | J) and one vec4 of B per K-step instead of 4 scalars each.
+@group(0) @binding(0) var<storage, read_write> gv_out: array<f32>;
+@group(0) @binding(1) var<storage, read> gv_src: array<vec4f>;
+@group(0) @binding(2) var<storage, read> gv_map: array<i32>;
+@group(0) @binding(3) var<storage, read> gv_weight: array<vec4f>;
+@group(0) @binding(4) var<storage, read> gv_bias: array<f32>;
+
+@compute @workgroup_size(256)
+fn gather_gemm_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * TILE_N;
+  let m0 = wid.y * TILE_M;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+  let k_total = params.taps * params.depth;
+  // A: row lid / 4, k quad lid % 4. B (HWIO): k row lid / 16, n quad lid % 16. B transposed (dX): n lid % 64,
+  // k quad lid / 64.
+  let ar = lid / 4u;
+  let a_quad = lid % 4u;
+  var tj_a = carry(vec2u(0u, 4u * a_quad));
+  var tj_bt = carry(vec2u(0u, 4u * (lid / 64u)));
+  for (var k0 = 0u; k0 < k_total; k0 += TILE_K) {
+    var a = vec4f(0.0);
+    let m = m0 + ar;
+    if (m < params.rows && tj_a.x < params.taps) {
+      let row = gv_map[m * params.taps + tj_a.x];
+      if (row >= 0) { a = gv_src[(u32(row) * params.depth + tj_a.y) / 4u]; }
+    }
+    for (var i = 0u; i < 4u; i++) { tile_a[(4u * a_quad + i) * TILE_M + ar] = a[i]; }
+    if (params.b_transposed == 0u) {
+      let bk = lid / 16u;
+      let bn = 4u * (lid % 16u);
+      var b = vec4f(0.0);
+      if (k0 + bk < k_total && n0 + bn < params.cols) { b = gv_weight[((k0 + bk) * params.cols + n0 + bn) / 4u]; }
+      for (var i = 0u; i < 4u; i++) { tile_b[bk * TILE_N + bn + i] = b[i]; }
+    } else {
+      let bn = lid % 64u;
+      let b_quad = lid / 64u;
+      var b = vec4f(0.0);
+      if (tj_bt.x < params.taps && n0 + bn < params.cols) {
+        b = gv_weight[((tj_bt.x * params.cols + n0 + bn) * params.depth + tj_bt.y) / 4u];
+      }
+      for (var i = 0u; i < 4u; i++) { tile_b[(4u * b_quad + i) * TILE_N + bn] = b[i]; }
+    }
+    tj_a = carry(tj_a + vec2u(0u, TILE_K));
+    tj_bt = carry(tj_bt + vec2u(0u, TILE_K));
+    workgroupBarrier();
+    for (var k = 0u; k < TILE_K; k++) {
+      let av = vec4f(tile_a[k * TILE_M + ty * 4u], tile_a[k * TILE_M + ty * 4u + 1u],
+                     tile_a[k * TILE_M + ty * 4u + 2u], tile_a[k * TILE_M + ty * 4u + 3u]);
+      let bv = vec4f(tile_b[k * TILE_N + tx * 4u], tile_b[k * TILE_N + tx * 4u + 1u],
+                     tile_b[k * TILE_N + tx * 4u + 2u], tile_b[k * TILE_N + tx * 4u + 3u]);
+      for (var i = 0u; i < 4u; i++) {
+        acc[i][0] += av[i] * bv[0];
+        acc[i][1] += av[i] * bv[1];
+        acc[i][2] += av[i] * bv[2];
+        acc[i][3] += av[i] * bv[3];
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let m = m0 + ty * 4u + i;
+    if (m >= params.rows) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (n >= params.cols) { continue; }
+      var v = acc[i][j];
+      if (params.has_bias != 0u) { v += gv_bias[n]; }
+      gv_out[m * params.cols + n] = v;
+    }
+  }
+}
+
 // ---------------------------------------------------------------- weight gradient (split-K over sites)
 
 @group(0) @binding(0) var<storage, read_write> wg_partials: array<f32>;

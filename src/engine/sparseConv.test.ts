@@ -255,13 +255,26 @@ describe('sparse convolution kernels vs float64 twins', () => {
           );
         }
       }
+      // Channel counts that are multiples of 4 take the vec4-load kernel (forward and dX).
+      await runConvCase(
+        gpu,
+        randomMask(2, 2, 3, 0.5, seed),
+        layer,
+        8,
+        12,
+        seed,
+        true,
+        `${layer.name} vec4 8→12`,
+      );
     });
   }
 
-  it('tiles: more than 64 rows and channels, odd counts (3x3/s1, 70→67)', async () => {
+  it('tiles: more than 64 rows and channels, odd and vec4 counts (70→67, 68→72, 132→4 strided)', async () => {
     const gpu = await testGpu();
     const mask = randomMask(2, 3, 3, 0.5, 5);
     await runConvCase(gpu, mask, LAYERS[0], 70, 67, 5, true, '3x3 70→67');
+    await runConvCase(gpu, mask, LAYERS[0], 68, 72, 6, false, '3x3 vec4 68→72');
+    await runConvCase(gpu, mask, LAYERS[3], 132, 4, 7, true, '3x3/s2 vec4 132→4');
   });
 
   it('random shapes and layers (property)', async () => {

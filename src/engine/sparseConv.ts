@@ -83,6 +83,11 @@ function checkConv(
   expect(label, 'weight', weight, a.maps.maps.taps * a.cin * a.cout);
 }
 
+/** vec4 loads when the gathered channels (J) and the output columns (N) are multiples of 4. */
+function gemmEntry(depth: number, cols: number): string {
+  return depth % 4 === 0 && cols % 4 === 0 ? 'gather_gemm_vec4' : 'gather_gemm';
+}
+
 /** Forward: y[o] = bias + Σ_taps x[nbr(o, t)] · W[t]. One implicit-GEMM dispatch. */
 export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedDispatch {
   const label = 'sparseConvForward';
@@ -93,7 +98,7 @@ export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedD
   if (a.bias) expect(label, 'bias', a.bias, cout);
   const rows = maps.maps.outputRows;
   return gpu.prepare({
-    kernel: kernel(gpu, 'gather_gemm'),
+    kernel: kernel(gpu, gemmEntry(cin, cout)),
     buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? a.weight],
     params: convParams({ rows, cols: cout, depth: cin, taps: maps.maps.taps, hasBias: !!a.bias }),
     workgroups: [Math.ceil(cout / TILE), Math.ceil(rows / TILE)],
@@ -129,7 +134,7 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Dispatc
     expect(label, 'dx', a.dx, inputRows * cin);
     dispatches.push(
       gpu.prepare({
-        kernel: kernel(gpu, 'gather_gemm'),
+        kernel: kernel(gpu, gemmEntry(cout, cin)),
         buffers: [a.dx, a.dy, maps.transposed, a.weight, a.weight],
         params: convParams({
           rows: inputRows,
