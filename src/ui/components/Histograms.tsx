@@ -28,6 +28,7 @@ function HistogramChart(props: {
   yMax: number;
   note: string;
   testId: string;
+  range?: [number, number];
 }) {
   return (
     <figure className="histogram" data-testid={props.testId}>
@@ -41,6 +42,13 @@ function HistogramChart(props: {
           <path d={histogramPath(props.reference, props.yMax, BOX)} className="hist-reference" />
         )}
       </svg>
+      {props.range && (
+        <div className="hist-axis">
+          <span>{formatNumber(props.range[0])}</span>
+          <span>pixel value (normalised)</span>
+          <span>{formatNumber(props.range[1])}</span>
+        </div>
+      )}
       <figcaption>
         <strong>{props.title}</strong> {props.note}
       </figcaption>
@@ -61,7 +69,8 @@ export function HistogramPanel() {
     // Scale to the original's tallest bin: the zero-masking spike is clipped and reported as a number.
     const yMax = 1.3 * densityMax(histograms.original);
     const zeroBin = zeroBinOf(histograms);
-    return { yMax, spike: zeroBin >= 0 ? share(histograms.zeroMasked, zeroBin) : 0 };
+    const range: [number, number] = [histograms.edges[0], histograms.edges[histograms.edges.length - 1]];
+    return { yMax, range, spike: zeroBin >= 0 ? share(histograms.zeroMasked, zeroBin) : 0 };
   }, [histograms]);
   return (
     <section className="panel" aria-label="Pixel histograms">
@@ -81,6 +90,7 @@ export function HistogramPanel() {
             yMax={view.yMax}
             note=""
             testId="hist-original"
+            range={view.range}
           />
           <HistogramChart
             title="Zero-masked"
@@ -89,6 +99,7 @@ export function HistogramPanel() {
             yMax={view.yMax}
             note={`KL ${formatNumber(histograms.klZeroMasked)} · ${(100 * view.spike).toFixed(0)}% of values in the bin at 0`}
             testId="hist-zero-masked"
+            range={view.range}
           />
           <HistogramChart
             title="Visible only"
@@ -97,6 +108,7 @@ export function HistogramPanel() {
             yMax={view.yMax}
             note={`KL ${formatNumber(histograms.klVisibleOnly)} · ${(100 * histograms.visibleFraction).toFixed(0)}% of pixels visible`}
             testId="hist-visible-only"
+            range={view.range}
           />
         </div>
       )}

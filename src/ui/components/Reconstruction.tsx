@@ -1,5 +1,6 @@
 import { useEffect, useMemo, useRef } from 'react';
 import type { RgbaPicture } from '../../data/grid';
+import type { ActiveMap } from '../../worker/protocol';
 import { snapshotPictures } from '../pictures';
 import { useAppStore } from '../store';
 
@@ -31,6 +32,47 @@ export function PictureCanvas(props: { picture: RgbaPicture; testId: string; lab
       data-testid={props.testId}
       data-step={props.step}
     />
+  );
+}
+
+const ACTIVE_RGB = [250, 246, 235] as const;
+
+/** Image `index` of a per-scale active map as a picture: visible sites light, masked ones in the mask colour. */
+export function activeMapPicture(map: ActiveMap, index: number): RgbaPicture {
+  const cells = map.height * map.width;
+  const data = new Uint8ClampedArray(cells * 4);
+  for (let i = 0; i < cells; i++) {
+    data.set(map.data[index * cells + i] ? ACTIVE_RGB : MASK_COLOR, i * 4);
+    data[i * 4 + 3] = 255;
+  }
+  return { width: map.width, height: map.height, data };
+}
+
+function ActiveMaps(props: { maps: ActiveMap[]; step: number }) {
+  const pictures = useMemo(() => props.maps.map((m) => activeMapPicture(m, 0)), [props.maps]);
+  if (props.maps.length === 0) return null;
+  return (
+    <figure>
+      <div className="active-maps">
+        {props.maps.map((map, i) => (
+          <div key={map.stride}>
+            <PictureCanvas
+              picture={pictures[i]}
+              testId={`active-map-${map.stride}`}
+              label={`Active sites at stride ${map.stride}, step ${props.step}`}
+              step={props.step}
+            />
+            <small>
+              stride {map.stride} · {map.height}×{map.width}
+            </small>
+          </div>
+        ))}
+      </div>
+      <figcaption>
+        <strong>Active sites per encoder scale</strong> (first image) — the sparse encoder computes only at
+        these positions; the pattern keeps its shape at every depth.
+      </figcaption>
+    </figure>
   );
 }
 
@@ -71,6 +113,7 @@ export function ReconstructionPanel() {
               </figcaption>
             </figure>
           ))}
+          <ActiveMaps maps={snapshot.activeMaps} step={snapshot.step} />
         </div>
       )}
     </section>
