@@ -170,7 +170,11 @@ function RunButtons() {
         disabled={!gpuReady || !valid || busy || running}
         onClick={() => void client.start()}
       >
-        {run.pending === 'start' ? 'Starting…' : run.state === 'paused' ? 'Resume' : 'Start'}
+        {run.pending === 'start'
+          ? 'Starting…'
+          : run.runId && !needsNewRun(run.configuredForm, form) && run.step > 0
+            ? 'Resume'
+            : 'Start'}
       </button>
       <button
         type="button"
