@@ -102,6 +102,20 @@ describe('GPU SparK model vs the float64 reference on other configurations', () 
     await expectParity(config, 2, 6);
   });
 
+  it("dense-zero encoder (the paper's Figure-1 baseline): ResNet with max-pool, stride 8, 3×3 grid", async () => {
+    const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
+    await expectParity(spark(b, { inputSize: 24, decoderWidth: 8, encoder: 'dense-zero' }), 2, 7);
+  });
+
+  it('dense-zero encoder: ConvNeXt (LN over every position), 2×2 grid', async () => {
+    const b: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
+    await expectParity(
+      spark(b, { inputSize: 16, decoderWidth: 8, encoder: 'dense-zero', maskRatio: 0.5 }),
+      2,
+      8,
+    );
+  });
+
   it('random small ResNets (fast-check): blocks, stems, max-pool, depths, grids 2–5, mask ratios', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -82,7 +82,7 @@ export interface SparkGpuModel {
 
   /** Reads the last step's results back (after submission; resolves when the GPU is done). */
   readSnapshot(): Promise<SparkSnapshot>;
-  /** Encoder outputs of the last forward, largest resolution first, NCHW with 0 at masked sites. */
+  /** Encoder outputs of the last forward, largest resolution first, NCHW (0 at masked sites when sparse). */
   readFeatures(): Promise<Float32Array[]>;
   /** Frees every buffer the model owns. */
   destroy(): void;

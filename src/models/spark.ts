@@ -102,6 +102,8 @@ class GpuSparkModel implements SparkGpuModel {
   readonly unusedParams: ReadonlySet<string>;
   private readonly entries: StateEntry[];
   private readonly sites: ModelSites;
+  /** The encoder's sites: the mask's (sparse) or every pixel in NHWC order (dense-zero). */
+  private readonly encoderSites: ModelSites;
   private readonly net: Net;
   private readonly size: number;
   private readonly images: GpuTensor;
@@ -122,10 +124,6 @@ class GpuSparkModel implements SparkGpuModel {
     validateSparkConfig(config);
     if (!Number.isInteger(batch) || batch < 1)
       throw new RangeError(`The batch size must be a positive integer, got ${batch}.`);
-    if (config.encoder !== 'sparse')
-      throw new Error(
-        `The GPU model does not implement the '${config.encoder}' encoder yet; use encoder 'sparse' (the float64 reference runs both).`,
-      );
     const label = options.label ?? 'spark';
     const S = config.inputSize;
     const r = totalStride(config.backbone);
@@ -166,11 +164,18 @@ class GpuSparkModel implements SparkGpuModel {
       ]),
     );
 
+    // Dense-zero baseline: the same layers over "sites" that are every pixel (rows in NHWC order), fed the
+    // zero-filled image; nothing is re-masked and BN counts every position, as a dense CNN would.
+    const dense = config.encoder === 'dense-zero';
+    this.encoderSites = dense ? new ModelSites(gpu, sites.current, `${label}.dense`, true) : sites;
+    const encoderInput = dense
+      ? net.wrap(this.masked, { kind: 'sparse', side: r, rows: batch * S * S, channels: 3 })
+      : rows;
     const b = config.backbone;
     this.features =
       b.family === 'resnet'
-        ? buildSparseResNet(net, sites, b, rows)
-        : buildSparseConvNeXt(net, sites, b, rows);
+        ? buildSparseResNet(net, this.encoderSites, b, encoderInput)
+        : buildSparseConvNeXt(net, this.encoderSites, b, encoderInput);
     const strides = featureStrides(b);
     this.features.forEach((f, i) => {
       const layout = f.layout;
@@ -178,7 +183,15 @@ class GpuSparkModel implements SparkGpuModel {
         throw new Error(`Encoder feature ${i} is not at stride ${strides[i]}.`);
     });
     const widths = densifyInputChannels(config);
-    const smallestFirst = [...this.features].reverse();
+    // Densify norms take statistics over the active sites in both modes (the official densify is sparse).
+    const smallestFirst = [...this.features]
+      .reverse()
+      .map((f, i) =>
+        dense
+          ? net.add(new GatherRows(net, `densify_gather.${i}`, f, sites, (f.layout as { side: number }).side))
+              .out
+          : f,
+      );
     smallestFirst.forEach((f, i) => {
       if (f.channels !== widths[i])
         throw new Error(`Scale ${i} has ${f.channels} channels, expected ${widths[i]}.`);
@@ -288,6 +301,7 @@ class GpuSparkModel implements SparkGpuModel {
         `The images have ${images.length} values; a batch of ${this.batch} images [3, ${S}, ${S}] needs ${this.batch * 3 * S * S}.`,
       );
     this.sites.update(mask);
+    if (this.encoderSites !== this.sites) this.encoderSites.update(mask);
     this.gpu.write(this.images, images);
   }
 
@@ -335,7 +349,7 @@ class GpuSparkModel implements SparkGpuModel {
       const layout = f.layout;
       if (layout.kind !== 'sparse') throw new Error('Encoder features are sparse rows.');
       const rows = await this.gpu.read(f.value);
-      const set = this.sites.set(layout.side);
+      const set = this.encoderSites.set(layout.side);
       const dense = scatterRows(rows, set, layout.channels);
       out.push(nhwcToNchwHost(dense, set.batch, set.height, set.width, layout.channels));
     }
@@ -347,6 +361,7 @@ class GpuSparkModel implements SparkGpuModel {
     this.destroyed = true;
     this.net.release();
     this.sites.release();
+    if (this.encoderSites !== this.sites) this.encoderSites.release();
     this.sparkLoss.release();
     this.params.release(this.gpu);
     this.stats.release(this.gpu);

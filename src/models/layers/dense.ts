@@ -223,41 +223,51 @@ export class Densify implements Layer {
   }
 }
 
-/** Dense NHWC → rows at the active sites of its scale (the input image's gather). No backward. */
+/**
+ * Dense NHWC (or rows covering every pixel in NHWC order, as the dense-zero encoder makes them) → rows at
+ * the active sites of its scale: the input image's gather, and the dense-zero baseline's entry into the
+ * sparse densify norm. Backward (when something differentiates the rows): scatter back, 0 at masked pixels.
+ * Nothing is saved.
+ */
 export class GatherRows implements Layer {
   readonly train: Encodable[];
   readonly eval: Encodable[];
   readonly out: Act;
   readonly paramNames: string[] = [];
+  private readonly dims: { batch: number; height: number; width: number; channels: number };
+  private readonly gridIndex: GpuTensor;
 
   constructor(
-    net: Net,
+    private readonly net: Net,
     readonly name: string,
-    x: Act,
+    private readonly x: Act,
     sites: ModelSites,
     side: number,
   ) {
-    const input = dense(x, name);
     const set = sites.set(side);
-    if (set.height !== input.height || set.width !== input.width || set.batch !== input.batch)
-      throw new Error(`${name}: the ${input.height}×${input.width} map is not the scale of side ${side}.`);
-    this.out = net.act(name, { kind: 'sparse', side, rows: set.rows, channels: input.channels });
+    this.dims = { batch: set.batch, height: set.height, width: set.width, channels: x.channels };
+    if (x.value.length !== set.batch * set.height * set.width * x.channels)
+      throw new Error(
+        `${name}: the input is not a full ${set.height}×${set.width} map of the scale of side ${side}.`,
+      );
+    this.gridIndex = sites.gridIndex(side);
+    this.out = net.act(name, { kind: 'sparse', side, rows: set.rows, channels: x.channels });
     // densify's row gradient is exactly a gather: rows[gridIndex[p]] = dense[p] at visible pixels.
     const gather = net.own(
-      densifyBackward(
-        net.gpu,
-        { batch: set.batch, height: set.height, width: set.width, channels: input.channels },
-        this.out.value,
-        x.value,
-        sites.gridIndex(side),
-        null,
-      ),
+      densifyBackward(net.gpu, this.dims, this.out.value, x.value, this.gridIndex, null),
     );
     this.train = [gather];
     this.eval = [gather];
   }
 
   buildBackward(): Encodable[] {
-    return [];
+    const ops: Encodable[] = [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
+    const { net } = this;
+    ops.push(
+      net.own(densifyForward(net.gpu, this.dims, this.x.gradTarget(this.name), dy, this.gridIndex, null)),
+    );
+    return ops;
   }
 }

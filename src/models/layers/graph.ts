@@ -138,6 +138,11 @@ export class Net {
     return new Act(this, this.tensor(label, shape), layout);
   }
 
+  /** An activation over a tensor some other op writes (e.g. the masked image as the dense encoder's rows). */
+  wrap(tensor: GpuTensor, layout: ActLayout): Act {
+    return new Act(this, tensor, layout);
+  }
+
   add<L extends Layer>(layer: L): L {
     this.layers.push(layer);
     return layer;

@@ -22,6 +22,20 @@ interface MapEntry {
   gpu: GpuNeighbourMaps;
 }
 
+/** Every pixel of a B×H×W map as a row, in NHWC (raster) order: the dense-zero encoder's "sites". */
+export function rasterSiteSet(batch: number, side: number, height: number, width: number): SiteSet {
+  const rows = batch * height * width;
+  const gridIndex = new Int32Array(rows);
+  const coords = new Int32Array(rows * 3);
+  for (let i = 0; i < rows; i++) {
+    gridIndex[i] = i;
+    coords[i * 3] = Math.floor(i / (height * width));
+    coords[i * 3 + 1] = Math.floor(i / width) % height;
+    coords[i * 3 + 2] = i % width;
+  }
+  return { batch, side, height, width, rows, gridIndex, coords };
+}
+
 export class ModelSites {
   private mask: CellMask;
   private readonly sets = new Map<number, SiteSet>();
@@ -35,6 +49,11 @@ export class ModelSites {
     private readonly gpu: Gpu,
     initial: CellMask,
     private readonly label: string,
+    /**
+     * Every pixel is a site, rows in NHWC order, whatever the mask: the same layers then compute the dense
+     * zero-masked baseline (dense convs on the zero-filled image, BN over all positions).
+     */
+    readonly raster = false,
   ) {
     this.mask = initial;
     this.cells = this.track(gpu.upload(`${label}.cells`, Uint32Array.from(initial.cells)));
@@ -53,7 +72,10 @@ export class ModelSites {
   set(side: number): SiteSet {
     let s = this.sets.get(side);
     if (!s) {
-      s = buildSiteSet(this.mask, side);
+      const m = this.mask;
+      s = this.raster
+        ? rasterSiteSet(m.batch, side, m.gridH * side, m.gridW * side)
+        : buildSiteSet(this.mask, side);
       this.sets.set(side, s);
     }
     return s;
@@ -114,8 +136,9 @@ export class ModelSites {
         );
     }
     this.mask = mask;
-    this.sets.clear();
     this.gpu.write(this.cells, Uint32Array.from(mask.cells));
+    if (this.raster) return; // indices and maps do not depend on the mask
+    this.sets.clear();
     for (const [side, t] of this.gridIndices) this.gpu.write(t, this.set(side).gridIndex);
     for (const entry of this.maps.values()) {
       const maps = buildNeighbourMaps(this.set(entry.inputSide), this.set(entry.outputSide), entry.geometry);
