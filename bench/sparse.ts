@@ -28,7 +28,7 @@ import type { Gpu, GpuTensor } from '../src/gpu/runtime';
 import { Rng } from '../src/reference/random';
 import { expandMask, lenKeep, randomMask } from '../src/sparse/mask';
 import { buildNeighbourMaps, buildSiteSet, SparsePyramid } from '../src/sparse/sites';
-import { argValue, emit, timeDispatches } from './harness';
+import { argValue, emit, median, timeDispatches } from './harness';
 
 const RATIOS = [0, 0.25, 0.5, 0.6, 0.75, 0.9];
 const GRID = 7;
@@ -80,7 +80,13 @@ function measureMaps(batch: number): Record<string, unknown> {
   let mapsMs = 0;
   let mapBytes = 0;
   for (const [i, o, kernel, stride, padding] of geometries) {
-    const maps = buildNeighbourMaps(sets.get(i)!, sets.get(o)!, { kernel, stride, padding });
+    // The stem reads the image, which needs no gradient: no transposed map there.
+    const maps = buildNeighbourMaps(
+      sets.get(i)!,
+      sets.get(o)!,
+      { kernel, stride, padding },
+      { transposed: i !== 32 },
+    );
     mapsMs += maps.buildMs;
     mapBytes += (maps.forward.length + maps.transposed.length) * 4;
   }
@@ -240,23 +246,27 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
           ];
         }
       }
-      const timing = { warmup: 1, iterations };
-      const sparseTime = await timeDispatches(
-        gpu,
-        `${c.name}.sparse`,
-        (pass) => {
-          for (const op of sparseOps) op.encode(pass);
-        },
-        timing,
-      );
-      const denseTime = await timeDispatches(
-        gpu,
-        `${c.name}.dense`,
-        (pass) => {
-          for (const op of denseOps) op.encode(pass);
-        },
-        timing,
-      );
+      // Sparse and dense iterations alternate (each after one warm-up), so that load drift on a shared
+      // machine hits both alike; the medians are compared.
+      const recordSparse = (pass: GPUComputePassEncoder) => {
+        for (const op of sparseOps) op.encode(pass);
+      };
+      const recordDense = (pass: GPUComputePassEncoder) => {
+        for (const op of denseOps) op.encode(pass);
+      };
+      const sparseSamples: number[] = [];
+      const denseSamples: number[] = [];
+      let source = '';
+      for (let i = 0; i < iterations; i++) {
+        const once = { warmup: i === 0 ? 1 : 0, iterations: 1 };
+        const st = await timeDispatches(gpu, `${c.name}.sparse`, recordSparse, once);
+        const dt = await timeDispatches(gpu, `${c.name}.dense`, recordDense, once);
+        sparseSamples.push(st.ms);
+        denseSamples.push(dt.ms);
+        source = st.source;
+      }
+      const sparseTime = { ms: median(sparseSamples), source };
+      const denseTime = { ms: median(denseSamples), source };
       // Activation bytes: input, output and both gradients (4 tensors of C channels per site).
       const sparseBytes = 4 * rows * C * 4 + mapBytes;
       const denseBytes = 4 * pixels * C * 4 + cellMask.length * 4;

@@ -406,7 +406,22 @@ describe('sparse convolution kernels vs float64 twins', () => {
         weight: small,
       }),
     ).toThrow(/needs padding \(k−1\)\/2/);
-    gpu.releaseTensor(small);
+    const lean = pyramid.neighbours(2, 2, { kernel: 3, stride: 1, padding: 1 }, { transposed: false });
+    const rows = gpu.tensor('rows', [lean.maps.inputRows]);
+    const w9 = gpu.tensor('w9', [9]);
+    expect(() =>
+      sparseConvBackward(gpu, {
+        maps: lean,
+        cin: 1,
+        cout: 1,
+        dx: rows,
+        dy: rows,
+        x: rows,
+        weight: w9,
+        dWeight: w9,
+      }),
+    ).toThrow(/without the transposed map/);
+    for (const t of [small, rows, w9]) gpu.releaseTensor(t);
     pyramid.release();
   });
 });

@@ -132,6 +132,10 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Dispatc
   const dispatches: PreparedDispatch[] = [];
   if (a.dx) {
     expect(label, 'dx', a.dx, inputRows * cin);
+    if (maps.maps.transposed.length === 0)
+      throw new RangeError(
+        `${label}: these neighbour maps were built without the transposed map, so no input gradient can be computed; build them with transposed: true or omit dx.`,
+      );
     dispatches.push(
       gpu.prepare({
         kernel: kernel(gpu, gemmEntry(cout, cin)),

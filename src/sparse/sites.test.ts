@@ -83,6 +83,15 @@ describe('site sets and neighbour maps', () => {
     );
   });
 
+  it('skips the transposed map on request (a layer whose input needs no gradient)', () => {
+    const mask = randomMask(2, 2, 2, 0.5, 3);
+    const g = { kernel: 7, stride: 2, padding: 3 };
+    const full = buildNeighbourMaps(buildSiteSet(mask, 4), buildSiteSet(mask, 2), g);
+    const lean = buildNeighbourMaps(buildSiteSet(mask, 4), buildSiteSet(mask, 2), g, { transposed: false });
+    expect(lean.forward).toEqual(full.forward);
+    expect(lean.transposed.length).toBe(0);
+  });
+
   it('rejects a window that does not produce the output scale', () => {
     const mask = randomMask(1, 2, 2, 0.5, 1);
     expect(() =>

@@ -73,7 +73,10 @@ export interface NeighbourMaps {
   outputRows: number;
   /** [outputRows, k·k]: input row read by each tap (row-major taps ky·k + kx), or a negative code. */
   forward: Int32Array;
-  /** [inputRows, k·k]: the output row that reads this input through tap t, or −1. Makes dX gather-only. */
+  /**
+   * [inputRows, k·k]: the output row that reads this input through tap t, or −1. Makes dX gather-only.
+   * Empty when built with `transposed: false` (no dX possible then).
+   */
   transposed: Int32Array;
   /** Measured CPU time to build both maps, in milliseconds. */
   buildMs: number;
@@ -83,8 +86,16 @@ export interface NeighbourMaps {
  * Maps for a k×k window with the given stride and padding from `input`'s sites to `output`'s sites.
  * The output scale must be the dense output size of that window on the input scale.
  */
-export function buildNeighbourMaps(input: SiteSet, output: SiteSet, geometry: WindowGeometry): NeighbourMaps {
+export function buildNeighbourMaps(
+  input: SiteSet,
+  output: SiteSet,
+  geometry: WindowGeometry,
+  options: { transposed?: boolean } = {},
+): NeighbourMaps {
   const t0 = performance.now();
+  // A layer whose input needs no gradient (the stem reading the image) needs no transposed map; at the image
+  // scale it is the largest map of all (49 entries per pixel for ResNet's 7×7 stem).
+  const withTransposed = options.transposed ?? true;
   const { kernel: k, stride, padding } = geometry;
   if (input.batch !== output.batch)
     throw new RangeError(
@@ -98,7 +109,7 @@ export function buildNeighbourMaps(input: SiteSet, output: SiteSet, geometry: Wi
     );
   const taps = k * k;
   const forward = new Int32Array(output.rows * taps);
-  const transposed = new Int32Array(input.rows * taps).fill(-1);
+  const transposed = new Int32Array(withTransposed ? input.rows * taps : 0).fill(-1);
   for (let o = 0; o < output.rows; o++) {
     const b = output.coords[o * 3];
     const oy = output.coords[o * 3 + 1];
@@ -113,7 +124,7 @@ export function buildNeighbourMaps(input: SiteSet, output: SiteSet, geometry: Wi
           row = input.gridIndex[(b * input.height + y) * input.width + x];
         forward[o * taps + t] = row;
         // Each (input, tap) pair is read by at most one output: y = oy·s − p + ky fixes oy.
-        if (row >= 0) transposed[row * taps + t] = o;
+        if (row >= 0 && withTransposed) transposed[row * taps + t] = o;
       }
     }
   }
@@ -196,15 +207,27 @@ export class SparsePyramid {
   }
 
   /** Maps for a window from the scale with `inputSide` to the one with `outputSide` (= inputSide/stride). */
-  neighbours(inputSide: number, outputSide: number, geometry: WindowGeometry): GpuNeighbourMaps {
-    const key = `${inputSide}>${outputSide}:${geometry.kernel}/${geometry.stride}/${geometry.padding}`;
+  neighbours(
+    inputSide: number,
+    outputSide: number,
+    geometry: WindowGeometry,
+    options: { transposed?: boolean } = {},
+  ): GpuNeighbourMaps {
+    const transposed = options.transposed ?? true;
+    const key = `${inputSide}>${outputSide}:${geometry.kernel}/${geometry.stride}/${geometry.padding}${transposed ? '' : ':noT'}`;
     let entry = this.maps.get(key);
     if (!entry) {
-      const maps = buildNeighbourMaps(this.scale(inputSide), this.scale(outputSide), geometry);
+      const maps = buildNeighbourMaps(this.scale(inputSide), this.scale(outputSide), geometry, {
+        transposed,
+      });
       entry = {
         maps,
         forward: this.gpu.upload(`nbr.${key}`, maps.forward, [maps.outputRows, maps.taps]),
-        transposed: this.gpu.upload(`nbrT.${key}`, maps.transposed, [maps.inputRows, maps.taps]),
+        transposed: this.gpu.upload(
+          `nbrT.${key}`,
+          maps.transposed,
+          transposed ? [maps.inputRows, maps.taps] : [0],
+        ),
       };
       this.maps.set(key, entry);
     }
