@@ -3,12 +3,13 @@
  * LN, then per stage (downsample LN + 2×2/s2 conv for i ≥ 1) blocks of dwconv 7×7 → LN → Linear 4C → GELU →
  * Linear C → ×γ → residual. On active rows the block's final re-mask is implicit. The Linear layers are
  * 1×1 sparse convs with the [in, out] weight (GPU layout 'linear' = HWIO with k = 1); γ is a 1×1 depthwise
- * conv without bias (its weight [C] is γ itself).
+ * conv without bias (its weight [C] is γ itself). A dense NHWC input builds the dense-zero baseline with
+ * the dense conv kernels instead.
  */
 import type { ConvNeXtConfig } from './config';
 import type { Act, Net } from './layers/graph';
 import type { ModelSites } from './layers/sites';
-import { Activation, Add, RowLayerNorm, SparseConv } from './layers/sparse';
+import { Activation, Add, encoderConv, RowLayerNorm } from './layers/sparse';
 import { ENCODER_PREFIX } from './official-names';
 
 export function sparseLayerNorm(net: Net, name: string, x: Act): Act {
@@ -31,18 +32,16 @@ function conv(
     noInputGrad?: boolean;
   },
 ): Act {
-  return net.add(
-    new SparseConv(net, name, x, sites, {
-      weight: o.weight ?? `${name}.weight`,
-      bias: o.bias === null ? undefined : (o.bias ?? `${name}.bias`),
-      outChannels: o.outChannels,
-      kernel: o.kernel,
-      stride: o.stride,
-      padding: o.padding,
-      depthwise: o.depthwise,
-      noInputGrad: o.noInputGrad,
-    }),
-  ).out;
+  return encoderConv(net, sites, name, x, {
+    weight: o.weight ?? `${name}.weight`,
+    bias: o.bias === null ? undefined : (o.bias ?? `${name}.bias`),
+    outChannels: o.outChannels,
+    kernel: o.kernel,
+    stride: o.stride,
+    padding: o.padding,
+    depthwise: o.depthwise,
+    noInputGrad: o.noInputGrad,
+  });
 }
 
 /** `image` holds the visible pixels as rows at the full-resolution scale (3 channels). */

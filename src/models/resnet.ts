@@ -1,13 +1,14 @@
 /**
  * The sparse ResNet encoder on the GPU (timm names under `sparse_encoder.sp_cnn.`): stem conv → BN → ReLU →
  * optional 3×3/s2 max-pool → stages of basic or bottleneck blocks. Every layer works on the active rows of
- * its scale, which is what the official dense-conv-then-re-mask computes at the active sites. Returns the
- * stage outputs, largest resolution first.
+ * its scale, which is what the official dense-conv-then-re-mask computes at the active sites. Given a dense
+ * NHWC input instead, the same code builds the dense zero-masked baseline (dense convs, BN over every
+ * position, raster `sites` for the max-pool). Returns the stage outputs, largest resolution first.
  */
 import type { ResNetConfig } from './config';
 import type { Act, Net } from './layers/graph';
 import type { ModelSites } from './layers/sites';
-import { Activation, Add, MaxPool, RowBatchNorm, SparseConv } from './layers/sparse';
+import { Activation, Add, encoderConv, MaxPool, RowBatchNorm } from './layers/sparse';
 import { ENCODER_PREFIX } from './official-names';
 
 function convBn(
@@ -18,16 +19,14 @@ function convBn(
   bn: string,
   o: { outChannels: number; kernel: number; stride: number; noInputGrad?: boolean },
 ): Act {
-  const y = net.add(
-    new SparseConv(net, conv, x, sites, {
-      weight: `${conv}.weight`,
-      outChannels: o.outChannels,
-      kernel: o.kernel,
-      stride: o.stride,
-      padding: Math.floor(o.kernel / 2),
-      noInputGrad: o.noInputGrad,
-    }),
-  ).out;
+  const y = encoderConv(net, sites, conv, x, {
+    weight: `${conv}.weight`,
+    outChannels: o.outChannels,
+    kernel: o.kernel,
+    stride: o.stride,
+    padding: Math.floor(o.kernel / 2),
+    noInputGrad: o.noInputGrad,
+  });
   return net.add(new RowBatchNorm(net, bn, y)).out;
 }
 

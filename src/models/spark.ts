@@ -164,13 +164,12 @@ class GpuSparkModel implements SparkGpuModel {
       ]),
     );
 
-    // Dense-zero baseline: the same layers over "sites" that are every pixel (rows in NHWC order), fed the
-    // zero-filled image; nothing is re-masked and BN counts every position, as a dense CNN would.
+    // Dense-zero baseline: the same builders on the zero-filled NHWC image pick the dense conv kernels;
+    // nothing is re-masked and BN counts every position, as a dense CNN would. Its max-pool runs the pooling
+    // kernel over raster "sites" (every pixel, NHWC order), which do not depend on the mask.
     const dense = config.encoder === 'dense-zero';
     this.encoderSites = dense ? new ModelSites(gpu, sites.current, `${label}.dense`, true) : sites;
-    const encoderInput = dense
-      ? net.wrap(this.masked, { kind: 'sparse', side: r, rows: batch * S * S, channels: 3 })
-      : rows;
+    const encoderInput = dense ? net.wrap(this.masked, { kind: 'dense', ...dims }) : rows;
     const b = config.backbone;
     this.features =
       b.family === 'resnet'
@@ -179,7 +178,9 @@ class GpuSparkModel implements SparkGpuModel {
     const strides = featureStrides(b);
     this.features.forEach((f, i) => {
       const layout = f.layout;
-      if (layout.kind !== 'sparse' || layout.side !== r / strides[i])
+      const atStride =
+        layout.kind === 'sparse' ? layout.side === r / strides[i] : layout.height === S / strides[i];
+      if (!atStride || layout.kind !== (dense ? 'dense' : 'sparse'))
         throw new Error(`Encoder feature ${i} is not at stride ${strides[i]}.`);
     });
     const widths = densifyInputChannels(config);
@@ -188,8 +189,7 @@ class GpuSparkModel implements SparkGpuModel {
       .reverse()
       .map((f, i) =>
         dense
-          ? net.add(new GatherRows(net, `densify_gather.${i}`, f, sites, (f.layout as { side: number }).side))
-              .out
+          ? net.add(new GatherRows(net, `densify_gather.${i}`, f, sites, (r * f.value.shape[1]) / S)).out
           : f,
       );
     smallestFirst.forEach((f, i) => {
@@ -347,11 +347,14 @@ class GpuSparkModel implements SparkGpuModel {
     const out: Float32Array[] = [];
     for (const f of this.features) {
       const layout = f.layout;
-      if (layout.kind !== 'sparse') throw new Error('Encoder features are sparse rows.');
-      const rows = await this.gpu.read(f.value);
-      const set = this.encoderSites.set(layout.side);
-      const dense = scatterRows(rows, set, layout.channels);
-      out.push(nhwcToNchwHost(dense, set.batch, set.height, set.width, layout.channels));
+      const data = await this.gpu.read(f.value);
+      if (layout.kind === 'dense')
+        out.push(nhwcToNchwHost(data, layout.batch, layout.height, layout.width, layout.channels));
+      else {
+        const set = this.encoderSites.set(layout.side);
+        const nhwc = scatterRows(data, set, layout.channels);
+        out.push(nhwcToNchwHost(nhwc, set.batch, set.height, set.width, layout.channels));
+      }
     }
     return out;
   }

@@ -36,6 +36,10 @@ export interface DenseConvOptions {
   kernel: number;
   stride: number;
   padding: number;
+  /** groups = C (weight [k, k, C]). */
+  depthwise?: boolean;
+  /** The input is the image: no input gradient is needed. */
+  noInputGrad?: boolean;
 }
 
 /** Dense Conv2d (NHWC, HWIO). Saved for backward: its input (not copied). */
@@ -65,7 +69,7 @@ export class DenseConv implements Layer {
       strideW: o.stride,
       padH: o.padding,
       padW: o.padding,
-      depthwise: false,
+      depthwise: o.depthwise ?? false,
     };
     const { outH, outW } = conv2dOutputSize(this.shape);
     this.out = net.act(name, {
@@ -90,10 +94,11 @@ export class DenseConv implements Layer {
     const dy = this.out.gradient(ops);
     if (!dy) return [];
     const { net, o, shape } = this;
-    ops.push(
-      net.own(conv2dBackwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight))),
-      net.own(conv2dBackwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)),
-    );
+    if (!o.noInputGrad)
+      ops.push(
+        net.own(conv2dBackwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight))),
+      );
+    ops.push(net.own(conv2dBackwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)));
     if (o.bias) ops.push(net.own(conv2dBackwardBias(net.gpu, shape, net.grad(o.bias), dy)));
     return ops;
   }

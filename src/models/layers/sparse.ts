@@ -14,6 +14,7 @@ import {
 } from '../../engine/sparseConv';
 import { sparseMaxPoolBackward, sparseMaxPoolForward } from '../../engine/sparsePool';
 import type { GpuTensor } from '../../gpu/runtime';
+import { DenseConv } from './dense';
 import type { Act, ActLayout, Encodable, Layer, Net, SparseLayout } from './graph';
 import type { ModelSites } from './sites';
 
@@ -267,13 +268,25 @@ export class MaxPool implements Layer {
     private readonly x: Act,
     sites: ModelSites,
   ) {
-    const input = x.layout as SparseLayout;
-    if (input.kind !== 'sparse' || input.side % 2 !== 0)
-      throw new Error(`${name}: the 3×3/s2 max-pool needs sparse rows with an even cell side.`);
-    const side = input.side / 2;
-    this.maps = sites.neighbours(input.side, side, { kernel: 3, stride: 2, padding: 1 });
-    this.out = net.act(name, { kind: 'sparse', side, rows: sites.rows(side), channels: input.channels });
-    this.argmax = net.tensor(`${name}.argmax`, [sites.rows(side), input.channels]);
+    // Dense NHWC input (the dense-zero encoder): every pixel is a row in raster order, with raster sites.
+    const layout = x.layout;
+    const dense = layout.kind === 'dense';
+    if (dense && !sites.raster)
+      throw new Error(`${name}: a dense max-pool needs the raster (every-pixel) site set.`);
+    const side = dense ? layout.height / sites.current.gridH : layout.side;
+    if (!Number.isInteger(side) || side % 2 !== 0)
+      throw new Error(`${name}: the 3×3/s2 max-pool needs an even cell side, got ${side}.`);
+    const channels = layout.channels;
+    this.maps = sites.neighbours(side, side / 2, { kernel: 3, stride: 2, padding: 1 });
+    const rows = sites.rows(side / 2);
+    this.out = net.act(
+      name,
+      dense
+        ? { ...layout, height: layout.height / 2, width: layout.width / 2 }
+        : { kind: 'sparse', side: side / 2, rows, channels },
+    );
+    this.argmax = net.tensor(`${name}.argmax`, [rows, channels]);
+    const input = { channels };
     const forward = net.own(
       sparseMaxPoolForward(net.gpu, {
         maps: this.maps,
@@ -364,4 +377,11 @@ export class RowLayerNorm implements Layer {
     );
     return ops;
   }
+}
+
+/** A conv of the encoder: gathered sparse on rows, or the dense NHWC conv for the dense-zero baseline. */
+export function encoderConv(net: Net, sites: ModelSites, name: string, x: Act, o: SparseConvOptions): Act {
+  return x.layout.kind === 'sparse'
+    ? net.add(new SparseConv(net, name, x, sites, o)).out
+    : net.add(new DenseConv(net, name, x, o)).out;
 }
