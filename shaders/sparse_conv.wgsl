@@ -27,6 +27,12 @@ struct Params {
 
 @group(1) @binding(0) var<uniform> params: Params;
 
+// The weight-gradient GEMM carries one extra row (the bias gradient, a ones-row of A) only when there is a
+// bias: for a bias-free 3×3 conv with Cin = 64 the 577th row would cost a whole extra tile row.
+fn bias_rows() -> u32 {
+  return select(0u, 1u, params.has_bias != 0u);
+}
+
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
 const TILE_K: u32 = 16u;
@@ -221,7 +227,7 @@ fn weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
   let split = wid.z;
   let tx = lid % 16u;
   let ty = lid / 16u;
-  let w_rows = params.taps * params.depth + 1u;
+  let w_rows = params.taps * params.depth + bias_rows();
   var acc: array<array<f32, 4>, 4>;
   for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
   let s0 = split * params.k_per_split;
@@ -278,19 +284,19 @@ fn weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
 @group(0) @binding(1) var<storage, read_write> rd_dbias: array<f32>;
 @group(0) @binding(2) var<storage, read> rd_partials: array<f32>;
 
-// rows of the partials = depth·taps weight rows + 1 bias row, each `cols` wide; `rows` here = that count.
+// rows of the partials = depth·taps weight rows (+ 1 bias row when has_bias), each `cols` wide.
 @compute @workgroup_size(256)
 fn grad_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let i = (wid.y * nwg.x + wid.x) * 256u + lid;
-  let w_rows = params.taps * params.depth + 1u;
+  let w_rows = params.taps * params.depth + bias_rows();
   let total = w_rows * params.cols;
   if (i >= total) { return; }
   var sum = 0.0;
   for (var s = 0u; s < params.splits; s++) { sum += rd_partials[s * total + i]; }
-  let weight_len = total - params.cols;
+  let weight_len = params.taps * params.depth * params.cols;
   if (i < weight_len) {
     rd_dweight[i] += sum;
-  } else if (params.has_bias != 0u) {
+  } else {
     rd_dbias[i - weight_len] += sum;
   }
 }
@@ -334,7 +340,7 @@ fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
 @compute @workgroup_size(256)
 fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let channels = params.cols;
-  let w_rows = params.taps + 1u;
+  let w_rows = params.taps + bias_rows();
   let i = wid.x * 256u + lid;
   if (i >= w_rows * channels) { return; }
   let t = i / channels;

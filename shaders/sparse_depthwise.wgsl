@@ -75,7 +75,7 @@ fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
 fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let C = params.channels;
   let taps = params.kernel * params.kernel;
-  let w_rows = taps + 1u;
+  let w_rows = taps + select(0u, 1u, params.has_bias != 0u); // the bias row only with a bias
   let i = wid.x * 256u + lid;
   if (i >= w_rows * C) { return; }
   let t = i / C;

@@ -152,7 +152,7 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Dispatc
       }),
     );
   }
-  const weightRows = taps * cin + 1;
+  const weightRows = taps * cin + (a.dBias ? 1 : 0);
   const tiles = Math.ceil(weightRows / TILE) * Math.ceil(cout / TILE);
   const { splits, kPerSplit } = siteSplits(outputRows, tiles, 256);
   const partials = gpu.tensor('sparse_conv.dw_partials', [splits, weightRows, cout]);
@@ -300,7 +300,7 @@ function gridDepthwiseBackward(
       }),
     );
   }
-  const weightRows = taps + 1;
+  const weightRows = taps + (a.dBias ? 1 : 0);
   const groups = Math.ceil((weightRows * a.channels) / 256);
   // Each thread walks kPerSplit sites; ~512 workgroups in all keep a big GPU busy while partials stay small.
   const { splits, kPerSplit } = siteSplits(rows, groups, 512);
@@ -398,7 +398,7 @@ function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): DispatchSe
       depthwiseDispatch(gpu, a.dx, a.dy, maps.transposed, a.weight, undefined, inputRows, channels, taps),
     );
   }
-  const weightRows = taps + 1;
+  const weightRows = taps + (a.dBias ? 1 : 0);
   const groups = Math.ceil((weightRows * channels) / 256);
   // Each thread walks kPerSplit sites; ~256 site splits keep a big GPU busy while partials stay small.
   const { splits, kPerSplit } = siteSplits(outputRows, groups, 512);
