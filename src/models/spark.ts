@@ -138,81 +138,110 @@ class GpuSparkModel implements SparkGpuModel {
       else if (e.dtype === 'F32') this.stats.add(e.name, { officialShape: e.shape });
       else this.batchesTracked.set(e.name.replace(/\.num_batches_tracked$/, ''), 0);
     }
-    this.params.allocate(gpu);
-    this.stats.allocate(gpu);
-
     const keep = lenKeep(grid, grid, config.maskRatio);
-    this.sites = new ModelSites(gpu, canonicalMask(batch, grid, keep), label);
-    const net = new Net(gpu, this.params, this.stats, label);
-    this.net = net;
-    const sites = this.sites;
-
-    this.images = net.tensor('images', [batch, 3, S, S]);
-    const image = net.act('image', { kind: 'dense', batch, height: S, width: S, channels: 3 });
-    this.imageNhwc = image.value;
-    net.add(
-      new FixedOps('input', [
-        net.own(nchwToNhwc(gpu, { out: image.value, x: this.images, n: batch, c: 3, h: S, w: S })),
-      ]),
-    );
-    const rows = net.add(new GatherRows(net, 'image_rows', image, sites, r)).out;
-    this.masked = net.tensor('masked', [batch, S, S, 3]);
-    const dims = { batch, height: S, width: S, channels: 3 };
-    net.add(
-      new FixedOps('masked', [
-        net.own(densifyForward(gpu, dims, this.masked, rows.value, sites.gridIndex(r), null)),
-      ]),
-    );
-
-    // Dense-zero baseline: the same builders on the zero-filled NHWC image pick the dense conv kernels;
-    // nothing is re-masked and BN counts every position, as a dense CNN would. Its max-pool runs the pooling
-    // kernel over raster "sites" (every pixel, NHWC order), which do not depend on the mask.
-    const dense = config.encoder === 'dense-zero';
-    this.encoderSites = dense ? new ModelSites(gpu, sites.current, `${label}.dense`, true) : sites;
-    const encoderInput = dense ? net.wrap(this.masked, { kind: 'dense', ...dims }) : rows;
-    const b = config.backbone;
-    this.features =
-      b.family === 'resnet'
-        ? buildSparseResNet(net, this.encoderSites, b, encoderInput)
-        : buildSparseConvNeXt(net, this.encoderSites, b, encoderInput);
-    const strides = featureStrides(b);
-    this.features.forEach((f, i) => {
-      const layout = f.layout;
-      const atStride =
-        layout.kind === 'sparse' ? layout.side === r / strides[i] : layout.height === S / strides[i];
-      if (!atStride || layout.kind !== (dense ? 'dense' : 'sparse'))
-        throw new Error(`Encoder feature ${i} is not at stride ${strides[i]}.`);
-    });
-    const widths = densifyInputChannels(config);
-    // Densify norms take statistics over the active sites in both modes (the official densify is sparse).
-    const smallestFirst = [...this.features]
-      .reverse()
-      .map((f, i) =>
-        dense
-          ? net.add(new GatherRows(net, `densify_gather.${i}`, f, sites, (r * f.value.shape[1]) / S)).out
-          : f,
+    // Training BN (PyTorch too) needs two values per channel; the coarsest sparse BN sees B·len_keep rows.
+    if (batch * keep < 2 && (config.densifyNorm === 'bn' || config.backbone.family === 'resnet'))
+      throw new RangeError(
+        `With a batch of ${batch} and ${keep} visible cell per image, the coarsest BatchNorm sees a single value per channel; use a batch of at least 2 or a lower mask ratio.`,
       );
-    smallestFirst.forEach((f, i) => {
-      if (f.channels !== widths[i])
-        throw new Error(`Scale ${i} has ${f.channels} channels, expected ${widths[i]}.`);
-    });
-    const norm =
-      config.densifyNorm === 'bn' ? sparseBatchNorm : config.densifyNorm === 'ln' ? sparseLayerNorm : null;
-    const toDecoder = buildDensify(net, sites, config, smallestFirst, norm);
-    this.prediction = buildLightDecoder(net, config, toDecoder);
+    // Anything that fails while building (a shape a kernel refuses, an out-of-memory) releases what exists.
+    try {
+      this.params.allocate(gpu);
+      this.stats.allocate(gpu);
 
-    this.sparkLoss = new SparkLoss(gpu, {
-      batch,
-      size: S,
-      patch: r,
-      normalizeTarget: config.lossTarget === 'patch-norm',
-      maskedOnly: config.lossOn === 'masked',
-    });
-    this.loss = this.sparkLoss.loss;
-    this.composite = net.tensor('composite', [batch, S, S, 3]);
-    net.add(new LossLayer(net, this.sparkLoss, this.imageNhwc, this.prediction, sites.cells, this.composite));
-    net.finish();
-    this.unusedParams = net.unusedParams;
+      this.sites = new ModelSites(gpu, canonicalMask(batch, grid, keep), label);
+      const net = new Net(gpu, this.params, this.stats, label);
+      this.net = net;
+      const sites = this.sites;
+
+      this.images = net.tensor('images', [batch, 3, S, S]);
+      const image = net.act('image', { kind: 'dense', batch, height: S, width: S, channels: 3 });
+      this.imageNhwc = image.value;
+      net.add(
+        new FixedOps('input', [
+          net.own(nchwToNhwc(gpu, { out: image.value, x: this.images, n: batch, c: 3, h: S, w: S })),
+        ]),
+      );
+      const rows = net.add(new GatherRows(net, 'image_rows', image, sites, r)).out;
+      this.masked = net.tensor('masked', [batch, S, S, 3]);
+      const dims = { batch, height: S, width: S, channels: 3 };
+      net.add(
+        new FixedOps('masked', [
+          net.own(densifyForward(gpu, dims, this.masked, rows.value, sites.gridIndex(r), null)),
+        ]),
+      );
+
+      // Dense-zero baseline: the same builders on the zero-filled NHWC image pick the dense conv kernels;
+      // nothing is re-masked and BN counts every position, as a dense CNN would. Its max-pool runs the pooling
+      // kernel over raster "sites" (every pixel, NHWC order), which do not depend on the mask.
+      const dense = config.encoder === 'dense-zero';
+      this.encoderSites = dense ? new ModelSites(gpu, sites.current, `${label}.dense`, true) : sites;
+      const encoderInput = dense ? net.wrap(this.masked, { kind: 'dense', ...dims }) : rows;
+      const b = config.backbone;
+      this.features =
+        b.family === 'resnet'
+          ? buildSparseResNet(net, this.encoderSites, b, encoderInput)
+          : buildSparseConvNeXt(net, this.encoderSites, b, encoderInput);
+      const strides = featureStrides(b);
+      this.features.forEach((f, i) => {
+        const layout = f.layout;
+        const atStride =
+          layout.kind === 'sparse' ? layout.side === r / strides[i] : layout.height === S / strides[i];
+        if (!atStride || layout.kind !== (dense ? 'dense' : 'sparse'))
+          throw new Error(`Encoder feature ${i} is not at stride ${strides[i]}.`);
+      });
+      const widths = densifyInputChannels(config);
+      // Densify norms take statistics over the active sites in both modes (the official densify is sparse).
+      const smallestFirst = [...this.features]
+        .reverse()
+        .map((f, i) =>
+          dense
+            ? net.add(new GatherRows(net, `densify_gather.${i}`, f, sites, (r * f.value.shape[1]) / S)).out
+            : f,
+        );
+      smallestFirst.forEach((f, i) => {
+        if (f.channels !== widths[i])
+          throw new Error(`Scale ${i} has ${f.channels} channels, expected ${widths[i]}.`);
+      });
+      const norm =
+        config.densifyNorm === 'bn' ? sparseBatchNorm : config.densifyNorm === 'ln' ? sparseLayerNorm : null;
+      const toDecoder = buildDensify(net, sites, config, smallestFirst, norm);
+      this.prediction = buildLightDecoder(net, config, toDecoder);
+
+      this.sparkLoss = new SparkLoss(gpu, {
+        batch,
+        size: S,
+        patch: r,
+        normalizeTarget: config.lossTarget === 'patch-norm',
+        maskedOnly: config.lossOn === 'masked',
+      });
+      this.loss = this.sparkLoss.loss;
+      this.composite = net.tensor('composite', [batch, S, S, 3]);
+      net.add(
+        new LossLayer(net, this.sparkLoss, this.imageNhwc, this.prediction, sites.cells, this.composite),
+      );
+      net.finish();
+      this.unusedParams = net.unusedParams;
+    } catch (error) {
+      this.destroyPartial();
+      throw error;
+    }
+  }
+
+  /** Releases whatever a failed constructor had created (fields may be unset). */
+  private destroyPartial(): void {
+    const self = this as unknown as {
+      net?: Net;
+      sites?: ModelSites;
+      encoderSites?: ModelSites;
+      sparkLoss?: SparkLoss;
+    };
+    self.net?.release();
+    self.sites?.release();
+    if (self.encoderSites && self.encoderSites !== self.sites) self.encoderSites.release();
+    self.sparkLoss?.release();
+    this.params.release(this.gpu);
+    this.stats.release(this.gpu);
   }
 
   private checkAlive(): void {
