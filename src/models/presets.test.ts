@@ -1,10 +1,29 @@
 import { describe, expect, it } from 'vitest';
 import { decoderBlockCount, featureChannels, featureStrides, gridSize } from './config';
 import { encoderState, parameterCount } from './official-names';
-import { PRESETS, type PresetName, preset } from './presets';
+import { PRESET_TRAINING, PRESETS, type PresetName, preset } from './presets';
 
 describe('presets', () => {
   const expectations: Record<PresetName, { features: [number, number][]; grid: number; blocks: number }> = {
+    tiny: {
+      features: [
+        [8, 16],
+        [16, 8],
+        [32, 4],
+      ],
+      grid: 4,
+      blocks: 3,
+    },
+    'resnet18-128': {
+      features: [
+        [64, 32],
+        [128, 16],
+        [256, 8],
+        [512, 4],
+      ],
+      grid: 4,
+      blocks: 5,
+    },
     'resnet50-224': {
       features: [
         [256, 56],
@@ -71,5 +90,18 @@ describe('presets', () => {
     a.decoderWidth = 64;
     expect(preset('resnet-s8-32').decoderWidth).toBe(128);
     expect(parameterCount(encoderState(preset('resnet50-224')))).toBe(23_508_032);
+  });
+
+  it('resnet18-128 has exactly the encoder of torchvision ResNet-18 without its classifier (11,176,512)', () => {
+    expect(parameterCount(encoderState(preset('resnet18-128')))).toBe(11_176_512);
+  });
+
+  it('every preset has training defaults with a batch BatchNorm can use', () => {
+    for (const name of Object.keys(PRESETS) as PresetName[]) {
+      const t = PRESET_TRAINING[name];
+      expect(t.batch).toBeGreaterThanOrEqual(2);
+      expect(t.lr).toBeGreaterThan(0);
+      expect(t.steps).toBeGreaterThan(0);
+    }
   });
 });

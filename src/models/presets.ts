@@ -7,6 +7,28 @@ import { SPARK_DEFAULTS, type SparkConfig, validateSparkConfig } from './config'
 const official = { maskRatio: 0.6, ...SPARK_DEFAULTS } as const;
 
 export const PRESETS = {
+  /**
+   * The smallest useful model: 32-px images (Fashion-MNIST padded, CIFAR), a stride-8 ResNet of one basic
+   * block per stage, 4×4 mask grid, decoder width 16. Sized so that 300 steps finish on a laptop iGPU in
+   * seconds and on a software adapter (SwiftShader) in minutes.
+   */
+  tiny: {
+    ...official,
+    inputSize: 32,
+    decoderWidth: 16,
+    densifyNorm: 'bn',
+    backbone: {
+      family: 'resnet',
+      block: 'basic',
+      stemWidth: 8,
+      stemKernel: 3,
+      stemStride: 1,
+      maxpool: false,
+      widths: [8, 16, 32],
+      depths: [1, 1, 1],
+      stageStrides: [2, 2, 2],
+    },
+  },
   /** Official SparK ResNet-50 at 224 px: stride 32, 7×7 grid, decoder width 768. */
   'resnet50-224': {
     ...official,
@@ -69,6 +91,24 @@ export const PRESETS = {
       stageStrides: [2, 2, 2, 2],
     },
   },
+  /** 128-px images: ResNet-18 itself (7×7/s2 stem, max-pool, 2-2-2-2 basic blocks), stride 32 → 4×4 grid. */
+  'resnet18-128': {
+    ...official,
+    inputSize: 128,
+    decoderWidth: 256,
+    densifyNorm: 'bn',
+    backbone: {
+      family: 'resnet',
+      block: 'basic',
+      stemWidth: 64,
+      stemKernel: 7,
+      stemStride: 2,
+      maxpool: true,
+      widths: [64, 128, 256, 512],
+      depths: [2, 2, 2, 2],
+      stageStrides: [1, 2, 2, 2],
+    },
+  },
   /** 128-px images: a ConvNeXt-atto-sized model (stride 32 → 4×4 grid). */
   'convnext-atto-128': {
     ...official,
@@ -87,3 +127,28 @@ export function preset(name: PresetName): SparkConfig {
   if (!config) throw new Error(`Unknown preset '${name}'; available: ${Object.keys(PRESETS).join(', ')}.`);
   return validateSparkConfig(structuredClone(config) as SparkConfig);
 }
+
+/** Training defaults per preset (what the CLI and the UI start from; every field can be overridden). */
+export interface PresetTraining {
+  batch: number;
+  /** Peak learning rate of the warm-up + cosine schedule. */
+  lr: number;
+  optimizer: 'lamb' | 'adamw';
+  steps: number;
+}
+
+/**
+ * The official recipe scales lr as 2e-4 · batch / 256 for 1600 ImageNet epochs; runs of a few hundred steps
+ * on small batches need a far larger step to get anywhere, so the small presets use larger peaks (LAMB's
+ * trust ratio keeps each tensor's update at lr·‖p‖, which makes this safe). The 224-px presets keep the
+ * official scaling.
+ */
+export const PRESET_TRAINING: Record<PresetName, PresetTraining> = {
+  tiny: { batch: 4, lr: 2e-2, optimizer: 'lamb', steps: 300 },
+  'resnet-s8-32': { batch: 32, lr: 1e-2, optimizer: 'lamb', steps: 2000 },
+  'resnet-s16-64': { batch: 32, lr: 8e-3, optimizer: 'lamb', steps: 2000 },
+  'resnet18-128': { batch: 32, lr: 5e-3, optimizer: 'lamb', steps: 5000 },
+  'convnext-atto-128': { batch: 32, lr: 5e-3, optimizer: 'lamb', steps: 5000 },
+  'resnet50-224': { batch: 64, lr: (2e-4 * 64) / 256, optimizer: 'lamb', steps: 10000 },
+  'convnext-s-224': { batch: 64, lr: (2e-4 * 64) / 256, optimizer: 'lamb', steps: 10000 },
+};
