@@ -84,6 +84,14 @@ export interface SparkGpuModel {
   readSnapshot(): Promise<SparkSnapshot>;
   /** Encoder outputs of the last forward, largest resolution first, NCHW (0 at masked sites when sparse). */
   readFeatures(): Promise<Float32Array[]>;
+  /**
+   * The output of one layer of the last forward, NCHW (0 at masked sites for sparse rows), by its official
+   * module name (e.g. `sparse_encoder.sp_cnn.conv1`, `sparse_encoder.sp_cnn.bn1`, `densify_projs.0`,
+   * `dense_decoder.dec.1.up_sample`): activations for the visualisation and for tests.
+   */
+  readActivation(name: string): Promise<{ shape: [number, number, number, number]; data: Float32Array }>;
+  /** Names `readActivation` accepts, in forward order. */
+  readonly activationNames: readonly string[];
   /** Frees every buffer the model owns. */
   destroy(): void;
 }

@@ -265,6 +265,50 @@ describe('GPU SparK model plumbing', () => {
     }
   });
 
+  it('the stem conv of the sparse and the dense-zero encoder agree at visible sites; only the dense one leaks into masked cells', async () => {
+    const gpu = await testGpu();
+    const c = config();
+    const state = randomSparkState(c, 8);
+    const mask = randomMask(2, 3, 3, 0.5, 14);
+    const x = images(2, 24, 5);
+    const models = [createSparkModel(gpu, c, 2), createSparkModel(gpu, { ...c, encoder: 'dense-zero' }, 2)];
+    try {
+      const stems = [];
+      for (const m of models) {
+        m.loadState(state);
+        m.setBatch(x, mask);
+        await evaluate(gpu, m);
+        expect(m.activationNames).toContain('sparse_encoder.sp_cnn.conv1');
+        stems.push(await m.readActivation('sparse_encoder.sp_cnn.conv1'));
+      }
+      const [sparse, dense] = stems;
+      expect(sparse.shape).toEqual([2, 4, 12, 12]);
+      expect(dense.shape).toEqual(sparse.shape);
+      let visibleDiff = 0;
+      let visibleMax = 0;
+      let leaked = 0;
+      for (let b = 0; b < 2; b++)
+        for (let ch = 0; ch < 4; ch++)
+          for (let y = 0; y < 12; y++)
+            for (let xx = 0; xx < 12; xx++) {
+              const i = ((b * 4 + ch) * 12 + y) * 12 + xx;
+              const visible = mask.cells[(b * 3 + Math.floor(y / 4)) * 3 + Math.floor(xx / 4)] === 1;
+              if (visible) {
+                visibleDiff = Math.max(visibleDiff, Math.abs(sparse.data[i] - dense.data[i]));
+                visibleMax = Math.max(visibleMax, Math.abs(dense.data[i]));
+              } else {
+                expect(sparse.data[i]).toBe(0);
+                if (dense.data[i] !== 0) leaked++;
+              }
+            }
+      expect(visibleDiff).toBeLessThanOrEqual(1e-5 * visibleMax);
+      expect(leaked).toBeGreaterThan(0);
+      await expect(models[0].readActivation('nope')).rejects.toThrow(/no layer named nope/);
+    } finally {
+      for (const m of models) m.destroy();
+    }
+  });
+
   it('decoder fed the coarsest scale only: the other scales’ densify parameters are unused and keep zero grads', async () => {
     const gpu = await testGpu();
     const c = config({ decoderInputs: 'coarsest' });

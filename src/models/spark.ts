@@ -371,21 +371,46 @@ class GpuSparkModel implements SparkGpuModel {
     };
   }
 
+  /** An activation read back as NCHW; sparse rows are scattered with zeros at masked sites. */
+  private async readAct(act: Act): Promise<{ shape: [number, number, number, number]; data: Float32Array }> {
+    const layout = act.layout;
+    const data = await this.gpu.read(act.value);
+    if (layout.kind === 'dense') {
+      const { batch, height, width, channels } = layout;
+      return {
+        shape: [batch, channels, height, width],
+        data: nhwcToNchwHost(data, batch, height, width, channels),
+      };
+    }
+    // Rows of the encoder's scales come from its site set; the densify gathers use the mask's.
+    const sites = this.encoderSites.rows(layout.side) === layout.rows ? this.encoderSites : this.sites;
+    const set = sites.set(layout.side);
+    const nhwc = scatterRows(data, set, layout.channels);
+    return {
+      shape: [set.batch, layout.channels, set.height, set.width],
+      data: nhwcToNchwHost(nhwc, set.batch, set.height, set.width, layout.channels),
+    };
+  }
+
   async readFeatures(): Promise<Float32Array[]> {
     this.checkAlive();
     const out: Float32Array[] = [];
-    for (const f of this.features) {
-      const layout = f.layout;
-      const data = await this.gpu.read(f.value);
-      if (layout.kind === 'dense')
-        out.push(nhwcToNchwHost(data, layout.batch, layout.height, layout.width, layout.channels));
-      else {
-        const set = this.encoderSites.set(layout.side);
-        const nhwc = scatterRows(data, set, layout.channels);
-        out.push(nhwcToNchwHost(nhwc, set.batch, set.height, set.width, layout.channels));
-      }
-    }
+    for (const f of this.features) out.push((await this.readAct(f)).data);
     return out;
+  }
+
+  get activationNames(): string[] {
+    return this.net.layers.filter((l) => l.out).map((l) => l.name);
+  }
+
+  async readActivation(
+    name: string,
+  ): Promise<{ shape: [number, number, number, number]; data: Float32Array }> {
+    this.checkAlive();
+    const layer = this.net.layers.find((l) => l.name === name && l.out);
+    if (!layer?.out)
+      throw new Error(`This model has no layer named ${name}; see activationNames for the ones it has.`);
+    return this.readAct(layer.out);
   }
 
   destroy(): void {

@@ -92,6 +92,8 @@ export class Act {
 
 export interface Layer {
   readonly name: string;
+  /** The layer's output activation (absent for layers that only run fixed dispatches). */
+  readonly out?: Act;
   /** Train-mode forward (batch statistics). */
   readonly train: Encodable[];
   /** Eval-mode forward (running statistics). */
