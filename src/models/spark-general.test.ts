@@ -102,6 +102,15 @@ describe('GPU SparK model vs the float64 reference on other configurations', () 
     await expectParity(config, 2, 6);
   });
 
+  it('no densify norm (Identity, as the official code for other backbones), ConvNeXt, 2×2 grid', async () => {
+    const b: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
+    await expectParity(
+      spark(b, { inputSize: 16, decoderWidth: 8, densifyNorm: 'none', maskRatio: 0.5 }),
+      2,
+      9,
+    );
+  });
+
   it("dense-zero encoder (the paper's Figure-1 baseline): ResNet with max-pool, stride 8, 3×3 grid", async () => {
     const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
     await expectParity(spark(b, { inputSize: 24, decoderWidth: 8, encoder: 'dense-zero' }), 2, 7);
