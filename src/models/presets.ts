@@ -9,13 +9,13 @@ const official = { maskRatio: 0.6, ...SPARK_DEFAULTS } as const;
 export const PRESETS = {
   /**
    * The smallest useful model: 32-px images (Fashion-MNIST padded, CIFAR), a stride-8 ResNet of one basic
-   * block per stage, 4×4 mask grid, decoder width 16. Sized so that 300 steps finish on a laptop iGPU in
+   * block per stage, 4×4 mask grid, decoder width 32. Sized so that 300 steps finish on a laptop iGPU in
    * seconds and on a software adapter (SwiftShader) in minutes.
    */
   tiny: {
     ...official,
     inputSize: 32,
-    decoderWidth: 16,
+    decoderWidth: 32,
     densifyNorm: 'bn',
     backbone: {
       family: 'resnet',

@@ -1,0 +1,187 @@
+/**
+ * `npm run train -- --preset tiny --data fashion --steps 300 --seed 0 --out runs/x --json [--resume]`
+ *
+ * Trains SparK in Node on the best WebGPU adapter (SwiftShader without a GPU), with a progress bar on a
+ * terminal or JSON lines (`--json`, or when piped): one line per log interval with step, loss, lr and
+ * images/s, and a final line with the held-out masked-patch loss before (`initialHeldOutLoss`) and after
+ * (`heldOutLoss`) training, on the fixed held-out split with a fixed mask seed. PNG grids (input / masked
+ * input / reconstruction) and checkpoints go to --out; `--resume` continues from its last checkpoint.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fashionMnistDatasetNode, photoDatasetNode } from '../data/builtin-node';
+import type { Dataset } from '../data/datasets';
+import { folderDatasetNode } from '../data/decode-node';
+import { skipMessage } from '../data/image-set';
+import { writeGridPng } from '../data/png-grid';
+import { createNodeGpu } from '../gpu/node';
+import { CheckpointNotFoundError } from '../io/checkpoint-store';
+import { NodeCheckpointStore } from '../io/checkpoint-store-node';
+import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
+import { countFlops, sparkParameterCount } from '../train/flops';
+import { Trainer, validateTrainingSetup } from '../train/trainer';
+import { ArgsError, isDirectoryNode, parseTrainArgs, TRAIN_USAGE, type TrainArgs } from './args';
+import { Progress } from './progress';
+
+/** At most this many discarded (non-finite) steps in a row before the CLI gives up. */
+const MAX_ROLLBACKS = 5;
+
+async function loadDataset(args: TrainArgs, imageSize: number, log: (m: string) => void): Promise<Dataset> {
+  if (args.data.kind === 'fashion-mnist') return fashionMnistDatasetNode({ imageSize });
+  const augment = args.crop ? { crop: args.crop } : {};
+  if (args.data.kind === 'photos') return photoDatasetNode({ imageSize, augment });
+  const { dataset, skipped } = await folderDatasetNode(args.data.path, { imageSize, augment });
+  for (const file of skipped) log(`Skipped ${skipMessage(file)}`);
+  return dataset;
+}
+
+interface RunRecord {
+  initialHeldOutLoss: number;
+  preset: string;
+  data: string;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseTrainArgs(argv, { presets: Object.keys(PRESETS), isDirectory: isDirectoryNode });
+  if (args.help) {
+    process.stdout.write(TRAIN_USAGE);
+    return 0;
+  }
+  const name = args.preset as PresetName;
+  const config = preset(name);
+  if (args.maskRatio !== undefined) config.maskRatio = args.maskRatio;
+  if (args.imageSize !== undefined) config.inputSize = args.imageSize;
+  const defaults = PRESET_TRAINING[name];
+  const batch = args.batch ?? defaults.batch;
+  // Everything that can be wrong with the numbers is reported before the GPU or the data are touched.
+  validateTrainingSetup(config, batch, args.steps);
+
+  const progress = new Progress({ total: args.steps, json: args.json });
+  const log = (message: string, record: Record<string, unknown> = {}) => progress.log(message, record);
+  const dataset = await loadDataset(args, config.inputSize, log);
+  const heldOut = dataset.heldOutBatch(args.heldOut);
+
+  const gpu = await createNodeGpu('train');
+  await mkdir(args.out, { recursive: true });
+  const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), { extension: 'safetensors' });
+  const trainer = await Trainer.create(gpu, {
+    config,
+    batch,
+    totalSteps: args.steps,
+    seed: args.seed,
+    dataset,
+    optimizer: args.optimizer ?? defaults.optimizer,
+    lr: args.lr ?? defaults.lr,
+    metricsEvery: args.logEvery,
+    checkpointEvery: args.checkpointEvery,
+    store,
+    checkpointName: 'latest',
+    runId: `${name}-s${args.seed}`,
+    createGpu: () => createNodeGpu('train (after a device loss)'),
+    onEvent: (event) => {
+      if (event.type === 'metrics') {
+        const m = event.metrics;
+        progress.update(m.step, {
+          loss: m.loss,
+          lr: m.lr,
+          imagesPerSecond: m.imagesPerSecond,
+          gradNorm: m.gradNorm,
+          stepMs: m.stepMs,
+          ...(m.phaseMs ? { phaseMs: m.phaseMs } : {}),
+        });
+      } else if (event.type === 'device-lost') {
+        log(
+          event.recovered
+            ? `${event.message} Recovered on a new device from the checkpoint of step ${event.resumedFromStep}.`
+            : event.message,
+        );
+      } else if (event.type === 'checkpoint') {
+        log(`Checkpoint of step ${event.step} saved (${(event.bytes / 2 ** 20).toFixed(1)} MiB).`, {
+          step: event.step,
+        });
+      }
+    },
+  });
+  const recordPath = join(args.out, 'run.json');
+  let record: RunRecord;
+  if (args.resume) {
+    let loaded: { bytes: Uint8Array };
+    try {
+      loaded = await store.load('latest');
+    } catch (error) {
+      if (error instanceof CheckpointNotFoundError)
+        throw new ArgsError(`--resume: ${args.out} holds no checkpoint to continue from.`);
+      throw error;
+    }
+    const restored = await trainer.restoreBytes(loaded.bytes, join(args.out, 'checkpoints', 'latest'));
+    record = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
+    log(`Resuming from step ${restored.step} of ${restored.totalSteps}.`, { step: restored.step });
+  } else {
+    const flops = countFlops(config);
+    log(
+      `${name}: ${sparkParameterCount(config).toLocaleString('en')} parameters, ` +
+        `${(flops.masked / 1e6).toFixed(1)} MFLOP per image at mask ratio ${config.maskRatio}, batch ${batch}, ` +
+        `on ${gpu.label}.`,
+    );
+    record = {
+      initialHeldOutLoss: await trainer.evaluate(heldOut),
+      preset: name,
+      data: args.data.kind,
+    };
+    await writeFile(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+  }
+
+  const started = performance.now();
+  const writeGrid = async (label: string) => {
+    const shot = await trainer.snapshot();
+    const S = config.inputSize;
+    const columns = Math.min(8, trainer.batch);
+    const mask = { data: shot.mask.cells, height: shot.mask.gridH, width: shot.mask.gridW };
+    await writeGridPng(
+      join(args.out, 'grids', `${label}.png`),
+      [{ images: shot.images }, { images: shot.images, mask }, { images: shot.model.composite }],
+      { size: S, columns, normalization: dataset.normalization, scale: Math.max(1, Math.round(96 / S)) },
+    );
+  };
+  let rollbacks = 0;
+  while (trainer.step < args.steps) {
+    const untilGrid = args.gridEvery > 0 ? args.gridEvery - (trainer.step % args.gridEvery) : args.steps;
+    const outcome = await trainer.run(Math.min(untilGrid, args.steps - trainer.step));
+    if (outcome.status === 'paused') {
+      rollbacks++;
+      log(outcome.message, { event: 'rolled-back', step: outcome.step });
+      if (rollbacks > MAX_ROLLBACKS)
+        throw new Error(`${MAX_ROLLBACKS} steps in a row were non-finite; lower --lr and try again.`);
+      continue;
+    }
+    rollbacks = 0;
+    if (args.gridEvery > 0 && trainer.step % args.gridEvery === 0 && trainer.step < args.steps)
+      await writeGrid(`step-${String(trainer.step).padStart(6, '0')}`);
+  }
+  await trainer.checkpoint('latest');
+  const heldOutLoss = await trainer.evaluate(heldOut);
+  // After the evaluation the model holds a held-out batch: the last grid shows unseen images.
+  await writeGrid('final-held-out');
+  progress.finish({
+    step: trainer.step,
+    initialHeldOutLoss: record.initialHeldOutLoss,
+    heldOutLoss,
+    ratio: heldOutLoss / record.initialHeldOutLoss,
+    wallSeconds: (performance.now() - started) / 1000,
+    adapter: gpu.label,
+    out: args.out,
+  });
+  trainer.destroy();
+  gpu.destroy();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    const known =
+      error instanceof ArgsError || error.name === 'ConfigError' || error.name === 'NoAdapterError';
+    process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
+    process.exit(known ? 2 : 1);
+  },
+);
