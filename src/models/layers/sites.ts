@@ -16,6 +16,7 @@ import {
 } from '../../sparse/sites';
 
 interface MapEntry {
+  hasTransposed: boolean;
   inputSide: number;
   outputSide: number;
   geometry: WindowGeometry;
@@ -96,8 +97,19 @@ export class ModelSites {
     return t;
   }
 
-  /** Neighbour maps of a window from the scale with `inputSide` to the one with `outputSide`. */
-  neighbours(inputSide: number, outputSide: number, geometry: WindowGeometry): GpuNeighbourMaps {
+  /**
+   * Neighbour maps of a window from the scale with `inputSide` to the one with `outputSide`. The transposed
+   * map (input rows × taps, only read by an input-gradient pass) is uploaded only once some layer asks for
+   * it: the stem, whose input is the image, does not, and at 224 px its transposed map would be the largest
+   * index buffer of the model.
+   */
+  neighbours(
+    inputSide: number,
+    outputSide: number,
+    geometry: WindowGeometry,
+    options: { transposed?: boolean } = {},
+  ): GpuNeighbourMaps {
+    const needTransposed = options.transposed ?? true;
     const key = `${inputSide}>${outputSide}:${geometry.kernel}/${geometry.stride}/${geometry.padding}`;
     let entry = this.maps.get(key);
     if (!entry) {
@@ -106,15 +118,30 @@ export class ModelSites {
         inputSide,
         outputSide,
         geometry,
+        hasTransposed: false,
         gpu: {
           maps,
           forward: this.track(this.gpu.upload(`${this.label}.nbr.${key}`, maps.forward)),
-          transposed: this.track(this.gpu.upload(`${this.label}.nbrT.${key}`, maps.transposed)),
+          transposed: this.placeholderMap(),
         },
       };
       this.maps.set(key, entry);
     }
+    if (needTransposed && !entry.hasTransposed) {
+      entry.gpu.transposed = this.track(
+        this.gpu.upload(`${this.label}.nbrT.${key}`, entry.gpu.maps.transposed),
+      );
+      entry.hasTransposed = true;
+    }
     return entry.gpu;
+  }
+
+  private placeholder: GpuTensor | undefined;
+
+  /** One i32 standing in for a transposed map nobody reads. */
+  private placeholderMap(): GpuTensor {
+    this.placeholder ??= this.track(this.gpu.upload(`${this.label}.nbrT.unused`, new Int32Array([-1])));
+    return this.placeholder;
   }
 
   /** Rewrites every index and map for a new mask of the same batch, grid and visible-cell count. */
@@ -144,7 +171,7 @@ export class ModelSites {
       const maps = buildNeighbourMaps(this.set(entry.inputSide), this.set(entry.outputSide), entry.geometry);
       entry.gpu.maps = maps;
       this.gpu.write(entry.gpu.forward, maps.forward);
-      this.gpu.write(entry.gpu.transposed, maps.transposed);
+      if (entry.hasTransposed) this.gpu.write(entry.gpu.transposed, maps.transposed);
     }
   }
 

@@ -63,11 +63,12 @@ export class SparseConv implements Layer {
     if (input.side % o.stride !== 0)
       throw new Error(`${name}: stride ${o.stride} does not divide the cell side ${input.side}.`);
     const side = input.side / o.stride;
-    this.maps = sites.neighbours(input.side, side, {
-      kernel: o.kernel,
-      stride: o.stride,
-      padding: o.padding,
-    });
+    this.maps = sites.neighbours(
+      input.side,
+      side,
+      { kernel: o.kernel, stride: o.stride, padding: o.padding },
+      { transposed: !o.noInputGrad },
+    );
     if (o.depthwise && o.outChannels !== input.channels)
       throw new Error(`${name}: a depthwise conv keeps the channel count.`);
     this.out = net.act(name, { kind: 'sparse', side, rows: sites.rows(side), channels: o.outChannels });
