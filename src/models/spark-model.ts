@@ -8,9 +8,14 @@
  *   model.initialize(seed) or model.loadState(state);      // official init rules, or a checkpoint / fixture
  *   per step:
  *     model.setBatch(imagesNCHW, mask);                    // uploads; rewrites site maps in place
- *     gpu.submit('step', (pass) => { zero grads; model.encodeTrainStep(pass); optimiser.encode(pass); });
+ *     zero model.params grads (queue.writeBuffer or a kernel), optimiser.beginStep(lr, wd);
+ *     gpu.submit('step', (pass) => { model.encodeTrainStep(pass); optimiser.encode(pass); });
  *   model.readSnapshot() / gpu.read(model.loss) lazily, never inside an encode.
  *   model.destroy();
+ *
+ * The dense-zero ablation (config.encoder) runs the same builders on the zero-filled image with the dense
+ * NHWC kernels. `unusedParams` lists what the official optimiser would skip (grad None): only non-empty
+ * with decoderInputs 'coarsest' or encoders with more feature maps than decoder blocks.
  *
  * Every image of a batch keeps exactly len_keep mask cells, so the number of active sites per scale is a
  * property of the configuration: `setBatch` only changes buffer contents, never sizes or bind groups.
