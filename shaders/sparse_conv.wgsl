@@ -278,6 +278,75 @@ fn weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocat
   }
 }
 
+// The same partial GEMM with vec4 loads when J and N are multiples of 4: each thread loads 4 channels of one
+// gathered site (4 consecutive im2col rows, always one tap) and 4 columns of dY, instead of 8 scalars.
+@group(0) @binding(0) var<storage, read_write> wv_partials: array<f32>;
+@group(0) @binding(1) var<storage, read> wv_src: array<vec4f>;
+@group(0) @binding(2) var<storage, read> wv_map: array<i32>;
+@group(0) @binding(3) var<storage, read> wv_dy: array<vec4f>;
+
+@compute @workgroup_size(256)
+fn weight_grad_partial_vec4(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
+  let n0 = wid.x * TILE_N;
+  let r0 = wid.y * TILE_M;
+  let split = wid.z;
+  let tx = lid % 16u;
+  let ty = lid / 16u;
+  let w_rows = params.taps * params.depth + bias_rows();
+  var acc: array<array<f32, 4>, 4>;
+  for (var i = 0u; i < 4u; i++) { for (var j = 0u; j < 4u; j++) { acc[i][j] = 0.0; } }
+  let s0 = split * params.k_per_split;
+  let s1 = min(s0 + params.k_per_split, params.rows);
+  // This thread: im2col rows a_row..a_row+3 (one tap, since 4 | J and 4 | r0) and dY columns n0+4·quad.., for
+  // site k0 + lid / 16 of each K-step.
+  let quad = lid % 16u;
+  let a_row = r0 + 4u * quad;
+  let a_t = a_row / params.depth;
+  let a_j = a_row - a_t * params.depth;
+  let site_in_step = lid / 16u;
+  for (var k0 = s0; k0 < s1; k0 += TILE_K) {
+    let site = k0 + site_in_step;
+    var a = vec4f(0.0);
+    var g = vec4f(0.0);
+    if (site < s1) {
+      if (a_t < params.taps) {
+        let row = wv_map[site * params.taps + a_t];
+        if (row >= 0) { a = wv_src[(u32(row) * params.depth + a_j) / 4u]; }
+      } else if (a_t == params.taps && a_j == 0u && params.has_bias != 0u) {
+        a = vec4f(1.0, 0.0, 0.0, 0.0);
+      }
+      if (n0 + 4u * quad < params.cols) { g = wv_dy[(site * params.cols + n0 + 4u * quad) / 4u]; }
+    }
+    for (var i = 0u; i < 4u; i++) {
+      tile_a[site_in_step * TILE_M + 4u * quad + i] = a[i];
+      tile_b[site_in_step * TILE_N + 4u * quad + i] = g[i];
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TILE_K; k++) {
+      let av = vec4f(tile_a[k * TILE_M + ty * 4u], tile_a[k * TILE_M + ty * 4u + 1u],
+                     tile_a[k * TILE_M + ty * 4u + 2u], tile_a[k * TILE_M + ty * 4u + 3u]);
+      let bv = vec4f(tile_b[k * TILE_N + tx * 4u], tile_b[k * TILE_N + tx * 4u + 1u],
+                     tile_b[k * TILE_N + tx * 4u + 2u], tile_b[k * TILE_N + tx * 4u + 3u]);
+      for (var i = 0u; i < 4u; i++) {
+        acc[i][0] += av[i] * bv[0];
+        acc[i][1] += av[i] * bv[1];
+        acc[i][2] += av[i] * bv[2];
+        acc[i][3] += av[i] * bv[3];
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0u; i < 4u; i++) {
+    let r = r0 + ty * 4u + i;
+    if (r >= w_rows) { continue; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = n0 + tx * 4u + j;
+      if (n >= params.cols) { continue; }
+      wv_partials[(split * w_rows + r) * params.cols + n] = acc[i][j];
+    }
+  }
+}
+
 // ---------------------------------------------------------------- fixed-order reduction of the partials
 
 @group(0) @binding(0) var<storage, read_write> rd_dweight: array<f32>;

@@ -168,7 +168,10 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Dispatc
   });
   dispatches.push(
     gpu.prepare({
-      kernel: kernel(gpu, 'weight_grad_partial'),
+      kernel: kernel(
+        gpu,
+        cin % 4 === 0 && cout % 4 === 0 ? 'weight_grad_partial_vec4' : 'weight_grad_partial',
+      ),
       buffers: [partials, a.x, maps.forward, a.dy],
       params: p,
       workgroups: [Math.ceil(cout / TILE), Math.ceil(weightRows / TILE), splits],
