@@ -27,8 +27,8 @@ describe('GPU SparK model vs the official PyTorch fixtures (ResNet; ConvNeXt in 
       console.log(`${file}: worst ${report.worst.name} rel ${report.worst.relError.toExponential(2)}`);
       expect(bad).toEqual([]);
       expect(report.comparisons.length).toBeGreaterThan(10);
-      // SwiftShader on two shared cores: 10-90 s per fixture alone (the 128-px decoder dominates), several
-      // times that while other test files run; a real GPU needs well under a second.
+      // SwiftShader on two shared cores: 10-90 s per fixture alone (the 128-px decoder dominates), and up to
+      // several times that while other test files run.
     }, 300_000);
   }
 });
