@@ -6,7 +6,14 @@ import { describe, expect, it } from 'vitest';
 import { IMAGENET_NORMALIZATION } from '../data/augment';
 import type { MetricsSample, Snapshot, WorkerEvent } from '../worker/protocol';
 import { snapshotPictures, stretchPerImage } from './pictures';
-import { checkForm, DEFAULT_FORM, needsNewRun, PLAYGROUND_PRESETS, visibleCells } from './run-config';
+import {
+  checkForm,
+  DEFAULT_FORM,
+  formForPreset,
+  needsNewRun,
+  PLAYGROUND_PRESETS,
+  visibleCells,
+} from './run-config';
 import { appendMetrics, INITIAL_RUN, MAX_METRIC_SAMPLES, reduceWorkerEvent } from './store';
 
 const sample = (step: number, loss = 1): MetricsSample => ({
@@ -24,16 +31,38 @@ describe('settings form', () => {
     const check = checkForm(DEFAULT_FORM);
     expect(check.ok).toBe(true);
     if (!check.ok) return;
-    expect(PLAYGROUND_PRESETS[0]).toBe(DEFAULT_FORM.preset);
+    expect(DEFAULT_FORM.preset).toBe('tiny');
+    expect(PLAYGROUND_PRESETS[0]).toBe('tiny');
     expect(check.model.inputSize).toBe(32);
     expect(check.config).toEqual({
       preset: DEFAULT_FORM.preset,
       model: { maskRatio: 0.6 },
       data: { kind: 'fashion-mnist' },
-      batchSize: 8,
+      batchSize: 4,
       steps: 300,
       seed: 0,
     });
+  });
+
+  it('picking a preset takes its training defaults and keeps the data, seed and mask ratio', () => {
+    const form = formForPreset('resnet-s16-64', {
+      ...DEFAULT_FORM,
+      dataset: 'photos',
+      seed: 7,
+      lr: '1e-3',
+      maskRatio: 0.75,
+    });
+    expect(form).toEqual({
+      preset: 'resnet-s16-64',
+      dataset: 'photos',
+      seed: 7,
+      maskRatio: 0.75,
+      batchSize: 32,
+      steps: 2000,
+      lr: '',
+    });
+    // The 224-px official presets come last: a browser trains the small ones.
+    expect(PLAYGROUND_PRESETS.slice(-2).sort()).toEqual(['convnext-s-224', 'resnet50-224']);
   });
 
   it('a typed learning rate is passed on; blank leaves the trainer default', () => {
@@ -71,7 +100,7 @@ describe('settings form', () => {
     expect(needsNewRun(DEFAULT_FORM, { ...DEFAULT_FORM, maskRatio: 0.75 })).toBe(false);
     expect(needsNewRun(DEFAULT_FORM, { ...DEFAULT_FORM, lr: '' })).toBe(false);
     for (const patch of [
-      { batchSize: 4 },
+      { batchSize: 6 },
       { steps: 10 },
       { seed: 3 },
       { lr: '1e-3' },

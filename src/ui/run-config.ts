@@ -5,7 +5,7 @@
  * configures the run.
  */
 import { gridSize, type SparkConfig, totalStride, validateSparkConfig } from '../models/config';
-import { PRESETS, type PresetName, preset } from '../models/presets';
+import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
 import { lenKeep } from '../sparse/mask';
 import type { RunConfig } from '../worker/protocol';
 
@@ -22,7 +22,7 @@ export interface PlaygroundForm {
   dataset: DatasetChoice;
   maskRatio: number;
   batchSize: number;
-  /** Peak learning rate as typed; blank = the trainer's default (the official 2e-4 scaled by batch/256). */
+  /** Peak learning rate as typed; blank = the preset's default (PRESET_TRAINING). */
   lr: string;
   steps: number;
   seed: number;
@@ -33,15 +33,21 @@ export const PLAYGROUND_PRESETS: readonly PresetName[] = (Object.keys(PRESETS) a
   (a, b) => PRESETS[a].inputSize - PRESETS[b].inputSize,
 );
 
-export const DEFAULT_FORM: PlaygroundForm = {
-  preset: PLAYGROUND_PRESETS[0],
-  dataset: 'fashion-mnist',
-  maskRatio: 0.6,
-  batchSize: 8,
-  lr: '',
-  steps: 300,
-  seed: 0,
-};
+/** The form for a preset: its training defaults (batch, steps; lr left blank = the preset's). */
+export function formForPreset(name: PresetName, base?: PlaygroundForm): PlaygroundForm {
+  const training = PRESET_TRAINING[name];
+  return {
+    dataset: base?.dataset ?? 'fashion-mnist',
+    maskRatio: base?.maskRatio ?? PRESETS[name].maskRatio,
+    seed: base?.seed ?? 0,
+    preset: name,
+    batchSize: training.batch,
+    steps: training.steps,
+    lr: '',
+  };
+}
+
+export const DEFAULT_FORM: PlaygroundForm = formForPreset(PLAYGROUND_PRESETS[0]);
 
 /** One line describing a preset for the picker: size, backbone, mask grid. */
 export function describePreset(name: PresetName): string {

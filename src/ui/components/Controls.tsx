@@ -1,13 +1,14 @@
 import { type DragEvent, useId, useRef, useState } from 'react';
 import { skipMessage } from '../../data/image-set';
 import { gridSize, type SparkConfig } from '../../models/config';
-import { PRESETS, type PresetName } from '../../models/presets';
+import { PRESET_TRAINING, PRESETS, type PresetName } from '../../models/presets';
 import { useClient } from '../client-context';
 import {
   checkForm,
   DATASET_LABELS,
   type DatasetChoice,
   describePreset,
+  formForPreset,
   needsNewRun,
   PLAYGROUND_PRESETS,
   visibleCells,
@@ -48,7 +49,7 @@ function SettingsForm() {
   const check = checkForm(form);
   const grid = gridSize(PRESETS[form.preset] as SparkConfig);
   const visible = visibleCells(form.preset, form.maskRatio);
-  const defaultLr = (2e-4 * (Number.isFinite(form.batchSize) ? form.batchSize : 0)) / 256;
+  const training = PRESET_TRAINING[form.preset];
   const ids = { preset: useId(), dataset: useId(), ratio: useId(), lr: useId() };
   return (
     <fieldset className="settings">
@@ -59,7 +60,7 @@ function SettingsForm() {
           id={ids.preset}
           value={form.preset}
           data-testid="preset"
-          onChange={(e) => setForm({ preset: e.target.value as PresetName })}
+          onChange={(e) => setForm(formForPreset(e.target.value as PresetName, form))}
         >
           {PLAYGROUND_PRESETS.map((name) => (
             <option key={name} value={name}>
@@ -135,7 +136,7 @@ function SettingsForm() {
           type="text"
           inputMode="decimal"
           value={form.lr}
-          placeholder={`default ${defaultLr.toExponential(2)} (2e-4 × batch / 256)`}
+          placeholder={`${form.preset} default: ${training.lr.toExponential(1)} (${training.optimizer.toUpperCase()})`}
           data-testid="lr"
           onChange={(e) => setForm({ lr: e.target.value })}
         />
