@@ -25,7 +25,7 @@ import { fromGpuLayout, toGpuLayout } from '../engine/layout';
 import { DeviceLostError } from '../gpu/errors';
 import { Profiler } from '../gpu/profiler';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
-import type { CheckpointStore } from '../io/checkpoint-store';
+import type { CheckpointMeta, CheckpointStore } from '../io/checkpoint-store';
 import { ConfigError, gridSize, type SparkConfig, validateSparkConfig } from '../models/config';
 import { createSparkModel, type SparkGpuModel, type SparkSnapshot } from '../models/spark-model';
 import { Rng } from '../reference/random';
@@ -80,6 +80,8 @@ export interface TrainerOptions {
   /** Where checkpoints go besides memory (files in Node, IndexedDB in the browser). */
   store?: CheckpointStore;
   checkpointName?: string;
+  /** Extra JSON saved with each stored checkpoint (the worker keeps the run configuration there). */
+  checkpointMeta?: CheckpointMeta;
   runId?: string;
   /** Gives a fresh device after a device loss (Node: createNodeGpu; browser: acquireDevice). */
   createGpu?: () => Promise<Gpu>;
@@ -286,6 +288,8 @@ export class Trainer {
     const ring = gpu.tensor('trainer.metrics', [this.metricsEvery * 2]);
     const profiler = gpu.hasTimestamps ? new Profiler(gpu, 4) : undefined;
     this.checkPrevious = false;
+    // A new model has seen nothing yet.
+    this.shown = undefined;
     return { gpu, model, optimizer, guard, ring, profiler };
   }
 
@@ -554,10 +558,10 @@ export class Trainer {
     this.lastCheckpoint = { step: this.step, bytes };
     if (this.options.store) {
       await this.options.store.save(name, bytes, {
+        ...this.options.checkpointMeta,
         runId: this.runId,
         step: this.step,
         totalSteps: this.totalSteps,
-        preset: null,
       });
     }
     this.emit({ type: 'checkpoint', step: this.step, name, bytes: bytes.byteLength });
@@ -679,6 +683,11 @@ export class Trainer {
     // The loss buffer now holds an eval loss: the guard must not read it as a training step's.
     this.checkPrevious = false;
     return sum / chunks;
+  }
+
+  /** Whether a step or an evaluation has given the model something to show. */
+  get hasShown(): boolean {
+    return this.shown !== undefined;
   }
 
   /** The last batch as the model saw it, with the model's outputs (after every queued step finished). */
