@@ -116,6 +116,14 @@ export function checkForm(form: PlaygroundForm): FormCheck {
   return { ok: true, config, model };
 }
 
+/**
+ * Steps between metric read-backs. On a GPU a step takes milliseconds and every 10th is plenty; on a software
+ * adapter a step takes seconds, so reading each one costs nothing by comparison and the user sees progress.
+ */
+export function metricsEveryFor(softwareAdapter: boolean): number {
+  return softwareAdapter ? 1 : 10;
+}
+
 /** Settings whose change needs a new run (the mask ratio changes live). */
 export function needsNewRun(configured: PlaygroundForm | undefined, form: PlaygroundForm): boolean {
   if (!configured) return true;

@@ -12,11 +12,15 @@ import {
   transferables,
   type WorkerEvent,
 } from '../worker/protocol';
-import { checkForm, needsNewRun } from './run-config';
+import { checkForm, metricsEveryFor, needsNewRun } from './run-config';
 import { INITIAL_RUN, mergeImages, pushNotice, reduceWorkerEvent, useAppStore } from './store';
 
-/** Snapshots are fetched at most this often while training (each one is a GPU read-back in the worker). */
+/**
+ * Snapshots are fetched at most this often while training (each one is a GPU read-back in the worker, taken
+ * between steps), and never more often than every few steps where steps are slow.
+ */
 export const SNAPSHOT_INTERVAL_MS = 1500;
+export const SNAPSHOT_MIN_STEPS = 5;
 /** Images shown in the reconstruction panel. */
 export const SNAPSHOT_IMAGES = 4;
 
@@ -109,7 +113,9 @@ export class PlaygroundClient {
     const check = checkForm(form);
     if (!check.ok) throw new Error(check.message);
     if (run.state === 'running') await remote.pause();
-    const result = await remote.configure(check.config);
+    const { gpu } = this.store.getState();
+    const software = gpu.state === 'ready' && gpu.summary.isSoftware;
+    const result = await remote.configure({ ...check.config, metricsEvery: metricsEveryFor(software) });
     this.store.setState((s) => ({
       run: {
         ...INITIAL_RUN,
@@ -182,7 +188,12 @@ export class PlaygroundClient {
     const { run } = this.store.getState();
     const remote = this.remote;
     if (!remote || !run.runId || this.snapshotInFlight) return;
-    if (!force && performance.now() - this.lastSnapshotAt < SNAPSHOT_INTERVAL_MS) return;
+    if (!force) {
+      const metrics = this.store.getState().metrics;
+      const stepMs = metrics.length > 0 ? metrics[metrics.length - 1].stepMs : 0;
+      const interval = Math.max(SNAPSHOT_INTERVAL_MS, SNAPSHOT_MIN_STEPS * stepMs);
+      if (performance.now() - this.lastSnapshotAt < interval) return;
+    }
     this.snapshotInFlight = true;
     this.lastSnapshotAt = performance.now();
     try {
