@@ -5,12 +5,16 @@
  * injected, so the same class runs under Node in tests; the browser wiring is at the bottom.
  */
 
+import { fashionMnistDatasetBrowser, photoDatasetBrowser } from '../data/builtin-browser';
 import type { Dataset } from '../data/datasets';
 import { userPhotoDataset } from '../data/datasets';
+import { decodeImageBrowser } from '../data/decode-browser';
 import { pixelHistograms } from '../data/histogram';
 import { type DecodeImage, ImageCollection, type ImageSource, readImageSources } from '../data/image-set';
-import type { Gpu } from '../gpu/runtime';
+import { acquireDevice } from '../gpu/device';
+import { Gpu } from '../gpu/runtime';
 import type { CheckpointStore, JsonValue } from '../io/checkpoint-store';
+import { IndexedDbCheckpointStore } from '../io/checkpoint-store-idb';
 import { readSafetensors } from '../io/safetensors';
 import { exportEncoderTimm, loadState, saveState } from '../io/state';
 import { ConfigError, type SparkConfig, totalStride } from '../models/config';
@@ -411,15 +415,7 @@ export class TrainerWorker implements TrainerWorkerApi {
 
 declare const WorkerGlobalScope: unknown;
 
-async function browserHost(): Promise<WorkerHost> {
-  const [{ acquireDevice }, { Gpu }, { IndexedDbCheckpointStore }, builtin, { decodeImageBrowser }] =
-    await Promise.all([
-      import('../gpu/device'),
-      import('../gpu/runtime'),
-      import('../io/checkpoint-store-idb'),
-      import('../data/builtin-browser'),
-      import('../data/decode-browser'),
-    ]);
+function browserHost(): WorkerHost {
   return {
     createGpu: async () => new Gpu(await acquireDevice(navigator.gpu, { host: 'browser' }), 'worker'),
     store: new IndexedDbCheckpointStore(),
@@ -427,14 +423,14 @@ async function browserHost(): Promise<WorkerHost> {
     loadDataset: (config, imageSize) => {
       const data = config.data;
       if (data.kind === 'fashion-mnist')
-        return builtin.fashionMnistDatasetBrowser({
+        return fashionMnistDatasetBrowser({
           imageSize,
           normalization: config.normalization,
           ...(data.fit ? { fit: data.fit } : {}),
           ...(data.flip !== undefined ? { flip: data.flip } : {}),
         });
       const { crop, scale, interpolation, flip } = data;
-      return builtin.photoDatasetBrowser({
+      return photoDatasetBrowser({
         imageSize,
         normalization: config.normalization,
         augment: {
@@ -449,19 +445,6 @@ async function browserHost(): Promise<WorkerHost> {
 }
 
 if (typeof WorkerGlobalScope !== 'undefined') {
-  // A lazily built host: the first call waits for it, so messages sent right after start are not lost.
-  const worker = browserHost().then((host) => new TrainerWorker(host));
-  const api = new Proxy({} as TrainerWorkerApi, {
-    get: (_target, method) =>
-      typeof method !== 'string'
-        ? undefined
-        : async (...args: unknown[]) => {
-            const target = await worker;
-            return (target[method as keyof TrainerWorkerApi] as (...a: unknown[]) => unknown).apply(
-              target,
-              args,
-            );
-          },
-  });
-  exposeTrainer(api);
+  // Exposed synchronously while the worker script runs, so no message sent right after start is lost.
+  exposeTrainer(new TrainerWorker(browserHost()));
 }
