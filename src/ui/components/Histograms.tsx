@@ -1,19 +1,9 @@
 import { useMemo } from 'react';
 import type { PixelHistograms } from '../../data/histogram';
-import { formatNumber, histogramPath } from '../charts';
+import { formatNumber, histogramPath, maxDensity } from '../charts';
 import { useAppStore } from '../store';
 
 const BOX = { width: 220, height: 110 };
-
-function densityMax(counts: ArrayLike<number>): number {
-  let total = 0;
-  let max = 0;
-  for (let i = 0; i < counts.length; i++) {
-    total += counts[i];
-    max = Math.max(max, counts[i]);
-  }
-  return total > 0 ? max / total : 0;
-}
 
 function share(counts: ArrayLike<number>, bin: number): number {
   let total = 0;
@@ -37,9 +27,9 @@ function HistogramChart(props: {
         role="img"
         aria-label={`${props.title} pixel histogram`}
       >
-        <path d={histogramPath(props.counts, props.yMax, BOX)} className="hist-fill" />
+        <path d={histogramPath(props.counts, props.yMax, BOX, 'sqrt')} className="hist-fill" />
         {props.reference && (
-          <path d={histogramPath(props.reference, props.yMax, BOX)} className="hist-reference" />
+          <path d={histogramPath(props.reference, props.yMax, BOX, 'sqrt')} className="hist-reference" />
         )}
       </svg>
       {props.range && (
@@ -66,8 +56,17 @@ export function HistogramPanel() {
   const step = useAppStore((s) => s.snapshot?.step);
   const view = useMemo(() => {
     if (!histograms) return undefined;
-    // Scale to the original's tallest bin: the zero-masking spike is clipped and reported as a number.
-    const yMax = 1.3 * densityMax(histograms.original);
+    // A √-density axis shared by the three, topped by the tallest bin of any: the zero-masking spike shows in
+    // full without flattening the rest.
+    const yMax =
+      1.05 *
+      Math.sqrt(
+        Math.max(
+          maxDensity(histograms.original),
+          maxDensity(histograms.zeroMasked),
+          maxDensity(histograms.visibleOnly),
+        ),
+      );
     const zeroBin = zeroBinOf(histograms);
     const range: [number, number] = [histograms.edges[0], histograms.edges[histograms.edges.length - 1]];
     return { yMax, range, spike: zeroBin >= 0 ? share(histograms.zeroMasked, zeroBin) : 0 };
@@ -78,7 +77,7 @@ export function HistogramPanel() {
       <p className="hint">
         Zero-masking (filling masked cells with 0 for a dense convnet) piles pixels onto 0 and shifts the
         input distribution; a sparse encoder sees only the visible pixels, whose distribution stays close to
-        the original. KL divergence from the original, in nats.
+        the original (dashed). Bar heights are √(share of values); KL divergence from the original in nats.
       </p>
       {!histograms || !view ? (
         <p className="hint">The histograms of the current batch appear with the first snapshot.</p>
