@@ -1,6 +1,6 @@
 // End-to-end check in headless Chromium (SwiftShader WebGPU): serves the built app, opens it, and asserts that
 // the page reports a WebGPU adapter and logs no console errors. Prints "N passed, N failed".
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 
@@ -131,6 +131,76 @@ try {
     assert(/learning rate must be a positive number such as 1e-3, got "fast"/.test(lr), `lr error: ${lr}`);
     assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
   });
+
+  await check(
+    'the playground trains the smallest preset on built-in Fashion-MNIST; a malformed weights file is refused with a sentence and loses nothing',
+    async (page, errors) => {
+      await page.goto(url);
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
+        null,
+        { timeout: 30_000 },
+      );
+      // Small and short: SwiftShader is slow (seconds per step). On a software adapter the UI reads metrics back
+      // every step, so the first loss arrives after the first step.
+      await page.getByTestId('preset').selectOption('tiny');
+      await page.getByTestId('dataset').selectOption('fashion-mnist');
+      await page.getByTestId('batch').fill('2');
+      await page.getByTestId('steps').fill('3');
+      await page.getByTestId('start').click();
+      const loss = page.getByTestId('metric-loss');
+      await loss.waitFor({ timeout: 90_000 });
+      const lossValue = Number(await loss.innerText());
+      assert(
+        Number.isFinite(lossValue) && lossValue > 0,
+        `the first loss is not a finite positive number: ${lossValue}`,
+      );
+      console.log(`    first loss ${lossValue} at step ${await page.getByTestId('metric-step').innerText()}`);
+      await page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="recon-composite"]')?.getAttribute('data-drawn') === 'true',
+        null,
+        { timeout: 60_000 },
+      );
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="run-status"]')?.getAttribute('data-state') === 'finished',
+        null,
+        { timeout: 60_000 },
+      );
+      const finished = page.locator('[data-testid="notice"][data-kind="finished"]');
+      assert(/finished its 3 steps/.test(await finished.innerText()), 'no notice that the run finished');
+      const stepBefore = await page.getByTestId('run-step').innerText();
+
+      const exportWeights = async () => {
+        const [download] = await Promise.all([
+          page.waitForEvent('download'),
+          page.getByTestId('export-weights').click(),
+        ]);
+        const path = await download.path();
+        return readFileSync(path);
+      };
+      const before = await exportWeights();
+      await page.getByTestId('import-weights').setInputFiles({
+        name: 'broken.safetensors',
+        mimeType: 'application/octet-stream',
+        buffer: Buffer.from('this is not a safetensors file'),
+      });
+      const notice = page.locator('[data-testid="notice"][data-kind="import"]');
+      await notice.waitFor({ timeout: 30_000 });
+      const text = await notice.innerText();
+      assert(
+        /^broken\.safetensors was not loaded: .+\. The current weights are unchanged\./.test(text),
+        `import notice: ${text}`,
+      );
+      const after = await exportWeights();
+      assert(before.equals(after), 'the weights changed after a refused import');
+      assert(
+        (await page.getByTestId('run-step').innerText()) === stepBefore,
+        'the step changed after a refused import',
+      );
+      assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    },
+  );
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));
