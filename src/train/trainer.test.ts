@@ -149,6 +149,20 @@ describe('Trainer on the real GPU SparK model (8-px ResNet, batch 2)', () => {
     expect(Number.isFinite(poisoned.lastMetrics!.loss)).toBe(true);
   });
 
+  it('a NaN found while preparing a checkpoint rolls back instead of saving the bad state', async () => {
+    const gpu = await testGpu();
+    const store = new MemoryCheckpointStore();
+    // Batch 4 is poisoned and the checkpoint after step 4 is the first read-back (metrics every 10 steps).
+    const trainer = await make(
+      gpu,
+      options({ dataset: randomDataset(8, [4]), metricsEvery: 10, checkpointEvery: 4, store }),
+    );
+    const outcome = await trainer.run(6);
+    expect(outcome).toMatchObject({ status: 'paused', step: 3, reason: 'non-finite' });
+    expect(trainer.lastCheckpoint).toBeUndefined();
+    expect(await store.list()).toEqual([]);
+  });
+
   it('held-out evaluation is repeatable and uses eval mode (no state change)', async () => {
     const gpu = await testGpu();
     const trainer = await make(gpu, options());

@@ -325,7 +325,9 @@ export class Trainer {
           while (this.pending.length >= 2) await this.pending[0].promise;
           const every = this.options.checkpointEvery ?? 100;
           if (every > 0 && this.step % every === 0 && this.step < this.totalSteps && !this.fault) {
-            await this.checkpoint();
+            // Only a verified state is saved: the flush may reveal a non-finite step, handled below instead.
+            await this.flush();
+            if (!this.fault) await this.checkpoint();
           }
         }
         await this.flush();
