@@ -14,7 +14,7 @@ import {
   PLAYGROUND_PRESETS,
   visibleCells,
 } from './run-config';
-import { appendMetrics, INITIAL_RUN, MAX_METRIC_SAMPLES, reduceWorkerEvent } from './store';
+import { appendMetrics, INITIAL_RUN, MAX_METRIC_SAMPLES, mergeImages, reduceWorkerEvent } from './store';
 
 const sample = (step: number, loss = 1): MetricsSample => ({
   step,
@@ -205,19 +205,22 @@ describe('worker events in the store', () => {
     ]);
   });
 
-  it('skipped files accumulate across additions', () => {
-    const change = reduceWorkerEvent(base(), {
-      type: 'images',
-      runId: 'run-a',
-      result: {
-        added: 1,
-        skipped: [{ name: 'a.txt', reason: 'it is not a PNG or JPEG image' }],
-        total: 1,
-        cacheBytes: 10,
-        budgetBytes: 100,
-      },
+  it('skipped files accumulate across additions; the images event is left to the addImages result', () => {
+    const result = {
+      added: 1,
+      skipped: [{ name: 'a.txt', reason: 'it is not a PNG or JPEG image' }],
+      total: 1,
+      cacheBytes: 10,
+      budgetBytes: 100,
+    };
+    expect(reduceWorkerEvent(base(), { type: 'images', runId: 'run-a', result })).toBeNull();
+    const once = mergeImages({ skipped: [], pending: true }, result);
+    const twice = mergeImages(once, {
+      ...result,
+      skipped: [{ name: 'b.png', reason: 'it is empty (0 bytes).' }],
     });
-    expect(change?.images?.skipped).toEqual([{ name: 'a.txt', reason: 'it is not a PNG or JPEG image' }]);
+    expect(once.pending).toBe(false);
+    expect(twice.skipped.map((f) => f.name)).toEqual(['a.txt', 'b.png']);
   });
 
   it('a long run keeps the newest half of the samples in full and thins the older ones', () => {

@@ -130,7 +130,9 @@ export function reduceWorkerEvent(state: EventState, event: WorkerEvent): Partia
     case 'checkpoint':
       return { run: { ...run, lastCheckpoint: event.checkpoint } };
     case 'images':
-      return { images: mergeImages(state.images, event.result) };
+      // The same result is the return value of the addImages call, which the client merges (it arrives
+      // even before any run exists); merging the event too would list every skipped file twice.
+      return null;
     case 'error':
       return { run: { ...run, state: 'failed' }, ...add('error', 'worker-error', event.message) };
   }

@@ -201,6 +201,40 @@ try {
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );
+
+  await check(
+    'user images: picked and dropped files are decoded in the worker; bad ones are listed with a reason',
+    async (page, errors) => {
+      await page.goto(url);
+      await page.getByTestId('add-images').setInputFiles([
+        { name: 'camera.png', mimeType: 'image/png', buffer: readFileSync('public/data/photos/camera.png') },
+        { name: 'empty.png', mimeType: 'image/png', buffer: Buffer.alloc(0) },
+      ]);
+      await page.getByTestId('images-summary').waitFor({ timeout: 30_000 });
+      // A drop: the same path the browser takes when files are dragged onto the zone.
+      await page.getByTestId('dropzone').evaluate((zone) => {
+        const data = new DataTransfer();
+        data.items.add(new File(['just some notes'], 'notes.txt', { type: 'text/plain' }));
+        zone.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+      });
+      await page.waitForFunction(
+        () => document.querySelectorAll('[data-testid="skipped-files"] li').length === 2,
+        null,
+        { timeout: 30_000 },
+      );
+      const summary = await page.getByTestId('images-summary').innerText();
+      assert(/^1 image ready/.test(summary), `summary: ${summary}`);
+      const reasons = await page.locator('[data-testid="skipped-files"] li').allInnerTexts();
+      assert(reasons[0].startsWith('empty.png was skipped because '), `first reason: ${reasons[0]}`);
+      assert(reasons[1].startsWith('notes.txt was skipped because '), `second reason: ${reasons[1]}`);
+      console.log(`    ${reasons.join(' | ')}`);
+      assert(
+        (await page.getByTestId('dataset').inputValue()) === 'user',
+        'the data choice did not switch to the added images',
+      );
+      assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    },
+  );
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));

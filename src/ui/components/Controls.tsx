@@ -326,7 +326,8 @@ function ImageControls() {
       </section>
       {images.result && (
         <p data-testid="images-summary">
-          {images.result.total} images ready ({(images.result.cacheBytes / 2 ** 20).toFixed(1)} of{' '}
+          {images.result.total} image{images.result.total === 1 ? '' : 's'} ready (
+          {(images.result.cacheBytes / 2 ** 20).toFixed(1)} of{' '}
           {(images.result.budgetBytes / 2 ** 20).toFixed(0)} MiB).
         </p>
       )}
