@@ -196,7 +196,8 @@ export class Trainer {
   /** The images and mask last given to the model (what a snapshot shows). */
   private shown?: { images: Float32Array; mask: CellMask };
   private interval: StepRecord[] = [];
-  private intervalStart = performance.now();
+  /** When the last metrics read-back completed (or the loop started): the start of the next interval. */
+  private lastReadDone = performance.now();
   private profiledThisInterval = false;
   private phasePromise?: Promise<Record<string, number> | undefined>;
   private pending: PendingRead[] = [];
@@ -315,6 +316,7 @@ export class Trainer {
    */
   async run(steps = this.totalSteps - this.step): Promise<RunOutcome> {
     this.stopRequested = false;
+    if (this.pending.length === 0) this.lastReadDone = performance.now();
     const target = Math.min(this.totalSteps, this.step + Math.max(0, steps));
     while (true) {
       try {
@@ -411,18 +413,19 @@ export class Trainer {
     const records = this.interval;
     const { gpu, ring } = this.device;
     const generation = this.generation;
-    const started = this.intervalStart;
     const phases = this.phasePromise;
     this.interval = [];
     this.profiledThisInterval = false;
     this.phasePromise = undefined;
     const bytes = gpu.readBytes(ring.buffer, ring.offset, records.length * 8);
     const promise = bytes.then(async (data) => {
+      // Read-backs complete in submission order, so the time since the previous completion is this
+      // interval's wall time, whatever number of intervals were in flight.
+      const now = performance.now();
+      const wallMs = now - this.lastReadDone;
+      this.lastReadDone = now;
       const phaseMs = phases ? await phases : undefined;
       if (generation !== this.generation) return;
-      const now = performance.now();
-      const wallMs = now - started;
-      this.intervalStart = Math.max(this.intervalStart, now);
       const summary = summarizeInterval(records, new Float32Array(data), this.batch, wallMs, phaseMs);
       if (summary.sample) {
         this.lastMetrics = summary.sample;
@@ -443,7 +446,8 @@ export class Trainer {
     this.issueRead();
     while (this.pending.length > 0) await this.pending[0].promise;
     this.device.gpu.assertAlive();
-    this.intervalStart = performance.now();
+    // Time spent paused, checkpointing or evaluating is not training time.
+    this.lastReadDone = performance.now();
   }
 
   private emit(event: TrainerEvent): void {
