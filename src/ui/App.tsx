@@ -84,9 +84,14 @@ function AdapterPanel() {
 
 export function App() {
   const [client] = useState(() => new PlaygroundClient(createTrainerWorker));
+  const gpuReady = useAppStore((s) => s.gpu.state === 'ready');
   useEffect(() => {
     void probeWebGpu();
   }, []);
+  useEffect(() => {
+    // A reload offers to resume what an earlier visit saved (only useful where training can run).
+    if (gpuReady) void client.loadSavedRuns();
+  }, [gpuReady, client]);
   return (
     <ClientContext.Provider value={client}>
       <main>

@@ -60,6 +60,8 @@ export interface AppState {
   snapshot?: Snapshot;
   images: ImagesSlice;
   notices: Notice[];
+  /** Checkpoints kept by the browser from earlier visits (newest first), offered for resuming. */
+  savedRuns: CheckpointInfo[];
   setGpu: (gpu: GpuStatus) => void;
   setForm: (patch: Partial<PlaygroundForm>) => void;
   dismissNotice: (id: number) => void;
@@ -152,6 +154,7 @@ export const useAppStore = create<AppState>((set) => ({
   snapshot: undefined,
   images: { skipped: [], pending: false },
   notices: [],
+  savedRuns: [],
   setGpu: (gpu) => set({ gpu }),
   setForm: (patch) => set((s) => ({ form: { ...s.form, ...patch } })),
   dismissNotice: (id) => set((s) => ({ notices: s.notices.filter((n) => n.id !== id) })),

@@ -6,13 +6,14 @@
 import * as Comlink from 'comlink';
 import type { ImageSource } from '../data/image-set';
 import {
+  type CheckpointInfo,
   connectTrainer,
   subscribeEvents,
   type TrainerRemote,
   transferables,
   type WorkerEvent,
 } from '../worker/protocol';
-import { checkForm, metricsEveryFor, needsNewRun } from './run-config';
+import { checkForm, metricsEveryFor, needsNewRun, type PlaygroundForm } from './run-config';
 import { INITIAL_RUN, mergeImages, pushNotice, reduceWorkerEvent, useAppStore } from './store';
 
 /**
@@ -27,6 +28,34 @@ export const SNAPSHOT_IMAGES = 4;
 function messageOf(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
+}
+
+/** The form of each run, kept in the browser so a run resumed after a reload shows its own settings. */
+const FORM_KEY_PREFIX = 'sparklab.run-form.';
+
+function rememberForm(runId: string, form: PlaygroundForm): void {
+  try {
+    localStorage.setItem(FORM_KEY_PREFIX + runId, JSON.stringify(form));
+  } catch {
+    // Storage may be full or disabled; resuming then keeps the current form, which is only cosmetic.
+  }
+}
+
+function recallForm(runId: string): PlaygroundForm | undefined {
+  try {
+    const text = localStorage.getItem(FORM_KEY_PREFIX + runId);
+    return text ? (JSON.parse(text) as PlaygroundForm) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function forgetForm(runId: string): void {
+  try {
+    localStorage.removeItem(FORM_KEY_PREFIX + runId);
+  } catch {
+    // Nothing to clean up when storage is unavailable.
+  }
 }
 
 function download(bytes: Uint8Array, fileName: string): void {
@@ -132,6 +161,7 @@ export class PlaygroundClient {
       // Earlier notices were about the old run.
       notices: s.notices.filter((n) => n.kind === 'worker-crashed'),
     }));
+    rememberForm(result.runId, form);
   }
 
   start(): Promise<boolean> {
@@ -161,11 +191,65 @@ export class PlaygroundClient {
   reset(): Promise<boolean> {
     return this.act('reset', 'action', async (remote) => {
       const runId = await remote.reset();
+      const { configuredForm } = this.store.getState().run;
+      if (configuredForm) rememberForm(runId, configuredForm);
       this.store.setState((s) => ({
         run: { ...s.run, runId, state: 'idle', step: 0, lastCheckpoint: undefined },
         metrics: [],
         snapshot: undefined,
       }));
+    });
+  }
+
+  /** Lists the checkpoints an earlier visit left (the worker keeps them in IndexedDB), newest first. */
+  async loadSavedRuns(): Promise<void> {
+    try {
+      const remote = await this.connect();
+      const list = await remote.listCheckpoints();
+      list.sort((a, b) => b.savedAt.localeCompare(a.savedAt));
+      this.store.setState({ savedRuns: list });
+    } catch (error) {
+      pushNotice('warning', 'saved-runs', `Saved runs could not be listed: ${messageOf(error)}`);
+    }
+  }
+
+  /** Restores a saved run (weights, optimizer state, data position) and shows it paused at its step. */
+  resume(info: CheckpointInfo): Promise<boolean> {
+    return this.act('restore', 'restore', async (remote) => {
+      const restored = await remote.restoreCheckpoint(info.name);
+      const runId = restored.runId || info.name;
+      const saved = recallForm(runId);
+      const form = saved ?? this.store.getState().form;
+      this.store.setState((s) => ({
+        form,
+        run: {
+          ...INITIAL_RUN,
+          pending: s.run.pending,
+          runId,
+          state: 'paused',
+          step: restored.step,
+          configuredForm: form,
+        },
+        metrics: [],
+        snapshot: undefined,
+        savedRuns: s.savedRuns.filter((c) => c.name !== info.name),
+        notices: s.notices.filter((n) => n.kind === 'worker-crashed'),
+      }));
+      pushNotice(
+        'info',
+        'restored',
+        `Resumed the run saved at step ${restored.step}.` +
+          (saved ? '' : ' Its settings were not found in this browser, so the form shows the current ones.'),
+      );
+      await this.refreshSnapshot(true);
+    });
+  }
+
+  deleteSavedRun(info: CheckpointInfo): Promise<boolean> {
+    return this.act('delete', 'saved-runs', async (remote) => {
+      await remote.deleteCheckpoint(info.name);
+      forgetForm(info.runId || info.name);
+      this.store.setState((s) => ({ savedRuns: s.savedRuns.filter((c) => c.name !== info.name) }));
     });
   }
 

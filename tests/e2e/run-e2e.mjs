@@ -133,7 +133,7 @@ try {
   });
 
   await check(
-    'the playground trains the smallest preset on built-in Fashion-MNIST; a malformed weights file is refused with a sentence and loses nothing',
+    'the playground trains the smallest preset on built-in Fashion-MNIST; a malformed weights file is refused with a sentence and loses nothing; a reload resumes the saved run',
     async (page, errors) => {
       await page.goto(url);
       await page.waitForFunction(
@@ -198,6 +198,25 @@ try {
         (await page.getByTestId('run-step').innerText()) === stepBefore,
         'the step changed after a refused import',
       );
+
+      // The finished run was checkpointed to IndexedDB: a reload offers it, and resuming restores its step.
+      await page.reload();
+      await page.getByTestId('resume-saved').first().click({ timeout: 30_000 });
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="run-status"]')?.getAttribute('data-state') === 'paused',
+        null,
+        { timeout: 60_000 },
+      );
+      const resumedStep = await page.getByTestId('run-step').innerText();
+      assert(resumedStep === stepBefore, `resumed at step ${resumedStep}, saved at ${stepBefore}`);
+      await page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="recon-composite"]')?.getAttribute('data-drawn') === 'true',
+        null,
+        { timeout: 60_000 },
+      );
+      const resumed = await exportWeights();
+      assert(resumed.equals(before), 'the resumed weights differ from the saved ones');
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );

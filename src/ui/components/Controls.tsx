@@ -344,9 +344,46 @@ function ImageControls() {
   );
 }
 
+function SavedRuns() {
+  const client = useClient();
+  const saved = useAppStore((s) => s.savedRuns);
+  const busy = useAppStore((s) => s.run.pending !== null || s.run.state === 'running');
+  if (saved.length === 0) return null;
+  return (
+    <fieldset className="saved-runs" data-testid="saved-runs">
+      <legend>Saved runs</legend>
+      <p className="hint">Checkpoints this browser kept from earlier visits; resume one where it stopped.</p>
+      <ul>
+        {saved.map((info) => (
+          <li key={info.name} data-testid="saved-run">
+            <span>
+              step {info.step} · {new Date(info.savedAt).toLocaleString()} ·{' '}
+              {(info.bytes / 2 ** 20).toFixed(1)} MiB
+            </span>
+            <span className="buttons">
+              <button
+                type="button"
+                data-testid="resume-saved"
+                disabled={busy}
+                onClick={() => void client.resume(info)}
+              >
+                Resume
+              </button>
+              <button type="button" disabled={busy} onClick={() => void client.deleteSavedRun(info)}>
+                Delete
+              </button>
+            </span>
+          </li>
+        ))}
+      </ul>
+    </fieldset>
+  );
+}
+
 export function Controls() {
   return (
     <section className="panel controls" aria-label="Training controls">
+      <SavedRuns />
       <SettingsForm />
       <RunButtons />
       <RunStatus />
