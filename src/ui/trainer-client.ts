@@ -22,6 +22,8 @@ import { INITIAL_RUN, mergeImages, pushNotice, reduceWorkerEvent, useAppStore } 
  */
 export const SNAPSHOT_INTERVAL_MS = 1500;
 export const SNAPSHOT_MIN_STEPS = 5;
+/** How long the mask-ratio slider must rest before the worker is told. */
+export const MASK_RATIO_SETTLE_MS = 300;
 /** Images shown in the reconstruction panel. */
 export const SNAPSHOT_IMAGES = 4;
 
@@ -74,6 +76,7 @@ export class PlaygroundClient {
   private starting?: Promise<TrainerRemote>;
   private snapshotInFlight = false;
   private lastSnapshotAt = 0;
+  private maskRatioTimer?: ReturnType<typeof setTimeout>;
 
   constructor(private readonly createWorker: () => Promise<Worker>) {}
 
@@ -191,6 +194,9 @@ export class PlaygroundClient {
   reset(): Promise<boolean> {
     return this.act('reset', 'action', async (remote) => {
       const runId = await remote.reset();
+      // The worker rebuilds the run from its configuration, i.e. the mask ratio it started with: keep the
+      // slider's value instead, which is what the user sees.
+      await remote.setMaskRatio(this.store.getState().form.maskRatio);
       const { configuredForm } = this.store.getState().run;
       if (configuredForm) rememberForm(runId, configuredForm);
       this.store.setState((s) => ({
@@ -220,6 +226,8 @@ export class PlaygroundClient {
       const runId = restored.runId || info.name;
       const saved = recallForm(runId);
       const form = saved ?? this.store.getState().form;
+      // The slider shows the form's ratio; make the restored run use it too.
+      await remote.setMaskRatio(form.maskRatio);
       this.store.setState((s) => ({
         form,
         run: {
@@ -253,15 +261,23 @@ export class PlaygroundClient {
     });
   }
 
-  /** Live: the worker applies it from the next step; the form keeps the value for the next run. */
-  async setMaskRatio(ratio: number): Promise<void> {
-    const { run, form } = this.store.getState();
+  /**
+   * Live: the form follows the slider at once; the worker gets the value once the slider rests (each change
+   * briefly stops its step loop) and applies it from the next step.
+   */
+  setMaskRatio(ratio: number): void {
     this.store.getState().setForm({ maskRatio: ratio });
-    const check = checkForm({ ...form, maskRatio: ratio });
-    if (!check.ok || !run.runId || !this.remote) return;
+    clearTimeout(this.maskRatioTimer);
+    this.maskRatioTimer = setTimeout(() => void this.sendMaskRatio(ratio), MASK_RATIO_SETTLE_MS);
+  }
+
+  private async sendMaskRatio(ratio: number): Promise<void> {
+    const { run, form } = this.store.getState();
+    if (!checkForm({ ...form, maskRatio: ratio }).ok || !run.runId || !this.remote) return;
     try {
       await this.remote.setMaskRatio(ratio);
-      if (run.state !== 'running') await this.refreshSnapshot(true);
+      // A resumed run should come back with the ratio it was last trained with.
+      rememberForm(run.runId, { ...(recallForm(run.runId) ?? form), maskRatio: ratio });
     } catch (error) {
       pushNotice('error', 'config', messageOf(error));
     }

@@ -92,7 +92,7 @@ function SettingsForm() {
             {visible === undefined
               ? ` no cell of the ${grid}×${grid} grid stays visible`
               : ` ${visible} of ${grid * grid} cells visible`}
-            {hasRun ? ' · changes live' : ''}
+            {hasRun ? ' · applies from the next step' : ''}
           </small>
         </span>
         <input
@@ -103,7 +103,7 @@ function SettingsForm() {
           step={0.05}
           value={form.maskRatio}
           data-testid="mask-ratio"
-          onChange={(e) => void client.setMaskRatio(Number(e.target.value))}
+          onChange={(e) => client.setMaskRatio(Number(e.target.value))}
         />
       </label>
       <div className="row">
