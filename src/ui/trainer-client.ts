@@ -204,6 +204,8 @@ export class PlaygroundClient {
         metrics: [],
         snapshot: undefined,
       }));
+      // Fresh weights on a held-out batch: the starting point the next steps improve on.
+      await this.refreshSnapshot(true);
     });
   }
 

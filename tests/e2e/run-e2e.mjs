@@ -226,7 +226,11 @@ try {
     async (page, errors) => {
       await page.goto(url);
       await page.getByTestId('add-images').setInputFiles([
-        { name: 'camera.png', mimeType: 'image/png', buffer: readFileSync('public/data/photos/camera.png') },
+        {
+          name: 'camera.png',
+          mimeType: 'image/png',
+          buffer: readFileSync(new URL('../../public/data/photos/camera.png', import.meta.url)),
+        },
         { name: 'empty.png', mimeType: 'image/png', buffer: Buffer.alloc(0) },
       ]);
       await page.getByTestId('images-summary').waitFor({ timeout: 30_000 });
