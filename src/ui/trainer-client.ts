@@ -78,7 +78,8 @@ export class PlaygroundClient {
   private lastSnapshotAt = 0;
   private maskRatioTimer?: ReturnType<typeof setTimeout>;
 
-  constructor(private readonly createWorker: () => Promise<Worker>) {}
+  /** `createWorker` gives the worker (or, in tests, any comlink endpoint serving the API). */
+  constructor(private readonly createWorker: () => Promise<Comlink.Endpoint>) {}
 
   private get store() {
     return useAppStore;
@@ -88,7 +89,7 @@ export class PlaygroundClient {
     if (this.remote) return Promise.resolve(this.remote);
     this.starting ??= (async () => {
       this.store.setState({ worker: 'starting' });
-      let worker: Worker;
+      let worker: Comlink.Endpoint;
       try {
         worker = await this.createWorker();
       } catch (error) {
@@ -97,10 +98,11 @@ export class PlaygroundClient {
       }
       worker.addEventListener('error', (event) => {
         this.store.setState({ worker: 'failed' });
+        const detail = (event as ErrorEvent).message || 'it failed to load';
         pushNotice(
           'error',
           'worker-crashed',
-          `The training worker stopped: ${event.message || 'it failed to load'}. Reload the page to start again.`,
+          `The training worker stopped: ${detail}. Reload the page to start again.`,
         );
       });
       const remote = connectTrainer(worker);
