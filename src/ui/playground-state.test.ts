@@ -9,6 +9,7 @@ import { snapshotPictures, stretchPerImage } from './pictures';
 import {
   checkForm,
   DEFAULT_FORM,
+  describePreset,
   formForPreset,
   needsNewRun,
   PLAYGROUND_PRESETS,
@@ -61,6 +62,10 @@ describe('settings form', () => {
       steps: 2000,
       lr: '',
     });
+    expect(describePreset('tiny')).toBe('tiny: 32 px, ResNet (basic), stride 8, 4×4 mask grid');
+    expect(describePreset('convnext-s-224')).toBe(
+      'convnext-s-224: 224 px, ConvNeXt, stride 32, 7×7 mask grid (official, heavy)',
+    );
     // The 224-px official presets come last: a browser trains the small ones.
     expect(PLAYGROUND_PRESETS.slice(-2).sort()).toEqual(['convnext-s-224', 'resnet50-224']);
   });

@@ -54,7 +54,10 @@ export function describePreset(name: PresetName): string {
   const config = PRESETS[name] as SparkConfig;
   const grid = gridSize(config);
   const family = config.backbone.family === 'resnet' ? `ResNet (${config.backbone.block})` : 'ConvNeXt';
-  return `${name}: ${config.inputSize} px, ${family}, stride ${totalStride(config.backbone)}, ${grid}×${grid} mask grid`;
+  // The ImageNet-size official models are here to load and export their checkpoints; training them needs a
+  // large GPU and hours.
+  const heavy = config.inputSize >= 224 ? ' (official, heavy)' : '';
+  return `${name}: ${config.inputSize} px, ${family}, stride ${totalStride(config.backbone)}, ${grid}×${grid} mask grid${heavy}`;
 }
 
 /** Visible cells per image at this ratio, or undefined when the ratio leaves none. */
