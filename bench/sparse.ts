@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- sparse [--batch N] [--iterations N]`: forward+backward time of the gathered sparse layers
+ * `npm run bench -- sparse [--batch N] [--iterations N] [--case NAME] [--ratios 0,0.6]`: forward+backward time of the gathered sparse layers
  * vs the dense zero-masked baseline (what the official code runs: dense conv then × mask, BN statistics over
  * visible pixels) at mask ratios 0 … 0.9 on a 7×7 cell grid (224-px input, stride 32), in one run.
  *
@@ -106,6 +106,12 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
   const batch = Number(argValue(args, 'batch') ?? (gpu.summary.isSoftware ? 1 : 8));
   const iterations = Number(argValue(args, 'iterations') ?? (gpu.summary.isSoftware ? 3 : 20));
   const only = argValue(args, 'case');
+  // A subset of the mask ratios, for quick before/after checks on a slow adapter.
+  const ratios = argValue(args, 'ratios')?.split(',').map(Number) ?? RATIOS;
+  if (ratios.some((r) => !(r >= 0 && r < 1)))
+    throw new RangeError(
+      `--ratios takes comma-separated mask ratios in [0, 1), got ${argValue(args, 'ratios')}.`,
+    );
   const rng = new Rng(1);
   if (!only || only === 'maps')
     emit({ ...measureMaps(Number(argValue(args, 'batch') ?? 8)), adapter: 'cpu (node)' });
@@ -130,7 +136,7 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
     const statsMean = gpu.upload('rm', new Float32Array(C));
     const statsVar = gpu.upload('rv', new Float32Array(C).fill(1));
     const saved = batchNormSaved(gpu, C);
-    for (const ratio of RATIOS) {
+    for (const ratio of ratios) {
       const mask = randomMask(batch, GRID, GRID, ratio, 1234);
       const keep = lenKeep(GRID, GRID, ratio);
       const cellMask = gpu.upload('mask', Float32Array.from(mask.cells));

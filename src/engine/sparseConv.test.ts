@@ -277,6 +277,18 @@ describe('sparse convolution kernels vs float64 twins', () => {
     await runConvCase(gpu, mask, LAYERS[3], 132, 4, 7, true, '3x3/s2 vec4 132→4');
   });
 
+  it('many sites: 64×64 tiles and split-K weight-gradient partials (4096 rows 4→65, ~6k rows 3→8)', async () => {
+    // Site counts this large make chooseTile pick 64×64 tiles for the forward and dX GEMMs and chooseSlices
+    // split the weight gradient into several slices (partials + reduce); the small cases above run on 32×32
+    // tiles and a single direct slice.
+    const gpu = await testGpu();
+    const wide: Layer = { name: '3x3/s1/p1 side 16', kernel: 3, stride: 1, padding: 1, inSide: 16 };
+    await runConvCase(gpu, randomMask(1, 4, 4, 0, 21), wide, 4, 65, 21, false, '3x3 4096 rows 4→65');
+    await runConvCase(gpu, randomMask(2, 4, 4, 0.25, 22), wide, 3, 8, 22, true, '3x3 ~6k rows 3→8');
+    const strided: Layer = { name: '3x3/s2/p1 side 16', kernel: 3, stride: 2, padding: 1, inSide: 16 };
+    await runConvCase(gpu, randomMask(2, 4, 4, 0.5, 23), strided, 8, 12, 23, true, '3x3/s2 8→12');
+  });
+
   it('random shapes and layers (property)', async () => {
     const gpu = await testGpu();
     await fc.assert(

@@ -8,11 +8,32 @@
  */
 import source from '../../shaders/sparse_conv.wgsl?raw';
 import depthwiseSource from '../../shaders/sparse_depthwise.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import gemmSource from '../../shaders/sparse_gemm.wgsl?raw';
+import {
+  type Encodable,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  Params,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
 import type { GpuNeighbourMaps, GpuSiteScale } from '../sparse/sites';
-import { DispatchSequence } from './sparseSequence';
+import {
+  type ConvUniforms,
+  chooseSlices,
+  chooseTile,
+  columnSum,
+  convKernel,
+  convParams,
+  type GemmTile,
+  placeholder,
+  prepareConv,
+  reduceSlices,
+  vecFlags,
+} from './conv2d';
 
-const TILE = 64;
+/** Sites per split of the depthwise weight-gradient reduction (a multiple of this). */
 const TILE_K = 16;
 
 export interface SparseConvForwardArgs {
@@ -52,25 +73,24 @@ function kernel(gpu: Gpu, entryPoint: string) {
   return gpu.kernel({ label: `sparse_conv.${entryPoint}`, code: source, entryPoint });
 }
 
-function convParams(o: {
+/** Uniforms of shaders/sparse_conv.wgsl (the map-based depthwise kernels and their reduce). */
+function mapParams(o: {
   rows: number;
   cols: number;
-  depth: number;
   taps: number;
   hasBias: boolean;
   kPerSplit?: number;
   splits?: number;
-  bTransposed?: boolean;
 }): Params {
   return new Params()
     .u32(o.rows)
     .u32(o.cols)
-    .u32(o.depth)
+    .u32(1)
     .u32(o.taps)
     .u32(o.hasBias ? 1 : 0)
     .u32(o.kPerSplit ?? 0)
     .u32(o.splits ?? 1)
-    .u32(o.bTransposed ? 1 : 0);
+    .u32(0);
 }
 
 function checkConv(
@@ -83,9 +103,37 @@ function checkConv(
   expect(label, 'weight', weight, a.maps.maps.taps * a.cin * a.cout);
 }
 
-/** vec4 loads when the gathered channels (J) and the output columns (N) are multiples of 4. */
-function gemmEntry(depth: number, cols: number): string {
-  return depth % 4 === 0 && cols % 4 === 0 ? 'gather_gemm_vec4' : 'gather_gemm';
+/**
+ * The sparse GEMMs run in shaders/conv2d.wgsl's machinery (shaders/sparse_gemm.wgsl appended): the same tile
+ * policy (chooseTile), split-K policy (chooseSlices) and vec4 flags as the dense conv, so a sparse conv costs
+ * the dense conv's time per useful FLOP. Uniforms: batch = GEMM rows, kernelH = taps (see the shader header).
+ */
+function gemmUniforms(rows: number, depth: number, cols: number, taps: number): ConvUniforms {
+  return {
+    batch: rows,
+    srcH: 1,
+    srcW: 1,
+    srcC: depth,
+    dstH: 1,
+    dstW: 1,
+    dstC: cols,
+    kernelH: taps,
+    kernelW: 1,
+    strideH: 1,
+    strideW: 1,
+    padH: 0,
+    padW: 0,
+  };
+}
+
+function gemmKernel(
+  gpu: Gpu,
+  entryPoint: 'sparse_gemm' | 'sparse_grad_weight',
+  tile: GemmTile,
+  vec: { a: boolean; b: boolean },
+  weightTransposed = false,
+) {
+  return convKernel(gpu, entryPoint, { tile, vec, weightTransposed, appendSource: gemmSource });
 }
 
 /** Forward: y[o] = bias + Σ_taps x[nbr(o, t)] · W[t]. One implicit-GEMM dispatch. */
@@ -97,11 +145,12 @@ export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedD
   expect(label, 'y', a.y, maps.maps.outputRows * cout);
   if (a.bias) expect(label, 'bias', a.bias, cout);
   const rows = maps.maps.outputRows;
-  return gpu.prepare({
-    kernel: kernel(gpu, gemmEntry(cin, cout)),
-    buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? a.weight],
-    params: convParams({ rows, cols: cout, depth: cin, taps: maps.maps.taps, hasBias: !!a.bias }),
-    workgroups: [Math.ceil(cout / TILE), Math.ceil(rows / TILE)],
+  const tile = chooseTile(rows, cout);
+  return prepareConv(gpu, {
+    kernel: gemmKernel(gpu, 'sparse_gemm', tile, vecFlags(cin, cout)),
+    buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? placeholder(gpu)],
+    params: convParams({ ...gemmUniforms(rows, cin, cout, maps.maps.taps), hasBias: !!a.bias }),
+    workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(cout / tile.tileN), 1],
   });
 }
 
@@ -119,8 +168,11 @@ function siteSplits(
   return { splits: Math.max(1, Math.ceil(sites / kPerSplit)), kPerSplit };
 }
 
-/** Backward: dx (gather-only through the transposed map), dW and dBias by split-K partials + fixed-order reduce. */
-export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): DispatchSequence {
+/**
+ * Backward: dx by a gather-only GEMM through the transposed map; dW as the dense conv's split-K GEMM over
+ * sites (partials + fixed-order reduce, or directly when one slice suffices); dBias as a column sum of dy.
+ */
+export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): PreparedSequence {
   const label = 'sparseConvBackward';
   const { maps, cin, cout } = a;
   checkConv(label, a, a.weight);
@@ -129,61 +181,56 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Dispatc
   expect(label, 'x', a.x, inputRows * cin);
   expect(label, 'dWeight', a.dWeight, taps * cin * cout);
   if (a.dBias) expect(label, 'dBias', a.dBias, cout);
-  const dispatches: PreparedDispatch[] = [];
+  const parts: Encodable[] = [];
+  const scratch: GpuTensor[] = [];
   if (a.dx) {
     expect(label, 'dx', a.dx, inputRows * cin);
     if (maps.maps.transposed.length === 0)
       throw new RangeError(
         `${label}: these neighbour maps were built without the transposed map, so no input gradient can be computed; build them with transposed: true or omit dx.`,
       );
-    dispatches.push(
-      gpu.prepare({
-        kernel: kernel(gpu, gemmEntry(cout, cin)),
-        buffers: [a.dx, a.dy, maps.transposed, a.weight, a.weight],
-        params: convParams({
-          rows: inputRows,
-          cols: cin,
-          depth: cout,
-          taps,
-          hasBias: false,
-          bTransposed: true,
-        }),
-        workgroups: [Math.ceil(cin / TILE), Math.ceil(inputRows / TILE)],
+    const tile = chooseTile(inputRows, cin);
+    parts.push(
+      prepareConv(gpu, {
+        kernel: gemmKernel(gpu, 'sparse_gemm', tile, vecFlags(cout, cin, true), true),
+        buffers: [a.dx, a.dy, maps.transposed, a.weight, placeholder(gpu)],
+        params: convParams(gemmUniforms(inputRows, cout, cin, taps)),
+        workgroups: [Math.ceil(inputRows / tile.tileM), Math.ceil(cin / tile.tileN), 1],
       }),
     );
   }
-  const weightRows = taps * cin + (a.dBias ? 1 : 0);
-  const tiles = Math.ceil(weightRows / TILE) * Math.ceil(cout / TILE);
-  const { splits, kPerSplit } = siteSplits(outputRows, tiles, 256);
-  const partials = gpu.tensor('sparse_conv.dw_partials', [splits, weightRows, cout]);
-  const dummyBias = gpu.tensor('sparse_conv.no_bias', [1]);
-  const p = convParams({
-    rows: outputRows,
-    cols: cout,
-    depth: cin,
-    taps,
-    hasBias: !!a.dBias,
-    kPerSplit,
-    splits,
-  });
-  dispatches.push(
-    gpu.prepare({
-      kernel: kernel(
-        gpu,
-        cin % 4 === 0 && cout % 4 === 0 ? 'weight_grad_partial_vec4' : 'weight_grad_partial',
-      ),
-      buffers: [partials, a.x, maps.forward, a.dy],
-      params: p,
-      workgroups: [Math.ceil(cout / TILE), Math.ceil(weightRows / TILE), splits],
-    }),
-    gpu.prepare({
-      kernel: kernel(gpu, 'grad_reduce'),
-      buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
-      params: p,
-      workgroups: grid1d(Math.ceil((weightRows * cout) / 256)),
-    }),
-  );
-  return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
+  const weightRows = taps * cin;
+  const tile = chooseTile(weightRows, cout);
+  const grid = [Math.ceil(weightRows / tile.tileM), Math.ceil(cout / tile.tileN)] as const;
+  const { slices, rowsPerSlice } = chooseSlices(grid[0] * grid[1], outputRows);
+  const kernel = gemmKernel(gpu, 'sparse_grad_weight', tile, vecFlags(cin, cout));
+  const uniforms = { ...gemmUniforms(outputRows, cin, cout, taps), rowsPerSlice, slices };
+  const buffers = (out: GpuTensor) => [out, a.x, maps.forward, a.dy];
+  if (slices === 1) {
+    parts.push(
+      prepareConv(gpu, {
+        kernel,
+        buffers: buffers(a.dWeight),
+        params: convParams({ ...uniforms, accumulate: true }),
+        workgroups: [grid[0], grid[1], 1],
+      }),
+    );
+  } else {
+    const partials = gpu.tensor(`${label}.partials`, [slices, weightRows * cout]);
+    scratch.push(partials);
+    parts.push(
+      prepareConv(gpu, {
+        kernel,
+        buffers: buffers(partials),
+        params: convParams(uniforms),
+        workgroups: [grid[0], grid[1], slices],
+      }),
+      reduceSlices(gpu, a.dWeight, partials, weightRows * cout, slices, true),
+    );
+  }
+  if (a.dBias)
+    parts.push(columnSum(gpu, `${label}.bias`, a.dBias, a.dy, { batch: 1, h: outputRows, w: 1, c: cout }));
+  return new PreparedSequence(label, parts, scratch, gpu);
 }
 
 /**
@@ -256,7 +303,7 @@ export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs):
 }
 
 /** Depthwise backward: dx through the flipped window (gather-only), dW/dBias by site-split partials + reduce. */
-export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): DispatchSequence {
+export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): PreparedSequence {
   return a.maps ? mapDepthwiseBackward(gpu, { ...a, maps: a.maps }) : gridDepthwiseBackward(gpu, a);
 }
 
@@ -281,7 +328,7 @@ function gridDepthwiseForward(
 function gridDepthwiseBackward(
   gpu: Gpu,
   a: GridDepthwise & Omit<SparseDepthwiseBackwardArgs, 'maps' | 'scale'>,
-): DispatchSequence {
+): PreparedSequence {
   const label = 'sparseDepthwiseBackward';
   checkDepthwise(label, a, a.weight);
   const rows = a.scale.sites.rows;
@@ -319,11 +366,11 @@ function gridDepthwiseBackward(
     gpu.prepare({
       kernel: kernel(gpu, 'grad_reduce'),
       buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
-      params: convParams({ rows, cols: a.channels, depth: 1, taps, hasBias: !!a.dBias, splits }),
+      params: mapParams({ rows, cols: a.channels, taps, hasBias: !!a.dBias, splits }),
       workgroups: grid1d(Math.ceil((weightRows * a.channels) / 256)),
     }),
   );
-  return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
+  return new PreparedSequence(label, dispatches, [partials, dummyBias], gpu);
 }
 
 // ---------------------------------------------------------------- map-based depthwise
@@ -356,7 +403,7 @@ function depthwiseDispatch(
   return gpu.prepare({
     kernel: kernel(gpu, 'depthwise'),
     buffers: [out, src, map, weight, bias ?? weight],
-    params: convParams({ rows, cols: channels, depth: 1, taps, hasBias: !!bias }),
+    params: mapParams({ rows, cols: channels, taps, hasBias: !!bias }),
     workgroups: grid1d(Math.ceil((rows * channels) / 256)),
   });
 }
@@ -384,7 +431,7 @@ function mapDepthwiseForward(gpu: Gpu, a: MapDepthwiseForwardArgs): PreparedDisp
 }
 
 /** Map-based depthwise backward: dx with the transposed map (same kernel), dW/dBias by site-split partials. */
-function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): DispatchSequence {
+function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): PreparedSequence {
   const label = 'sparseDepthwiseBackward';
   checkMapStride(label, a.maps);
   const { maps, channels } = a;
@@ -407,10 +454,9 @@ function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): DispatchSe
   const { splits, kPerSplit } = siteSplits(outputRows, groups, 512);
   const partials = gpu.tensor('sparse_dw.dw_partials', [splits, weightRows, channels]);
   const dummyBias = gpu.tensor('sparse_dw.no_bias', [1]);
-  const p = convParams({
+  const p = mapParams({
     rows: outputRows,
     cols: channels,
-    depth: 1,
     taps,
     hasBias: !!a.dBias,
     kPerSplit,
@@ -430,5 +476,5 @@ function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): DispatchSe
       workgroups: grid1d(Math.ceil((weightRows * channels) / 256)),
     }),
   );
-  return new DispatchSequence(label, gpu, dispatches, [partials, dummyBias]);
+  return new PreparedSequence(label, dispatches, [partials, dummyBias], gpu);
 }

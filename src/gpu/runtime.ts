@@ -447,14 +447,20 @@ export class Gpu {
   }
 }
 
+/** Anything that records into a compute pass and frees itself: a PreparedDispatch or a PreparedSequence. */
+export interface Encodable {
+  encode(pass: GPUComputePassEncoder): void;
+  release(): void;
+}
+
 /**
- * Several prepared dispatches that must be encoded in order (e.g. partial sums then a fixed-order reduce),
- * together with the scratch tensors they own; release() returns both.
+ * Several prepared dispatches (or nested sequences) that must be encoded in order (e.g. partial sums then a
+ * fixed-order reduce), together with the scratch tensors they own; release() returns both.
  */
 export class PreparedSequence {
   constructor(
     readonly label: string,
-    readonly dispatches: readonly PreparedDispatch[],
+    readonly dispatches: readonly Encodable[],
     private readonly scratch: readonly GpuTensor[],
     private readonly gpu: Gpu,
   ) {}
