@@ -146,6 +146,16 @@ describe('trainer client', () => {
     expect(useAppStore.getState().run.runId).toBe('run-2');
   });
 
+  it('Start after a finished run begins a new run', async () => {
+    await client.start();
+    trainer.hub.emit({ type: 'state', runId: 'run-1', state: 'finished', step: 300 });
+    await settle();
+    expect(useAppStore.getState().run.state).toBe('finished');
+    await client.start();
+    expect(trainer.calls).toEqual(['configure', 'start', 'configure', 'start']);
+    expect(useAppStore.getState().run).toMatchObject({ runId: 'run-2', state: 'running' });
+  });
+
   it('reads metrics back every step on a software adapter', async () => {
     useAppStore.setState({
       gpu: { state: 'ready', label: 'soft', summary: { isSoftware: true } as never },

@@ -141,9 +141,9 @@ export class PlaygroundClient {
   }
 
   /** Configures a new run from the form when there is none or a setting that needs one has changed. */
-  private async ensureRun(remote: TrainerRemote): Promise<void> {
+  private async ensureRun(remote: TrainerRemote, fresh = false): Promise<void> {
     const { form, run } = this.store.getState();
-    if (run.runId && !needsNewRun(run.configuredForm, form)) return;
+    if (!fresh && run.runId && !needsNewRun(run.configuredForm, form)) return;
     const check = checkForm(form);
     if (!check.ok) throw new Error(check.message);
     if (run.state === 'running') await remote.pause();
@@ -171,7 +171,8 @@ export class PlaygroundClient {
 
   start(): Promise<boolean> {
     return this.act('start', 'config', async (remote) => {
-      await this.ensureRun(remote);
+      // A finished run has used up its schedule: Start begins a new one (its weights stay exportable until then).
+      await this.ensureRun(remote, this.store.getState().run.state === 'finished');
       await remote.start();
       this.store.setState((s) => ({ run: { ...s.run, state: 'running' } }));
     });

@@ -173,9 +173,11 @@ function RunButtons() {
       >
         {run.pending === 'start'
           ? 'Starting…'
-          : run.runId && !needsNewRun(run.configuredForm, form) && run.step > 0
-            ? 'Resume'
-            : 'Start'}
+          : run.state === 'finished'
+            ? 'Start new run'
+            : run.runId && !needsNewRun(run.configuredForm, form) && run.step > 0
+              ? 'Resume'
+              : 'Start'}
       </button>
       <button
         type="button"
@@ -188,7 +190,7 @@ function RunButtons() {
       <button
         type="button"
         data-testid="step"
-        disabled={!gpuReady || !valid || busy || running}
+        disabled={!gpuReady || !valid || busy || running || run.state === 'finished'}
         onClick={() => void client.step(1)}
       >
         Step
