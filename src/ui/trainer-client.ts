@@ -75,6 +75,7 @@ export class PlaygroundClient {
   private remote?: TrainerRemote;
   private starting?: Promise<TrainerRemote>;
   private snapshotInFlight = false;
+  private snapshotAgain = false;
   private lastSnapshotAt = 0;
   private maskRatioTimer?: ReturnType<typeof setTimeout>;
 
@@ -174,7 +175,10 @@ export class PlaygroundClient {
       // A finished run has used up its schedule: Start begins a new one (its weights stay exportable until then).
       await this.ensureRun(remote, this.store.getState().run.state === 'finished');
       await remote.start();
-      this.store.setState((s) => ({ run: { ...s.run, state: 'running' } }));
+      // The worker also announces this; an event that already moved the run on (e.g. a pause) wins.
+      this.store.setState((s) =>
+        s.run.state === 'idle' || s.run.state === 'paused' ? { run: { ...s.run, state: 'running' } } : {},
+      );
     });
   }
 
@@ -292,7 +296,12 @@ export class PlaygroundClient {
   async refreshSnapshot(force: boolean): Promise<void> {
     const { run } = this.store.getState();
     const remote = this.remote;
-    if (!remote || !run.runId || this.snapshotInFlight) return;
+    if (!remote || !run.runId) return;
+    if (this.snapshotInFlight) {
+      // The one in flight may predate what the caller just did (a step, a pause): fetch again after it.
+      if (force) this.snapshotAgain = true;
+      return;
+    }
     if (!force) {
       const metrics = this.store.getState().metrics;
       const stepMs = metrics.length > 0 ? metrics[metrics.length - 1].stepMs : 0;
@@ -309,23 +318,30 @@ export class PlaygroundClient {
     } finally {
       this.snapshotInFlight = false;
     }
+    if (this.snapshotAgain) {
+      this.snapshotAgain = false;
+      await this.refreshSnapshot(true);
+    }
   }
 
   exportWeights(): Promise<boolean> {
     return this.act('export', 'export', async (remote) => {
-      const { run, form } = this.store.getState();
+      const { run } = this.store.getState();
       if (!run.runId) throw new Error('There are no weights to export yet: start or step a run first.');
-      download(await remote.exportWeights(), `sparklab-${form.preset}-step${run.step}.safetensors`);
+      download(
+        await remote.exportWeights(),
+        `sparklab-${run.configuredForm?.preset ?? 'run'}-step${run.step}.safetensors`,
+      );
     });
   }
 
   exportEncoder(): Promise<boolean> {
     return this.act('export', 'export', async (remote) => {
-      const { run, form } = this.store.getState();
+      const { run } = this.store.getState();
       if (!run.runId) throw new Error('There is no encoder to export yet: start or step a run first.');
       download(
         await remote.exportEncoder(),
-        `sparklab-${form.preset}-step${run.step}-encoder-timm.safetensors`,
+        `sparklab-${run.configuredForm?.preset ?? 'run'}-step${run.step}-encoder-timm.safetensors`,
       );
     });
   }
