@@ -133,7 +133,7 @@ try {
   });
 
   await check(
-    'the playground trains the smallest preset on built-in Fashion-MNIST; a malformed weights file is refused with a sentence and loses nothing; a reload resumes the saved run',
+    'the playground trains tiny on built-in Fashion-MNIST; exports carry official and timm names; a malformed weights file is refused with a sentence and loses nothing; a reload resumes the saved run',
     async (page, errors) => {
       await page.goto(url);
       await page.waitForFunction(
@@ -171,6 +171,12 @@ try {
       assert(/finished its 3 steps/.test(await finished.innerText()), 'no notice that the run finished');
       const stepBefore = await page.getByTestId('run-step').innerText();
 
+      /** The tensor names in a safetensors file (8-byte little-endian header length, then JSON). */
+      const tensorNames = (bytes) => {
+        const length = Number(bytes.readBigUInt64LE(0));
+        const header = JSON.parse(bytes.subarray(8, 8 + length).toString('utf8'));
+        return Object.keys(header).filter((name) => name !== '__metadata__');
+      };
       const exportWeights = async () => {
         const [download] = await Promise.all([
           page.waitForEvent('download'),
@@ -180,6 +186,22 @@ try {
         return readFileSync(path);
       };
       const before = await exportWeights();
+      const names = tensorNames(before);
+      assert(
+        names.some((n) => n.startsWith('sparse_encoder.sp_cnn.')) &&
+          names.some((n) => n.startsWith('dense_decoder.')),
+        `the weights export lacks the official SparK names: ${names.slice(0, 5).join(', ')}`,
+      );
+      const [encoderDownload] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByTestId('export-encoder').click(),
+      ]);
+      const encoderNames = tensorNames(readFileSync(await encoderDownload.path()));
+      assert(
+        encoderNames.length > 0 &&
+          encoderNames.every((n) => !/^(sparse_encoder|dense_decoder|densify_)/.test(n)),
+        `the encoder export is not timm-style: ${encoderNames.slice(0, 5).join(', ')}`,
+      );
       await page.getByTestId('import-weights').setInputFiles({
         name: 'broken.safetensors',
         mimeType: 'application/octet-stream',
