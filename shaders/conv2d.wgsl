@@ -20,7 +20,6 @@
 //                     transposed conv (W[tap, r=ci, n=co], + bias).
 //   conv_grad_weight  dW[(tap,ci), co] = Σ_m im2col(x)[m,(tap,ci)]·dy[m,co], split-K over pixel slices (z).
 //   (shaders/conv_transpose.wgsl is appended to this file for the transposed conv's weight gradient.)
-//   column_sum        bias gradients: Σ_m dy[m, c] per slice.
 //   reduce_slices     out[i] (+)= Σ_s partial[s, i], in slice order (deterministic, no atomics).
 //   dw_forward / dw_grad_input / dw_grad_weight: depthwise (groups = C), one thread per element; these
 //                     are memory-bound, so a GEMM formulation buys nothing.
@@ -230,6 +229,86 @@ fn write_result(index: u32, value: f32) {
   }
 }
 
+// Four consecutive im2col entries k .. k+3 ((tap, ci) in K order) of output pixel (b, oy, ox); 0 past k_count.
+fn load_input4(b: u32, oy: u32, ox: u32, k: u32, k_count: u32) -> vec4f {
+  var tap = k / p.src_c;
+  var ci = k % p.src_c;
+  if (VEC_A) {
+    return load_input_vec4(b, oy, ox, tap, ci, k < k_count);
+  }
+  var v = vec4f(0.0);
+  for (var j = 0u; j < 4u; j++) {
+    if (k + j < k_count) {
+      v[j] = load_input(b, oy, ox, tap, ci);
+    }
+    ci += 1u;
+    if (ci == p.src_c) {
+      ci = 0u;
+      tap += 1u;
+    }
+  }
+  return v;
+}
+
+// B tile of a weight-gradient GEMM: rows k0 .. k0+BK of dy [m, dst_c] (rhs), × the output mask; rows from
+// `last` on read as 0.
+fn load_dy_tile(k0: u32, last: u32, n0: u32, lid: u32) {
+  for (var e = lid; e < TILE_B / 4u; e += THREADS) {
+    let kk = e / (TILE_N / 4u);
+    let nq = (e % (TILE_N / 4u)) * 4u;
+    let m = k0 + kk;
+    var v = vec4f(0.0);
+    if (m < last) {
+      let ox = m % p.dst_w;
+      let t = m / p.dst_w;
+      let scale = mask_at(t / p.dst_h, t % p.dst_h, ox);
+      if (VEC_B) {
+        if (n0 + nq < p.dst_c) {
+          v = rhs[(m * p.dst_c + n0 + nq) >> 2u] * scale;
+        }
+      } else {
+        for (var j = 0u; j < 4u; j++) {
+          if (n0 + nq + j < p.dst_c) {
+            v[j] = rhs_at(m * p.dst_c + n0 + nq + j) * scale;
+          }
+        }
+      }
+    }
+    for (var j = 0u; j < 4u; j++) {
+      tile_b[kk * TILE_N + nq + j] = v[j];
+    }
+  }
+}
+
+// Epilogue of one accumulator row of an output tile: + bias, × scale (the output mask), into output row `row`.
+fn store_output_row(row: u32, n0: u32, tx: u32, acc_row: vec4f, scale: f32) {
+  for (var j = 0u; j < TN; j++) {
+    let n = n0 + tx + j * WG_N;
+    if (n < p.dst_c) {
+      var value = acc_row[j];
+      if (p.has_bias != 0u) {
+        value += bias[n];
+      }
+      write_result(row * p.dst_c + n, value * scale);
+    }
+  }
+}
+
+// Epilogue of a weight-gradient tile (rows r of r_count × columns n): slice z's partial, or straight into dW
+// when a single slice accumulates.
+fn store_weight_grad_tile(r0: u32, n0: u32, slice: u32, r_count: u32, lid3: vec3u, acc: ptr<function, array<vec4f, 4>>) {
+  let slice_offset = select(slice * r_count * p.dst_c, 0u, p.accumulate != 0u);
+  for (var i = 0u; i < TM; i++) {
+    let r = r0 + lid3.y + i * WG_M;
+    for (var j = 0u; j < TN; j++) {
+      let n = n0 + lid3.x + j * WG_N;
+      if (r < r_count && n < p.dst_c) {
+        write_result(slice_offset + r * p.dst_c + n, (*acc)[i][j]);
+      }
+    }
+  }
+}
+
 @compute @workgroup_size(WG_N, WG_M)
 fn conv_forward(
   @builtin(workgroup_id) wid: vec3u,
@@ -253,23 +332,7 @@ fn conv_forward(
         let ox = m % p.dst_w;
         let t = m / p.dst_w;
         let oy = t % p.dst_h;
-        let b = t / p.dst_h;
-        var tap = (k0 + kq) / p.src_c;
-        var ci = (k0 + kq) % p.src_c;
-        if (VEC_A) {
-          v = load_input_vec4(b, oy, ox, tap, ci, k0 + kq < k_count);
-        } else {
-          for (var j = 0u; j < 4u; j++) {
-            if (k0 + kq + j < k_count) {
-              v[j] = load_input(b, oy, ox, tap, ci);
-            }
-            ci += 1u;
-            if (ci == p.src_c) {
-              ci = 0u;
-              tap += 1u;
-            }
-          }
-        }
+        v = load_input4(t / p.dst_h, oy, ox, k0 + kq, k_count);
       }
       for (var j = 0u; j < 4u; j++) {
         tile_a[(kq + j) * TILE_M + row] = v[j];
@@ -287,17 +350,7 @@ fn conv_forward(
     }
     let ox = m % p.dst_w;
     let t = m / p.dst_w;
-    let scale = mask_at(t / p.dst_h, t % p.dst_h, ox);
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid3.x + j * WG_N;
-      if (n < p.dst_c) {
-        var value = acc[i][j];
-        if (p.has_bias != 0u) {
-          value += bias[n];
-        }
-        write_result(m * p.dst_c + n, value * scale);
-      }
-    }
+    store_output_row(m, n0, lid3.x, acc[i], mask_at(t / p.dst_h, t % p.dst_h, ox));
   }
 }
 
@@ -389,17 +442,7 @@ fn conv_phase(
     let t = m / rows_x;
     let y = py + p.stride_h * (t % rows_y);
     let x = px + p.stride_w * ix;
-    let pixel = ((t / rows_y) * p.dst_h + y) * p.dst_w + x;
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid3.x + j * WG_N;
-      if (n < p.dst_c) {
-        var value = acc[i][j];
-        if (p.has_bias != 0u) {
-          value += bias[n];
-        }
-        write_result(pixel * p.dst_c + n, value);
-      }
-    }
+    store_output_row(((t / rows_y) * p.dst_h + y) * p.dst_w + x, n0, lid3.x, acc[i], 1.0);
   }
 }
 
@@ -427,94 +470,21 @@ fn conv_grad_weight(
         let ox = m % p.dst_w;
         let t = m / p.dst_w;
         let oy = t % p.dst_h;
-        let b = t / p.dst_h;
-        var tap = (r0 + rq) / p.src_c;
-        var ci = (r0 + rq) % p.src_c;
-        if (VEC_A) {
-          v = load_input_vec4(b, oy, ox, tap, ci, r0 + rq < r_count);
-        } else {
-          for (var j = 0u; j < 4u; j++) {
-            if (r0 + rq + j < r_count) {
-              v[j] = load_input(b, oy, ox, tap, ci);
-            }
-            ci += 1u;
-            if (ci == p.src_c) {
-              ci = 0u;
-              tap += 1u;
-            }
-          }
-        }
+        v = load_input4(t / p.dst_h, oy, ox, r0 + rq, r_count);
       }
       for (var j = 0u; j < 4u; j++) {
         tile_a[kk * TILE_M + rq + j] = v[j];
       }
     }
-    for (var e = lid; e < TILE_B / 4u; e += THREADS) {
-      let kk = e / (TILE_N / 4u);
-      let nq = (e % (TILE_N / 4u)) * 4u;
-      let m = k0 + kk;
-      var v = vec4f(0.0);
-      if (m < last) {
-        let ox = m % p.dst_w;
-        let t = m / p.dst_w;
-        let scale = mask_at(t / p.dst_h, t % p.dst_h, ox);
-        if (VEC_B) {
-          if (n0 + nq < p.dst_c) {
-            v = rhs[(m * p.dst_c + n0 + nq) >> 2u] * scale;
-          }
-        } else {
-          for (var j = 0u; j < 4u; j++) {
-            if (n0 + nq + j < p.dst_c) {
-              v[j] = rhs_at(m * p.dst_c + n0 + nq + j) * scale;
-            }
-          }
-        }
-      }
-      for (var j = 0u; j < 4u; j++) {
-        tile_b[kk * TILE_N + nq + j] = v[j];
-      }
-    }
+    load_dy_tile(k0, last, n0, lid);
     workgroupBarrier();
     mac_tile(lid3.x, lid3.y, &acc);
     workgroupBarrier();
   }
-  let slice_offset = select(wid.z * r_count * p.dst_c, 0u, p.accumulate != 0u);
-  for (var i = 0u; i < TM; i++) {
-    let r = r0 + lid3.y + i * WG_M;
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid3.x + j * WG_N;
-      if (r < r_count && n < p.dst_c) {
-        write_result(slice_offset + r * p.dst_c + n, acc[i][j]);
-      }
-    }
-  }
+  store_weight_grad_tile(r0, n0, wid.z, r_count, lid3, &acc);
 }
 
-// ---------------------------------------------------------------- bias gradients and split-K reduction
-
-// lhs = dy [pixels, dst_c] at dst resolution. One thread per (channel, slice); neighbouring threads read
-// neighbouring channels of the same row, so the loop is coalesced.
-@compute @workgroup_size(64)
-fn column_sum(@builtin(global_invocation_id) gid: vec3u) {
-  let c = gid.x;
-  if (c >= p.dst_c) {
-    return;
-  }
-  let pixels = p.batch * p.dst_h * p.dst_w;
-  let first = gid.y * p.rows_per_slice;
-  let last = min(pixels, first + p.rows_per_slice);
-  var sum = 0.0;
-  for (var m = first; m < last; m++) {
-    let x = m % p.dst_w;
-    let t = m / p.dst_w;
-    sum += lhs_at(m * p.dst_c + c) * mask_at(t / p.dst_h, t % p.dst_h, x);
-  }
-  if (p.accumulate != 0u) {
-    out[c] += sum;
-  } else {
-    out[gid.y * p.dst_c + c] = sum;
-  }
-}
+// ---------------------------------------------------------------- split-K reduction (bias gradients: reduce.ts columnSum)
 
 @group(1) @binding(0) var<uniform> rp: ReduceParams;
 

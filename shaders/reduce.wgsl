@@ -5,7 +5,7 @@
 //     partial_sum(_squares): workgroup w sums elements w·256 + lid, stepping by (workgroups·256), then a
 //                            tree in workgroup memory → dst[w]
 //     final_sum:             one workgroup sums dst[0 .. count) → out[0]
-//   column sums of x[rows, cols] (bias gradients):
+//   column sums of x[rows, cols] (bias gradients), optionally × a cell mask per row (the dense conv's masked dy):
 //     column_partials:       workgroup (x = 64 columns, y = row block) with 4 row lanes per column → the block's
 //                            column sums, written (or added, when it is the only block) to dst[block·cols + col]
 //     column_final:          one thread per column sums the blocks in order (and accumulates) → out[col]
@@ -20,7 +20,17 @@ struct Params {
   rows_per_block: u32,
   count: u32,
   accumulate: u32,
+  // Column sums with a mask: row r is pixel (b, y, x) of a [B, height, width] map, weighted by
+  // mask[b, y / cell_h, x / cell_w] (MASK_MODE 1: u32 flags, 2: f32 values as bit patterns).
+  height: u32,
+  width: u32,
+  grid_h: u32,
+  grid_w: u32,
+  cell_h: u32,
+  cell_w: u32,
 }
+
+override MASK_MODE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
@@ -74,6 +84,18 @@ fn final_sum(@builtin(local_invocation_id) lid: vec3u) {
 
 var<workgroup> lanes: array<f32, 256>;
 
+// Bound for every column_partials dispatch (the TS binds x again when there is no mask: never read then).
+@group(0) @binding(2) var<storage, read> row_mask: array<u32>;
+
+fn row_weight(row: u32) -> f32 {
+  if (MASK_MODE == 0u) { return 1.0; }
+  let x_pos = row % params.width;
+  let t = row / params.width;
+  let v = row_mask[((t / params.height) * params.grid_h + (t % params.height) / params.cell_h) * params.grid_w + x_pos / params.cell_w];
+  if (MASK_MODE == 1u) { return select(0.0, 1.0, v != 0u); }
+  return bitcast<f32>(v);
+}
+
 @compute @workgroup_size(64, 4)
 fn column_partials(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let col = wid.x * 64u + lid.x;
@@ -82,7 +104,7 @@ fn column_partials(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
   let end = min(rows, begin + params.rows_per_block);
   var sum = 0.0;
   if (col < params.cols) {
-    for (var row = begin + lid.y; row < end; row += 4u) { sum += x[row * params.cols + col]; }
+    for (var row = begin + lid.y; row < end; row += 4u) { sum += x[row * params.cols + col] * row_weight(row); }
   }
   lanes[lid.y * 64u + lid.x] = sum;
   workgroupBarrier();

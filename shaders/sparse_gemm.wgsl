@@ -82,18 +82,8 @@ fn sparse_gemm(
   }
   for (var i = 0u; i < TM; i++) {
     let m = m0 + lid3.y + i * WG_M;
-    if (m >= m_count) {
-      continue;
-    }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid3.x + j * WG_N;
-      if (n < p.dst_c) {
-        var value = acc[i][j];
-        if (p.has_bias != 0u) {
-          value += bias[n];
-        }
-        write_result(m * p.dst_c + n, value);
-      }
+    if (m < m_count) {
+      store_output_row(m, n0, lid3.x, acc[i], 1.0);
     }
   }
 }
@@ -124,40 +114,11 @@ fn sparse_grad_weight(
         tile_a[kk * TILE_M + rq + j] = v[j];
       }
     }
-    for (var e = lid; e < TILE_B / 4u; e += THREADS) {
-      let kk = e / (TILE_N / 4u);
-      let nq = (e % (TILE_N / 4u)) * 4u;
-      let m = k0 + kk;
-      var v = vec4f(0.0);
-      if (m < last) {
-        if (VEC_B) {
-          if (n0 + nq < p.dst_c) {
-            v = rhs[(m * p.dst_c + n0 + nq) >> 2u];
-          }
-        } else {
-          for (var j = 0u; j < 4u; j++) {
-            if (n0 + nq + j < p.dst_c) {
-              v[j] = rhs_at(m * p.dst_c + n0 + nq + j);
-            }
-          }
-        }
-      }
-      for (var j = 0u; j < 4u; j++) {
-        tile_b[kk * TILE_N + nq + j] = v[j];
-      }
-    }
+    // dY rows (dst_h = dst_w = 1 and no mask: the mask factor is 1).
+    load_dy_tile(k0, last, n0, lid);
     workgroupBarrier();
     mac_tile(lid3.x, lid3.y, &acc);
     workgroupBarrier();
   }
-  let slice_offset = select(wid.z * r_count * p.dst_c, 0u, p.accumulate != 0u);
-  for (var i = 0u; i < TM; i++) {
-    let r = r0 + lid3.y + i * WG_M;
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid3.x + j * WG_N;
-      if (r < r_count && n < p.dst_c) {
-        write_result(slice_offset + r * p.dst_c + n, acc[i][j]);
-      }
-    }
-  }
+  store_weight_grad_tile(r0, n0, wid.z, r_count, lid3, &acc);
 }

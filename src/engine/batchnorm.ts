@@ -6,8 +6,7 @@
  * statistics. Kernels: shaders/batchnorm.wgsl.
  */
 import source from '../../shaders/batchnorm.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params } from '../gpu/runtime';
-import { DispatchSequence } from './sparseSequence';
+import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
 
 export interface BatchNormShape {
   rows: number;
@@ -82,7 +81,7 @@ export function batchNormSaved(gpu: Gpu, channels: number, label = 'bn.saved'): 
  * Training forward: statistics over the (unmasked) rows, running-stat update, normalisation.
  * Needs at least 2 counted rows (PyTorch refuses 1: the unbiased variance is undefined).
  */
-export function batchNormTrain(gpu: Gpu, args: BatchNormForwardArgs): DispatchSequence {
+export function batchNormTrain(gpu: Gpu, args: BatchNormForwardArgs): PreparedSequence {
   const { rows, channels } = args;
   check('batchNormTrain', args, {
     y: [args.y, rows * channels],
@@ -119,14 +118,14 @@ export function batchNormTrain(gpu: Gpu, args: BatchNormForwardArgs): DispatchSe
       workgroups: grid1d(Math.ceil((rows * channels) / 256)),
     }),
   ];
-  return new DispatchSequence('batchNormTrain', gpu, dispatches, [partials]);
+  return new PreparedSequence('batchNormTrain', dispatches, [partials], gpu);
 }
 
 /** Eval forward: normalises with the running statistics; masked rows output 0. */
 export function batchNormEval(
   gpu: Gpu,
   args: Omit<BatchNormForwardArgs, 'saved' | 'momentum'>,
-): DispatchSequence {
+): PreparedSequence {
   const { rows, channels } = args;
   check('batchNormEval', args, {
     y: [args.y, rows * channels],
@@ -150,11 +149,11 @@ export function batchNormEval(
     params: params(args),
     workgroups: grid1d(Math.ceil((rows * channels) / 256)),
   });
-  return new DispatchSequence('batchNormEval', gpu, [dispatch]);
+  return new PreparedSequence('batchNormEval', [dispatch], [], gpu);
 }
 
 /** Training backward: dx written, dγ and dβ accumulated; every sum over the counted rows. */
-export function batchNormBackward(gpu: Gpu, args: BatchNormBackwardArgs): DispatchSequence {
+export function batchNormBackward(gpu: Gpu, args: BatchNormBackwardArgs): PreparedSequence {
   const { rows, channels } = args;
   check('batchNormBackward', args, {
     dx: [args.dx, rows * channels],
@@ -190,5 +189,5 @@ export function batchNormBackward(gpu: Gpu, args: BatchNormBackwardArgs): Dispat
       workgroups: grid1d(Math.ceil((rows * channels) / 256)),
     }),
   ];
-  return new DispatchSequence('batchNormBackward', gpu, dispatches, [partials, sums]);
+  return new PreparedSequence('batchNormBackward', dispatches, [partials, sums], gpu);
 }

@@ -17,7 +17,6 @@ import {
   type ConvUniforms,
   chooseSlices,
   chooseTile,
-  columnSum,
   convKernel,
   convParams,
   type Encodable,
@@ -26,6 +25,7 @@ import {
   reduceSlices,
   vecFlags,
 } from './conv2d';
+import { columnSum } from './reduce';
 
 export interface ConvTransposeShape {
   batch: number;
@@ -252,5 +252,12 @@ export function convTransposeBackwardBias(
   const { outH, outW } = check(label, s);
   checkLength(label, dbias, s.outC, 'bias gradient');
   checkLength(label, dy, s.batch * outH * outW * s.outC, 'output gradient');
-  return columnSum(gpu, label, dbias, dy, { batch: s.batch, h: outH, w: outW, c: s.outC });
+  return columnSum(gpu, {
+    label,
+    out: dbias,
+    x: dy,
+    rows: s.batch * outH * outW,
+    cols: s.outC,
+    accumulate: true,
+  });
 }

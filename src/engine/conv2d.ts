@@ -10,6 +10,7 @@ import convSource from '../../shaders/conv2d.wgsl?raw';
 import {
   type Binding,
   type DispatchSpec,
+  type Encodable,
   type Gpu,
   type GpuTensor,
   grid1d,
@@ -18,6 +19,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import { columnSum } from './reduce';
 
 export interface Conv2dShape {
   batch: number;
@@ -48,11 +50,8 @@ export interface GpuCellMask {
   cellW: number;
 }
 
-/** What a layer keeps per kernel invocation: record into a pass each step, release once. */
-export interface Encodable {
-  encode(pass: GPUComputePassEncoder): void;
-  release(): void;
-}
+/** What a layer keeps per kernel invocation (defined by the runtime; re-exported for the layer code). */
+export type { Encodable } from '../gpu/runtime';
 
 export function conv2dOutputSize(shape: Conv2dShape): { outH: number; outW: number } {
   const outH = Math.floor((shape.inH + 2 * shape.padH - shape.kernelH) / shape.strideH) + 1;
@@ -227,61 +226,6 @@ export function reduceSlices(
       .u32(accumulate ? 1 : 0),
     workgroups: grid1d(Math.ceil(count / 256)),
   });
-}
-
-/**
- * Column sums of dy [pixels, C] (× mask) accumulated into `out` [C]: per-slice partials and a fixed-order
- * reduce, or a single direct pass when one slice suffices.
- */
-export function columnSum(
-  gpu: Gpu,
-  label: string,
-  out: GpuTensor,
-  dy: GpuTensor,
-  dims: { batch: number; h: number; w: number; c: number },
-  mask?: GpuCellMask,
-): Encodable {
-  const pixels = dims.batch * dims.h * dims.w;
-  const channelGroups = Math.ceil(dims.c / 64);
-  const { slices, rowsPerSlice } = chooseSlices(channelGroups / 4, pixels);
-  const uniforms: ConvUniforms = {
-    batch: dims.batch,
-    srcH: dims.h,
-    srcW: dims.w,
-    srcC: dims.c,
-    dstH: dims.h,
-    dstW: dims.w,
-    dstC: dims.c,
-    kernelH: 1,
-    kernelW: 1,
-    strideH: 1,
-    strideW: 1,
-    padH: 0,
-    padW: 0,
-    rowsPerSlice,
-    slices,
-    mask,
-  };
-  const kernel = convKernel(gpu, 'column_sum', { mask });
-  const maskBuffer = mask?.tensor ?? placeholder(gpu);
-  if (slices === 1) {
-    const direct = prepareConv(gpu, {
-      kernel,
-      buffers: [out, dy, maskBuffer],
-      params: convParams({ ...uniforms, accumulate: true }),
-      workgroups: [channelGroups, 1, 1],
-    });
-    return new PreparedSequence(label, [direct], [], gpu);
-  }
-  const partials = gpu.tensor(`${label}.partials`, [slices, dims.c]);
-  const partial = prepareConv(gpu, {
-    kernel,
-    buffers: [partials, dy, maskBuffer],
-    params: convParams(uniforms),
-    workgroups: [channelGroups, slices, 1],
-  });
-  const reduce = reduceSlices(gpu, out, partials, dims.c, slices, true);
-  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 function checkLength(label: string, tensor: GpuTensor, expected: number, what: string): void {
@@ -538,12 +482,14 @@ export function conv2dBackwardBias(
   const { outH, outW } = checkShape(label, shape);
   checkLength(label, dbias, shape.outC, 'bias gradient');
   checkLength(label, dy, shape.batch * outH * outW * shape.outC, 'output gradient');
-  return columnSum(
-    gpu,
+  const { mask } = options;
+  return columnSum(gpu, {
     label,
-    dbias,
-    dy,
-    { batch: shape.batch, h: outH, w: outW, c: shape.outC },
-    options.mask,
-  );
+    out: dbias,
+    x: dy,
+    rows: shape.batch * outH * outW,
+    cols: shape.outC,
+    accumulate: true,
+    mask: mask && { ...mask, height: outH, width: outW },
+  });
 }

@@ -4,8 +4,7 @@
  * the dense LN. Kernels: shaders/layernorm.wgsl.
  */
 import source from '../../shaders/layernorm.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params } from '../gpu/runtime';
-import { DispatchSequence } from './sparseSequence';
+import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
 
 const ROWS_PER_CHUNK = 256;
 
@@ -45,7 +44,7 @@ export function layerNormSaved(gpu: Gpu, rows: number, label = 'ln.saved'): GpuT
 export function layerNormForward(
   gpu: Gpu,
   a: LayerNormShape & { y: GpuTensor; x: GpuTensor; gamma: GpuTensor; beta: GpuTensor; saved: GpuTensor },
-): DispatchSequence {
+): PreparedSequence {
   const n = a.rows * a.channels;
   check('layerNormForward', a, {
     y: [a.y, n],
@@ -60,7 +59,7 @@ export function layerNormForward(
     params: params(a),
     workgroups: grid1d(a.rows),
   });
-  return new DispatchSequence('layerNormForward', gpu, [d]);
+  return new PreparedSequence('layerNormForward', [d], [], gpu);
 }
 
 /** dx written; dγ, dβ accumulated (+=) through row-chunk partials and a fixed-order reduce. */
@@ -75,7 +74,7 @@ export function layerNormBackward(
     dGamma: GpuTensor;
     dBeta: GpuTensor;
   },
-): DispatchSequence {
+): PreparedSequence {
   const n = a.rows * a.channels;
   check('layerNormBackward', a, {
     dx: [a.dx, n],
@@ -109,5 +108,5 @@ export function layerNormBackward(
       workgroups: [Math.ceil(a.channels / 64)],
     }),
   ];
-  return new DispatchSequence('layerNormBackward', gpu, dispatches, [partials]);
+  return new PreparedSequence('layerNormBackward', dispatches, [partials], gpu);
 }

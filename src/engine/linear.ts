@@ -6,10 +6,17 @@
  * Accumulation: y, dx written; dWeight, dBias, dGamma accumulated (+=).
  */
 import source from '../../shaders/sparse_pointwise.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import {
+  type Encodable,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  Params,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
 import { matmul, matmulSplitK } from './matmul';
 import { columnSum } from './reduce';
-import { DispatchSequence } from './sparseSequence';
 
 function expectLength(label: string, name: string, t: GpuTensor, n: number): void {
   if (t.length !== n) throw new RangeError(`${label}: ${name} has ${t.length} elements, expected ${n}.`);
@@ -45,13 +52,13 @@ export function linearBackward(
     dWeight: GpuTensor;
     dBias?: GpuTensor;
   },
-): DispatchSequence {
+): PreparedSequence {
   const label = 'linearBackward';
   expectLength(label, 'dy', a.dy, a.rows * a.outC);
   expectLength(label, 'x', a.x, a.rows * a.inC);
   expectLength(label, 'weight', a.weight, a.inC * a.outC);
   expectLength(label, 'dWeight', a.dWeight, a.inC * a.outC);
-  const parts: { encode(pass: GPUComputePassEncoder): void; release(): void }[] = [];
+  const parts: Encodable[] = [];
   if (a.dx) {
     expectLength(label, 'dx', a.dx, a.rows * a.inC);
     parts.push(
@@ -74,7 +81,7 @@ export function linearBackward(
     expectLength(label, 'dBias', a.dBias, a.outC);
     parts.push(columnSum(gpu, { out: a.dBias, x: a.dy, rows: a.rows, cols: a.outC, accumulate: true }));
   }
-  return new DispatchSequence(label, gpu, [], [], parts);
+  return new PreparedSequence(label, parts, [], gpu);
 }
 
 const ROWS_PER_CHUNK = 256;
@@ -123,7 +130,7 @@ export function layerScaleBackward(
     gamma: GpuTensor;
     dGamma: GpuTensor;
   },
-): DispatchSequence {
+): PreparedSequence {
   const label = 'layerScaleBackward';
   const n = a.rows * a.channels;
   for (const [name, t] of [
@@ -157,5 +164,5 @@ export function layerScaleBackward(
       workgroups: [Math.ceil(a.channels / 64)],
     }),
   ];
-  return new DispatchSequence(label, gpu, dispatches, [partials]);
+  return new PreparedSequence(label, dispatches, [partials], gpu);
 }

@@ -3,7 +3,7 @@
  * and free of read-backs: results land in GPU tensors for the next kernel (optimiser, loss, logging).
  *
  *   sum(gpu, { out, x, squares? })                   out[0] = Σx or Σx²
- *   columnSum(gpu, { out, x, rows, cols, accumulate? })  out[c] (= or +=) Σ_r x[r, c]
+ *   columnSum(gpu, { out, x, rows, cols, accumulate?, mask? })  out[c] (= or +=) Σ_r x[r, c] (× cell mask)
  *   segmentSumSquares(gpu, { out, x, segments })     out[s] = Σx² over segment s; out[S] = Σ_s; out[S+1] = √
  */
 import reduceSource from '../../shaders/reduce.wgsl?raw';
@@ -15,6 +15,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import type { GpuCellMask } from './conv2d';
 import type { Arena } from './params';
 
 function sequence(
@@ -30,13 +31,32 @@ function kernel(gpu: Gpu, entryPoint: string) {
   return gpu.kernel({ label: `reduce.${entryPoint}`, code: reduceSource, entryPoint });
 }
 
-function params(n: number, cols: number, rowsPerBlock: number, count: number, accumulate: boolean): Params {
+/** Rows of a column sum read as pixels of a [B, height, width] map weighted by a cell mask. */
+export interface RowCellMask extends GpuCellMask {
+  height: number;
+  width: number;
+}
+
+function params(
+  n: number,
+  cols: number,
+  rowsPerBlock: number,
+  count: number,
+  accumulate: boolean,
+  mask?: RowCellMask,
+): Params {
   return new Params()
     .u32(n)
     .u32(cols)
     .u32(rowsPerBlock)
     .u32(count)
-    .u32(accumulate ? 1 : 0);
+    .u32(accumulate ? 1 : 0)
+    .u32(mask?.height ?? 1)
+    .u32(mask?.width ?? 1)
+    .u32(mask?.gridH ?? 1)
+    .u32(mask?.gridW ?? 1)
+    .u32(mask?.cellH ?? 1)
+    .u32(mask?.cellW ?? 1);
 }
 
 const THREADS = 256;
@@ -87,14 +107,23 @@ const COLUMN_MIN_ROWS_PER_BLOCK = 64;
 const COLUMN_MAX_BLOCKS = 256;
 
 /**
- * out[c] (= or +=) Σ_r x[r, c] for row-major x[rows, cols]: the bias gradient of a linear/conv layer.
- * Rows are split into blocks reduced in parallel, then the blocks are added in order.
+ * out[c] (= or +=) Σ_r x[r, c] for row-major x[rows, cols]: the bias gradient of a linear/conv layer; with a
+ * cell mask, row r (pixel (b, y, x) of a [B, height, width] map) is weighted by its cell's mask value (the
+ * dense masked conv's bias gradient). Rows are split into blocks reduced in parallel, then added in order.
  */
 export function columnSum(
   gpu: Gpu,
-  options: { out: GpuTensor; x: GpuTensor; rows: number; cols: number; accumulate?: boolean },
+  options: {
+    out: GpuTensor;
+    x: GpuTensor;
+    rows: number;
+    cols: number;
+    accumulate?: boolean;
+    mask?: RowCellMask;
+    label?: string;
+  },
 ): PreparedSequence {
-  const { out, x, rows, cols, accumulate = false } = options;
+  const { out, x, rows, cols, accumulate = false, mask, label = 'reduce.columnSum' } = options;
   if (!Number.isInteger(rows) || rows < 1 || !Number.isInteger(cols) || cols < 1)
     throw new RangeError(`reduce.columnSum: rows and cols must be positive integers, got ${rows} × ${cols}.`);
   if (x.length < rows * cols)
@@ -108,22 +137,33 @@ export function columnSum(
   const blocks = Math.min(COLUMN_MAX_BLOCKS, Math.ceil(rows / COLUMN_MIN_ROWS_PER_BLOCK));
   const rowsPerBlock = Math.ceil(rows / blocks);
   const columnGroups = Math.ceil(cols / 64);
-  const firstKernel = kernel(gpu, 'column_partials');
+  if (mask && mask.height * mask.width * Math.floor(rows / (mask.height * mask.width)) !== rows)
+    throw new RangeError(
+      `reduce.columnSum: ${rows} rows are not whole ${mask.height}×${mask.width} maps, so the cell mask cannot be applied.`,
+    );
+  const firstKernel = gpu.kernel({
+    label: 'reduce.column_partials',
+    code: reduceSource,
+    entryPoint: 'column_partials',
+    constants: { MASK_MODE: mask ? (mask.kind === 'u32' ? 1 : 2) : 0 },
+  });
+  // Without a mask the mask binding is never read; x stands in for it (two read-only bindings may share a buffer).
+  const rowMask = mask?.tensor ?? x;
   if (blocks === 1) {
     const only = gpu.prepare({
       kernel: firstKernel,
-      buffers: [out, x],
-      params: params(rows, cols, rowsPerBlock, 1, accumulate),
+      buffers: [out, x, rowMask],
+      params: params(rows, cols, rowsPerBlock, 1, accumulate, mask),
       workgroups: [columnGroups, 1],
     });
-    return sequence('reduce.columnSum', [only], [], gpu);
+    return sequence(label, [only], [], gpu);
   }
-  const partials = gpu.tensor('reduce.columnSum.partials', [blocks, cols]);
+  const partials = gpu.tensor(`${label}.partials`, [blocks, cols]);
   const dispatches = [
     gpu.prepare({
       kernel: firstKernel,
-      buffers: [partials, x],
-      params: params(rows, cols, rowsPerBlock, blocks, false),
+      buffers: [partials, x, rowMask],
+      params: params(rows, cols, rowsPerBlock, blocks, false, mask),
       workgroups: [columnGroups, blocks],
     }),
     gpu.prepare({
@@ -133,7 +173,7 @@ export function columnSum(
       workgroups: grid1d(Math.ceil(cols / THREADS)),
     }),
   ];
-  return sequence('reduce.columnSum', dispatches, [partials], gpu);
+  return sequence(label, dispatches, [partials], gpu);
 }
 
 /** A tensor inside a larger buffer, in floats from the start of the bound tensor. */

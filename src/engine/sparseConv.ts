@@ -23,7 +23,6 @@ import {
   type ConvUniforms,
   chooseSlices,
   chooseTile,
-  columnSum,
   convKernel,
   convParams,
   type GemmTile,
@@ -32,6 +31,7 @@ import {
   reduceSlices,
   vecFlags,
 } from './conv2d';
+import { columnSum } from './reduce';
 
 /** Sites per split of the depthwise weight-gradient reduction (a multiple of this). */
 const TILE_K = 16;
@@ -229,7 +229,16 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
     );
   }
   if (a.dBias)
-    parts.push(columnSum(gpu, `${label}.bias`, a.dBias, a.dy, { batch: 1, h: outputRows, w: 1, c: cout }));
+    parts.push(
+      columnSum(gpu, {
+        label: `${label}.bias`,
+        out: a.dBias,
+        x: a.dy,
+        rows: outputRows,
+        cols: cout,
+        accumulate: true,
+      }),
+    );
   return new PreparedSequence(label, parts, scratch, gpu);
 }
 
