@@ -1,8 +1,10 @@
 /**
  * Gathered sparse convolutions on compacted rows [N_active, C] (spark-spec §2.1, KERNELS §3): dense-channel
  * k×k convs of any stride/padding as implicit GEMM over gathered rows × HWIO weight, and depthwise (groups = C,
- * stride 1) convs that walk the window through the scale's grid index. Neighbour maps come from `SparsePyramid.neighbours(...)` and are shared by forward and backward.
- * Kernels: shaders/sparse_conv.wgsl.
+ * stride 1) convs that walk the window through the scale's grid index. Neighbour maps come from
+ * `SparsePyramid.neighbours(...)` (or the model's `ModelSites.neighbours`) and are shared by forward and backward.
+ * Kernels: shaders/sparse_gemm.wgsl (appended to shaders/conv2d.wgsl: the dense conv's tiles, split-K and
+ * loaders), shaders/sparse_depthwise.wgsl (grid index) and shaders/sparse_conv.wgsl (map-based depthwise).
  *
  * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
  */

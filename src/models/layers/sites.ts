@@ -11,6 +11,8 @@ import {
   buildNeighbourMaps,
   buildSiteSet,
   type GpuNeighbourMaps,
+  type GpuSiteScale,
+  packPositions,
   type SiteSet,
   type WindowGeometry,
 } from '../../sparse/sites';
@@ -41,6 +43,7 @@ export class ModelSites {
   private mask: CellMask;
   private readonly sets = new Map<number, SiteSet>();
   private readonly gridIndices = new Map<number, GpuTensor>();
+  private readonly scales = new Map<number, GpuSiteScale>();
   private readonly maps = new Map<string, MapEntry>();
   private readonly owned: GpuTensor[] = [];
   /** [B, g, g] u32 cell mask (1 = visible): what the loss and the composite read. */
@@ -95,6 +98,24 @@ export class ModelSites {
       this.gridIndices.set(side, t);
     }
     return t;
+  }
+
+  /**
+   * The scale's grid index and packed row positions on the GPU: what a stride-1 depthwise conv walks its window
+   * through (4 B per pixel plus 4 B per row, instead of a k²-wide neighbour map per row).
+   */
+  scale(side: number): GpuSiteScale {
+    let entry = this.scales.get(side);
+    if (!entry) {
+      const sites = this.set(side);
+      entry = {
+        sites,
+        gridIndex: this.gridIndex(side),
+        positions: this.track(this.gpu.upload(`${this.label}.positions${side}`, packPositions(sites))),
+      };
+      this.scales.set(side, entry);
+    }
+    return entry;
   }
 
   /**
@@ -167,6 +188,10 @@ export class ModelSites {
     if (this.raster) return; // indices and maps do not depend on the mask
     this.sets.clear();
     for (const [side, t] of this.gridIndices) this.gpu.write(t, this.set(side).gridIndex);
+    for (const [side, entry] of this.scales) {
+      entry.sites = this.set(side);
+      this.gpu.write(entry.positions, packPositions(entry.sites));
+    }
     for (const entry of this.maps.values()) {
       const maps = buildNeighbourMaps(this.set(entry.inputSide), this.set(entry.outputSide), entry.geometry);
       entry.gpu.maps = maps;

@@ -14,6 +14,7 @@ import {
 } from '../../engine/sparseConv';
 import { sparseMaxPoolBackward, sparseMaxPoolForward } from '../../engine/sparsePool';
 import type { GpuTensor } from '../../gpu/runtime';
+import type { GpuNeighbourMaps, GpuSiteScale } from '../../sparse/sites';
 import { DenseConv } from './dense';
 import type { Act, ActLayout, Encodable, Layer, Net, SparseLayout } from './graph';
 import type { ModelSites } from './sites';
@@ -63,31 +64,41 @@ export class SparseConv implements Layer {
     if (input.side % o.stride !== 0)
       throw new Error(`${name}: stride ${o.stride} does not divide the cell side ${input.side}.`);
     const side = input.side / o.stride;
-    this.maps = sites.neighbours(
-      input.side,
-      side,
-      { kernel: o.kernel, stride: o.stride, padding: o.padding },
-      { transposed: !o.noInputGrad },
-    );
-    if (o.depthwise && o.outChannels !== input.channels)
-      throw new Error(`${name}: a depthwise conv keeps the channel count.`);
+    if (o.depthwise) {
+      if (o.outChannels !== input.channels)
+        throw new Error(`${name}: a depthwise conv keeps the channel count.`);
+      if (o.stride !== 1 || 2 * o.padding !== o.kernel - 1)
+        throw new Error(`${name}: a sparse depthwise conv keeps the site set (stride 1, padding (k−1)/2).`);
+      // Depthwise windows walk the scale's grid index: no k²-wide neighbour map (196 B per row for 7×7).
+      this.where = { scale: sites.scale(side), kernel: o.kernel, padding: o.padding };
+    } else {
+      // The transposed map is only read by the input gradient; the stem (the image) needs none.
+      this.where = {
+        maps: sites.neighbours(
+          input.side,
+          side,
+          { kernel: o.kernel, stride: o.stride, padding: o.padding },
+          { transposed: !o.noInputGrad },
+        ),
+      };
+    }
     this.out = net.act(name, { kind: 'sparse', side, rows: sites.rows(side), channels: o.outChannels });
     const weight = net.param(o.weight);
     const bias = o.bias ? net.param(o.bias) : undefined;
     const forward = net.own(
-      o.depthwise
-        ? sparseDepthwiseForward(net.gpu, {
-            maps: this.maps,
-            channels: o.outChannels,
+      this.where.maps
+        ? sparseConvForward(net.gpu, {
+            maps: this.where.maps,
+            cin: input.channels,
+            cout: o.outChannels,
             y: this.out.value,
             x: x.value,
             weight,
             bias,
           })
-        : sparseConvForward(net.gpu, {
-            maps: this.maps,
-            cin: input.channels,
-            cout: o.outChannels,
+        : sparseDepthwiseForward(net.gpu, {
+            ...this.where,
+            channels: o.outChannels,
             y: this.out.value,
             x: x.value,
             weight,
@@ -99,16 +110,18 @@ export class SparseConv implements Layer {
     this.paramNames = o.bias ? [o.weight, o.bias] : [o.weight];
   }
 
-  private readonly maps: ReturnType<ModelSites['neighbours']>;
+  /** Where the window finds its neighbours: a neighbour map (dense channels) or the grid index (depthwise). */
+  private readonly where:
+    | { maps: GpuNeighbourMaps; scale?: undefined }
+    | { scale: GpuSiteScale; kernel: number; padding: number; maps?: undefined };
 
   buildBackward(): Encodable[] {
     const ops: Encodable[] = [];
     const dy = this.out.gradient(ops);
     if (!dy) return [];
-    const { net, o, x } = this;
+    const { net, o, x, where } = this;
     const dx = o.noInputGrad ? undefined : x.gradTarget(this.name);
     const common = {
-      maps: this.maps,
       dy,
       dx,
       x: x.value,
@@ -118,9 +131,9 @@ export class SparseConv implements Layer {
     };
     ops.push(
       net.own(
-        o.depthwise
-          ? sparseDepthwiseBackward(net.gpu, { ...common, channels: o.outChannels })
-          : sparseConvBackward(net.gpu, { ...common, cin: x.channels, cout: o.outChannels }),
+        where.maps
+          ? sparseConvBackward(net.gpu, { ...common, maps: where.maps, cin: x.channels, cout: o.outChannels })
+          : sparseDepthwiseBackward(net.gpu, { ...common, ...where, channels: o.outChannels }),
       ),
     );
     return ops;
