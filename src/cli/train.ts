@@ -18,6 +18,7 @@ import { createNodeGpu } from '../gpu/node';
 import { CheckpointNotFoundError } from '../io/checkpoint-store';
 import { NodeCheckpointStore } from '../io/checkpoint-store-node';
 import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
+import { readTrainerCheckpoint } from '../train/checkpoint';
 import { countFlops, sparkParameterCount } from '../train/flops';
 import { Trainer, validateTrainingSetup } from '../train/trainer';
 import { ArgsError, isDirectoryNode, parseTrainArgs, TRAIN_USAGE, type TrainArgs } from './args';
@@ -56,18 +57,39 @@ async function main(argv: string[]): Promise<number> {
   // Everything that can be wrong with the numbers is reported before the GPU or the data are touched.
   validateTrainingSetup(config, batch, args.steps);
 
-  const progress = new Progress({ total: args.steps, json: args.json });
+  const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), { extension: 'safetensors' });
+  // A resumed run keeps the length it was started with: the lr and weight-decay schedules depend on it.
+  let resume: { bytes: Uint8Array; step: number; totalSteps: number } | undefined;
+  if (args.resume) {
+    let bytes: Uint8Array;
+    try {
+      bytes = (await store.load('latest')).bytes;
+    } catch (error) {
+      if (error instanceof CheckpointNotFoundError)
+        throw new ArgsError(`--resume: ${args.out} holds no checkpoint to continue from.`);
+      throw error;
+    }
+    const { progress: saved } = readTrainerCheckpoint(bytes, join(args.out, 'checkpoints', 'latest'));
+    resume = { bytes, step: saved.step, totalSteps: saved.totalSteps };
+  }
+  const totalSteps = resume?.totalSteps ?? args.steps;
+
+  const progress = new Progress({ total: totalSteps, startStep: resume?.step, json: args.json });
   const log = (message: string, record: Record<string, unknown> = {}) => progress.log(message, record);
+  if (resume && resume.totalSteps !== args.steps)
+    log(
+      `The saved run is ${resume.totalSteps} steps long; it continues to that length (--steps ${args.steps} ` +
+        'applies to new runs, since the schedules are scaled to the run length).',
+    );
   const dataset = await loadDataset(args, config.inputSize, log);
   const heldOut = dataset.heldOutBatch(args.heldOut);
 
   const gpu = await createNodeGpu('train');
   await mkdir(args.out, { recursive: true });
-  const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), { extension: 'safetensors' });
   const trainer = await Trainer.create(gpu, {
     config,
     batch,
-    totalSteps: args.steps,
+    totalSteps,
     seed: args.seed,
     dataset,
     optimizer: args.optimizer ?? defaults.optimizer,
@@ -104,16 +126,8 @@ async function main(argv: string[]): Promise<number> {
   });
   const recordPath = join(args.out, 'run.json');
   let record: RunRecord;
-  if (args.resume) {
-    let loaded: { bytes: Uint8Array };
-    try {
-      loaded = await store.load('latest');
-    } catch (error) {
-      if (error instanceof CheckpointNotFoundError)
-        throw new ArgsError(`--resume: ${args.out} holds no checkpoint to continue from.`);
-      throw error;
-    }
-    const restored = await trainer.restoreBytes(loaded.bytes, join(args.out, 'checkpoints', 'latest'));
+  if (resume) {
+    const restored = await trainer.restoreBytes(resume.bytes, join(args.out, 'checkpoints', 'latest'));
     record = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
     log(`Resuming from step ${restored.step} of ${restored.totalSteps}.`, { step: restored.step });
   } else {
@@ -144,9 +158,10 @@ async function main(argv: string[]): Promise<number> {
     );
   };
   let rollbacks = 0;
-  while (trainer.step < args.steps) {
-    const untilGrid = args.gridEvery > 0 ? args.gridEvery - (trainer.step % args.gridEvery) : args.steps;
-    const outcome = await trainer.run(Math.min(untilGrid, args.steps - trainer.step));
+  while (trainer.step < trainer.totalSteps) {
+    const remaining = trainer.totalSteps - trainer.step;
+    const untilGrid = args.gridEvery > 0 ? args.gridEvery - (trainer.step % args.gridEvery) : remaining;
+    const outcome = await trainer.run(Math.min(untilGrid, remaining));
     if (outcome.status === 'paused') {
       rollbacks++;
       log(outcome.message, { event: 'rolled-back', step: outcome.step });
@@ -155,7 +170,7 @@ async function main(argv: string[]): Promise<number> {
       continue;
     }
     rollbacks = 0;
-    if (args.gridEvery > 0 && trainer.step % args.gridEvery === 0 && trainer.step < args.steps)
+    if (args.gridEvery > 0 && trainer.step % args.gridEvery === 0 && trainer.step < trainer.totalSteps)
       await writeGrid(`step-${String(trainer.step).padStart(6, '0')}`);
   }
   await trainer.checkpoint('latest');
