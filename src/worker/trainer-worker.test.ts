@@ -118,4 +118,25 @@ describe('TrainerWorker over comlink (real trainer, 8-px model)', () => {
     expect(stepped.step).toBe(4);
     await expect(remote.restoreCheckpoint('missing')).rejects.toThrow(/no checkpoint named "missing"/);
   }, 120_000);
+
+  it('pause stops a running loop after the step in flight, saves a checkpoint and lets the user step by hand', async () => {
+    const { remote } = connect(host);
+    const events: WorkerEvent[] = [];
+    await subscribeEvents(remote, (e) => events.push(e));
+    await remote.configure({ ...RUN, steps: 200 });
+    await remote.start();
+    await expect.poll(() => events.some((e) => e.type === 'metrics'), { timeout: 60_000 }).toBe(true);
+    await remote.pause();
+    // Events travel through their own messages: wait for the announcement.
+    await expect.poll(() => events.some((e) => e.type === 'paused'), { timeout: 10_000 }).toBe(true);
+    const paused = events.find((e) => e.type === 'paused');
+    expect(paused).toMatchObject({ type: 'paused', reason: 'user' });
+    const step = paused?.type === 'paused' ? paused.step : -1;
+    expect(step).toBeGreaterThan(0);
+    expect(step).toBeLessThan(200);
+    expect(events).toContainEqual(expect.objectContaining({ type: 'checkpoint' }));
+    await expect(remote.start().then(() => remote.step(1))).rejects.toThrow(/Pause the run before stepping/);
+    await remote.pause();
+    expect((await remote.step(2)).step).toBeGreaterThan(step);
+  }, 120_000);
 });
