@@ -4,7 +4,8 @@
 //   depthwise:  out[m, c] = bias[c] + Σ_t src[grid(pos(m) + SIGN·(tap_t − pad)), c] · w[t, c]
 //               forward: SIGN = +1, src = x; dX: SIGN = −1, src = dY (the flipped window), no scatter.
 //   depthwise_weight_grad_partial: P[s, t, c] = Σ_{m in split s} x[grid(pos(m) + tap_t − pad), c] · dY[m, c];
-//               the extra row t = T holds Σ dY (bias). Reduced in fixed order by sparse_conv.wgsl's grad_reduce.
+//               the extra row t = T holds Σ dY (bias).
+//   grad_reduce: dW[t, c] += Σ_s P[s, t, c]; dBias[c] += Σ_s P[s, T, c], splits in a fixed order (accumulate: grads).
 // Row positions are packed as b << 20 | y << 10 | x (images up to 1024×1024, batches up to 4096).
 
 struct Params {
@@ -17,6 +18,7 @@ struct Params {
   flip: u32,
   has_bias: u32,
   k_per_split: u32,
+  splits: u32,
 }
 
 @group(1) @binding(0) var<uniform> params: Params;
@@ -65,6 +67,11 @@ fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
   dw_out[i] = acc;
 }
 
+// Rows of the weight-gradient partials: one per tap, plus the bias row only with a bias.
+fn weight_rows() -> u32 {
+  return params.kernel * params.kernel + select(0u, 1u, params.has_bias != 0u);
+}
+
 @group(0) @binding(0) var<storage, read_write> wg_partials: array<f32>;
 @group(0) @binding(1) var<storage, read> wg_x: array<f32>;
 @group(0) @binding(2) var<storage, read> wg_pos: array<u32>;
@@ -75,7 +82,7 @@ fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
 fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let C = params.channels;
   let taps = params.kernel * params.kernel;
-  let w_rows = taps + select(0u, 1u, params.has_bias != 0u); // the bias row only with a bias
+  let w_rows = weight_rows();
   let i = wid.x * 256u + lid;
   if (i >= w_rows * C) { return; }
   let t = i / C;
@@ -95,4 +102,23 @@ fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(loc
     }
   }
   wg_partials[(wid.y * w_rows + t) * C + c] = acc;
+}
+
+@group(0) @binding(0) var<storage, read_write> rd_dweight: array<f32>;
+@group(0) @binding(1) var<storage, read_write> rd_dbias: array<f32>;
+@group(0) @binding(2) var<storage, read> rd_partials: array<f32>;
+
+@compute @workgroup_size(256)
+fn grad_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let total = weight_rows() * params.channels;
+  if (i >= total) { return; }
+  var sum = 0.0;
+  for (var s = 0u; s < params.splits; s++) { sum += rd_partials[s * total + i]; }
+  let weight_len = params.kernel * params.kernel * params.channels;
+  if (i < weight_len) {
+    rd_dweight[i] += sum;
+  } else {
+    rd_dbias[i - weight_len] += sum;
+  }
 }

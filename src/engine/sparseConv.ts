@@ -4,11 +4,10 @@
  * stride 1) convs that walk the window through the scale's grid index. Neighbour maps come from
  * `SparsePyramid.neighbours(...)` (or the model's `ModelSites.neighbours`) and are shared by forward and backward.
  * Kernels: shaders/sparse_gemm.wgsl (appended to shaders/conv2d.wgsl: the dense conv's tiles, split-K and
- * loaders), shaders/sparse_depthwise.wgsl (grid index) and shaders/sparse_conv.wgsl (map-based depthwise).
+ * loaders) and shaders/sparse_depthwise.wgsl (depthwise through the grid index).
  *
  * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
  */
-import source from '../../shaders/sparse_conv.wgsl?raw';
 import depthwiseSource from '../../shaders/sparse_depthwise.wgsl?raw';
 import gemmSource from '../../shaders/sparse_gemm.wgsl?raw';
 import {
@@ -69,30 +68,6 @@ export interface SparseConvBackwardArgs {
 
 function expect(label: string, name: string, t: GpuTensor, n: number): void {
   if (t.length !== n) throw new RangeError(`${label}: ${name} has ${t.length} elements, expected ${n}.`);
-}
-
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `sparse_conv.${entryPoint}`, code: source, entryPoint });
-}
-
-/** Uniforms of shaders/sparse_conv.wgsl (the map-based depthwise kernels and their reduce). */
-function mapParams(o: {
-  rows: number;
-  cols: number;
-  taps: number;
-  hasBias: boolean;
-  kPerSplit?: number;
-  splits?: number;
-}): Params {
-  return new Params()
-    .u32(o.rows)
-    .u32(o.cols)
-    .u32(1)
-    .u32(o.taps)
-    .u32(o.hasBias ? 1 : 0)
-    .u32(o.kPerSplit ?? 0)
-    .u32(o.splits ?? 1)
-    .u32(0);
 }
 
 function checkConv(
@@ -245,14 +220,16 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
 }
 
 /**
- * Where a depthwise conv finds its neighbours: preferably the scale's grid index (`scale`, from
- * `SparsePyramid.gpuScale(side)`; no per-row map, 4 B per pixel per scale), or a neighbour map (`maps`, 4·k² B
- * per row: 196 B for 7×7) for callers that already hold one. Stride 1 either way.
+ * Where a depthwise conv finds its neighbours: the scale's grid index (`scale`, from
+ * `SparsePyramid.gpuScale(side)` or `ModelSites.scale(side)`; 4 B per pixel per scale, instead of a neighbour map
+ * of 4·k² B per row: 196 B for 7×7). Stride 1, padding (k − 1)/2.
  */
-export type SparseDepthwiseShape = { channels: number } & (
-  | { scale: GpuSiteScale; kernel: number; padding: number; maps?: undefined }
-  | { maps: GpuNeighbourMaps; scale?: undefined }
-);
+export interface SparseDepthwiseShape {
+  channels: number;
+  scale: GpuSiteScale;
+  kernel: number;
+  padding: number;
+}
 
 export type SparseDepthwiseForwardArgs = SparseDepthwiseShape & {
   y: GpuTensor;
@@ -271,14 +248,12 @@ export type SparseDepthwiseBackwardArgs = SparseDepthwiseShape & {
   dBias?: GpuTensor;
 };
 
-interface GridDepthwise {
-  scale: GpuSiteScale;
-  channels: number;
-  kernel: number;
-  padding: number;
-}
-
-function depthwiseParams(a: GridDepthwise, flip: boolean, hasBias: boolean, kPerSplit = 0): Params {
+function depthwiseParams(
+  a: SparseDepthwiseShape,
+  flip: boolean,
+  hasBias: boolean,
+  split: { kPerSplit: number; splits: number } = { kPerSplit: 0, splits: 1 },
+): Params {
   const { sites } = a.scale;
   return new Params()
     .u32(sites.rows)
@@ -289,14 +264,15 @@ function depthwiseParams(a: GridDepthwise, flip: boolean, hasBias: boolean, kPer
     .u32(sites.width)
     .u32(flip ? 1 : 0)
     .u32(hasBias ? 1 : 0)
-    .u32(kPerSplit);
+    .u32(split.kPerSplit)
+    .u32(split.splits);
 }
 
 function depthwiseKernel(gpu: Gpu, entryPoint: string) {
   return gpu.kernel({ label: `sparse_depthwise.${entryPoint}`, code: depthwiseSource, entryPoint });
 }
 
-function checkDepthwise(label: string, a: GridDepthwise, weight: GpuTensor): void {
+function checkDepthwise(label: string, a: SparseDepthwiseShape, weight: GpuTensor): void {
   if (!Number.isInteger(a.kernel) || a.kernel < 1 || !Number.isInteger(a.padding) || a.padding < 0)
     throw new RangeError(
       `${label}: kernel ${a.kernel} and padding ${a.padding} must be non-negative integers.`,
@@ -310,18 +286,6 @@ function checkDepthwise(label: string, a: GridDepthwise, weight: GpuTensor): voi
 
 /** Depthwise forward (ConvNeXt 7×7/s1/p3): y[o, c] = bias[c] + Σ_t x[nbr(o, t), c] · W[t, c]. */
 export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs): PreparedDispatch {
-  return a.maps ? mapDepthwiseForward(gpu, { ...a, maps: a.maps }) : gridDepthwiseForward(gpu, a);
-}
-
-/** Depthwise backward: dx through the flipped window (gather-only), dW/dBias by site-split partials + reduce. */
-export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): PreparedSequence {
-  return a.maps ? mapDepthwiseBackward(gpu, { ...a, maps: a.maps }) : gridDepthwiseBackward(gpu, a);
-}
-
-function gridDepthwiseForward(
-  gpu: Gpu,
-  a: GridDepthwise & Omit<SparseDepthwiseForwardArgs, 'maps' | 'scale'>,
-): PreparedDispatch {
   const label = 'sparseDepthwiseForward';
   checkDepthwise(label, a, a.weight);
   const n = a.scale.sites.rows * a.channels;
@@ -336,10 +300,8 @@ function gridDepthwiseForward(
   });
 }
 
-function gridDepthwiseBackward(
-  gpu: Gpu,
-  a: GridDepthwise & Omit<SparseDepthwiseBackwardArgs, 'maps' | 'scale'>,
-): PreparedSequence {
+/** Depthwise backward: dx through the flipped window (gather-only), dW/dBias by site-split partials + reduce. */
+export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs): PreparedSequence {
   const label = 'sparseDepthwiseBackward';
   checkDepthwise(label, a, a.weight);
   const rows = a.scale.sites.rows;
@@ -371,120 +333,14 @@ function gridDepthwiseBackward(
     gpu.prepare({
       kernel: depthwiseKernel(gpu, 'depthwise_weight_grad_partial'),
       buffers: [partials, a.x, a.scale.positions, a.scale.gridIndex, a.dy],
-      params: depthwiseParams(a, false, !!a.dBias, kPerSplit),
+      params: depthwiseParams(a, false, !!a.dBias, { kPerSplit, splits }),
       workgroups: [groups, splits],
     }),
     gpu.prepare({
-      kernel: kernel(gpu, 'grad_reduce'),
+      kernel: depthwiseKernel(gpu, 'grad_reduce'),
       buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
-      params: mapParams({ rows, cols: a.channels, taps, hasBias: !!a.dBias, splits }),
+      params: depthwiseParams(a, false, !!a.dBias, { kPerSplit, splits }),
       workgroups: grid1d(Math.ceil((weightRows * a.channels) / 256)),
-    }),
-  );
-  return new PreparedSequence(label, dispatches, [partials, dummyBias], gpu);
-}
-
-// ---------------------------------------------------------------- map-based depthwise
-
-type MapDepthwiseForwardArgs = Omit<SparseDepthwiseForwardArgs, 'maps' | 'scale'> & {
-  maps: GpuNeighbourMaps;
-};
-type MapDepthwiseBackwardArgs = Omit<SparseDepthwiseBackwardArgs, 'maps' | 'scale'> & {
-  maps: GpuNeighbourMaps;
-};
-
-function checkMapStride(label: string, maps: GpuNeighbourMaps): void {
-  if (maps.maps.geometry.stride !== 1 || maps.maps.inputRows !== maps.maps.outputRows)
-    throw new RangeError(
-      `${label}: sparse depthwise convs keep the site set (stride 1 and padding (k−1)/2).`,
-    );
-}
-
-function depthwiseDispatch(
-  gpu: Gpu,
-  out: GpuTensor,
-  src: GpuTensor,
-  map: GpuTensor,
-  weight: GpuTensor,
-  bias: GpuTensor | undefined,
-  rows: number,
-  channels: number,
-  taps: number,
-): PreparedDispatch {
-  return gpu.prepare({
-    kernel: kernel(gpu, 'depthwise'),
-    buffers: [out, src, map, weight, bias ?? weight],
-    params: mapParams({ rows, cols: channels, taps, hasBias: !!bias }),
-    workgroups: grid1d(Math.ceil((rows * channels) / 256)),
-  });
-}
-
-/** Map-based depthwise forward. */
-function mapDepthwiseForward(gpu: Gpu, a: MapDepthwiseForwardArgs): PreparedDispatch {
-  const label = 'sparseDepthwiseForward';
-  checkMapStride(label, a.maps);
-  const { maps, channels } = a;
-  expect(label, 'weight', a.weight, maps.maps.taps * channels);
-  expect(label, 'x', a.x, maps.maps.inputRows * channels);
-  expect(label, 'y', a.y, maps.maps.outputRows * channels);
-  if (a.bias) expect(label, 'bias', a.bias, channels);
-  return depthwiseDispatch(
-    gpu,
-    a.y,
-    a.x,
-    maps.forward,
-    a.weight,
-    a.bias,
-    maps.maps.outputRows,
-    channels,
-    maps.maps.taps,
-  );
-}
-
-/** Map-based depthwise backward: dx with the transposed map (same kernel), dW/dBias by site-split partials. */
-function mapDepthwiseBackward(gpu: Gpu, a: MapDepthwiseBackwardArgs): PreparedSequence {
-  const label = 'sparseDepthwiseBackward';
-  checkMapStride(label, a.maps);
-  const { maps, channels } = a;
-  const { taps, inputRows, outputRows } = maps.maps;
-  expect(label, 'weight', a.weight, taps * channels);
-  expect(label, 'dWeight', a.dWeight, taps * channels);
-  expect(label, 'dy', a.dy, outputRows * channels);
-  expect(label, 'x', a.x, inputRows * channels);
-  if (a.dBias) expect(label, 'dBias', a.dBias, channels);
-  const dispatches: PreparedDispatch[] = [];
-  if (a.dx) {
-    expect(label, 'dx', a.dx, inputRows * channels);
-    dispatches.push(
-      depthwiseDispatch(gpu, a.dx, a.dy, maps.transposed, a.weight, undefined, inputRows, channels, taps),
-    );
-  }
-  const weightRows = taps + (a.dBias ? 1 : 0);
-  const groups = Math.ceil((weightRows * channels) / 256);
-  // Each thread walks kPerSplit sites; ~256 site splits keep a big GPU busy while partials stay small.
-  const { splits, kPerSplit } = siteSplits(outputRows, groups, 512);
-  const partials = gpu.tensor('sparse_dw.dw_partials', [splits, weightRows, channels]);
-  const dummyBias = gpu.tensor('sparse_dw.no_bias', [1]);
-  const p = mapParams({
-    rows: outputRows,
-    cols: channels,
-    taps,
-    hasBias: !!a.dBias,
-    kPerSplit,
-    splits,
-  });
-  dispatches.push(
-    gpu.prepare({
-      kernel: kernel(gpu, 'depthwise_weight_grad_partial'),
-      buffers: [partials, a.x, maps.forward, a.dy],
-      params: p,
-      workgroups: [groups, splits],
-    }),
-    gpu.prepare({
-      kernel: kernel(gpu, 'grad_reduce'),
-      buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
-      params: p,
-      workgroups: grid1d(Math.ceil((weightRows * channels) / 256)),
     }),
   );
   return new PreparedSequence(label, dispatches, [partials, dummyBias], gpu);
