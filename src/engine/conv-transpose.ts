@@ -12,9 +12,11 @@
  * Float64 twin: src/reference/conv-transpose.ts.
  */
 import convTransposeSource from '../../shaders/conv_transpose.wgsl?raw';
-import { type Gpu, type GpuTensor, PreparedSequence } from '../gpu/runtime';
+import type { Gpu, GpuTensor } from '../gpu/runtime';
 import {
-  type ConvUniforms,
+  baseUniforms,
+  type ConvGeometry,
+  checkLength,
   chooseSlices,
   chooseTile,
   convKernel,
@@ -22,24 +24,14 @@ import {
   type Encodable,
   placeholder,
   prepareConv,
-  reduceSlices,
+  splitKWeightGradient,
+  swappedUniforms,
   vecFlags,
 } from './conv2d';
 import { columnSum } from './reduce';
 
-export interface ConvTransposeShape {
-  batch: number;
-  inH: number;
-  inW: number;
-  inC: number;
-  outC: number;
-  kernelH: number;
-  kernelW: number;
-  strideH: number;
-  strideW: number;
-  padH: number;
-  padW: number;
-}
+/** The same fields as a Conv2dShape without `depthwise`: in = the layer's input, out = its (larger) output. */
+export type ConvTransposeShape = ConvGeometry;
 
 /** The LightDecoder upsampler: ConvTranspose2d(c, c, 4, 2, 1), output exactly 2H × 2W. */
 export function upsample4x4(
@@ -85,14 +77,6 @@ function check(label: string, s: ConvTransposeShape): { outH: number; outW: numb
   return out;
 }
 
-function checkLength(label: string, tensor: GpuTensor, expected: number, what: string): void {
-  if (tensor.length !== expected) {
-    throw new RangeError(
-      `${label}: ${what} ${tensor.label} has ${tensor.length} elements, expected ${expected}.`,
-    );
-  }
-}
-
 /** y = convT(x, W) + bias. x [B, H, W, Cin], y [B, Ho, Wo, Cout]. */
 export function convTransposeForward(
   gpu: Gpu,
@@ -110,20 +94,8 @@ export function convTransposeForward(
   if (options.bias) checkLength(label, options.bias, s.outC, 'bias');
   const phaseRows = s.batch * Math.ceil(outH / s.strideH) * Math.ceil(outW / s.strideW);
   const tile = chooseTile(phaseRows * s.strideH * s.strideW, s.outC);
-  const uniforms: ConvUniforms = {
-    batch: s.batch,
-    srcH: s.inH,
-    srcW: s.inW,
-    srcC: s.inC,
-    dstH: outH,
-    dstW: outW,
-    dstC: s.outC,
-    kernelH: s.kernelH,
-    kernelW: s.kernelW,
-    strideH: s.strideH,
-    strideW: s.strideW,
-    padH: s.padH,
-    padW: s.padW,
+  const uniforms = {
+    ...baseUniforms(s, outH, outW),
     hasBias: !!options.bias,
     accumulate: options.accumulate,
   };
@@ -151,22 +123,7 @@ export function convTransposeBackwardInput(
   checkLength(label, weight, s.kernelH * s.kernelW * s.inC * s.outC, 'weight');
   const rows = s.batch * s.inH * s.inW;
   const tile = chooseTile(rows, s.inC);
-  const uniforms: ConvUniforms = {
-    batch: s.batch,
-    srcH: outH,
-    srcW: outW,
-    srcC: s.outC,
-    dstH: s.inH,
-    dstW: s.inW,
-    dstC: s.inC,
-    kernelH: s.kernelH,
-    kernelW: s.kernelW,
-    strideH: s.strideH,
-    strideW: s.strideW,
-    padH: s.padH,
-    padW: s.padW,
-    accumulate: options.accumulate,
-  };
+  const uniforms = { ...swappedUniforms(s, outH, outW), accumulate: options.accumulate };
   return prepareConv(gpu, {
     kernel: convKernel(gpu, 'conv_forward', {
       tile,
@@ -198,47 +155,19 @@ export function convTransposeBackwardWeight(
   const tile = chooseTile(s.inC * taps, s.outC);
   const tilesPerTap = Math.ceil(s.inC / tile.tileM) * Math.ceil(s.outC / tile.tileN);
   const { slices, rowsPerSlice } = chooseSlices(tilesPerTap * taps, pixels);
-  const base: ConvUniforms = {
-    batch: s.batch,
-    srcH: s.inH,
-    srcW: s.inW,
-    srcC: s.inC,
-    dstH: outH,
-    dstW: outW,
-    dstC: s.outC,
-    kernelH: s.kernelH,
-    kernelW: s.kernelW,
-    strideH: s.strideH,
-    strideW: s.strideW,
-    padH: s.padH,
-    padW: s.padW,
-    rowsPerSlice,
+  return splitKWeightGradient(gpu, label, {
+    kernel: convKernel(gpu, 'convt_grad_weight', {
+      tile,
+      appendSource: convTransposeSource,
+      vec: vecFlags(s.inC, s.outC),
+    }),
+    dw,
+    count,
     slices,
-  };
-  const kernel = convKernel(gpu, 'convt_grad_weight', {
-    tile,
-    appendSource: convTransposeSource,
-    vec: vecFlags(s.inC, s.outC),
+    uniforms: { ...baseUniforms(s, outH, outW), rowsPerSlice, slices },
+    buffers: (out) => [out, x, placeholder(gpu), dy],
+    workgroups: (n) => [Math.ceil(s.inC / tile.tileM), Math.ceil(s.outC / tile.tileN), taps * n],
   });
-  const grid = [Math.ceil(s.inC / tile.tileM), Math.ceil(s.outC / tile.tileN), taps * slices] as const;
-  if (slices === 1) {
-    const direct = prepareConv(gpu, {
-      kernel,
-      buffers: [dw, x, placeholder(gpu), dy],
-      params: convParams({ ...base, accumulate: true }),
-      workgroups: grid,
-    });
-    return new PreparedSequence(label, [direct], [], gpu);
-  }
-  const partials = gpu.tensor(`${label}.partials`, [slices, count]);
-  const partial = prepareConv(gpu, {
-    kernel,
-    buffers: [partials, x, placeholder(gpu), dy],
-    params: convParams(base),
-    workgroups: grid,
-  });
-  const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
-  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 /** dBias += Σ_{b,y,x} dy. */

@@ -228,7 +228,7 @@ export function reduceSlices(
   });
 }
 
-function checkLength(label: string, tensor: GpuTensor, expected: number, what: string): void {
+export function checkLength(label: string, tensor: GpuTensor, expected: number, what: string): void {
   if (tensor.length !== expected) {
     throw new RangeError(
       `${label}: ${what} ${tensor.label} has ${tensor.length} elements, expected ${expected}.`,
@@ -259,7 +259,11 @@ function weightLength(s: Conv2dShape): number {
   return s.kernelH * s.kernelW * s.inC * (s.depthwise ? 1 : s.outC);
 }
 
-function baseUniforms(s: Conv2dShape, outH: number, outW: number): ConvUniforms {
+/** The geometry a conv and a transposed conv share (a ConvTransposeShape is exactly this). */
+export type ConvGeometry = Omit<Conv2dShape, 'depthwise'>;
+
+/** Uniforms with the layer's input as the GEMM source and its output (outH × outW) as the destination. */
+export function baseUniforms(s: ConvGeometry, outH: number, outW: number): ConvUniforms {
   return {
     batch: s.batch,
     srcH: s.inH,
@@ -275,6 +279,57 @@ function baseUniforms(s: Conv2dShape, outH: number, outW: number): ConvUniforms 
     padH: s.padH,
     padW: s.padW,
   };
+}
+
+/** The other way round, for a grad-input GEMM: the source is dy (the layer's output), the destination dx. */
+export function swappedUniforms(s: ConvGeometry, outH: number, outW: number): ConvUniforms {
+  return {
+    ...baseUniforms(s, outH, outW),
+    srcH: outH,
+    srcW: outW,
+    srcC: s.outC,
+    dstH: s.inH,
+    dstW: s.inW,
+    dstC: s.inC,
+  };
+}
+
+/**
+ * A weight gradient over batch × space: written straight into dW (accumulating) when one slice covers the
+ * reduction, otherwise per-slice partials and a fixed-order reduce. `uniforms` carries slices/rowsPerSlice;
+ * `workgroups(slices)` is the grid for that many slices.
+ */
+export function splitKWeightGradient(
+  gpu: Gpu,
+  label: string,
+  o: {
+    kernel: Kernel;
+    dw: GpuTensor;
+    count: number;
+    slices: number;
+    uniforms: ConvUniforms;
+    buffers: (out: GpuTensor) => GpuTensor[];
+    workgroups: (slices: number) => readonly [number, number, number];
+  },
+): Encodable {
+  if (o.slices === 1) {
+    const direct = prepareConv(gpu, {
+      kernel: o.kernel,
+      buffers: o.buffers(o.dw),
+      params: convParams({ ...o.uniforms, accumulate: true }),
+      workgroups: o.workgroups(1),
+    });
+    return new PreparedSequence(label, [direct], [], gpu);
+  }
+  const partials = gpu.tensor(`${label}.partials`, [o.slices, o.count]);
+  const partial = prepareConv(gpu, {
+    kernel: o.kernel,
+    buffers: o.buffers(partials),
+    params: convParams(o.uniforms),
+    workgroups: o.workgroups(o.slices),
+  });
+  const reduce = reduceSlices(gpu, o.dw, partials, o.count, o.slices, true);
+  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 // ------------------------------------------------------------------------------------------------ public API
@@ -362,23 +417,7 @@ export function conv2dBackwardInput(
     });
   }
   // The phase GEMM's source is dy (conv output), its destination dx (conv input).
-  const uniforms: ConvUniforms = {
-    batch: shape.batch,
-    srcH: outH,
-    srcW: outW,
-    srcC: shape.outC,
-    dstH: shape.inH,
-    dstW: shape.inW,
-    dstC: shape.inC,
-    kernelH: shape.kernelH,
-    kernelW: shape.kernelW,
-    strideH: shape.strideH,
-    strideW: shape.strideW,
-    padH: shape.padH,
-    padW: shape.padW,
-    mask,
-    accumulate: options.accumulate,
-  };
+  const uniforms = { ...swappedUniforms(shape, outH, outW), mask, accumulate: options.accumulate };
   const phaseRows = shape.batch * Math.ceil(shape.inH / shape.strideH) * Math.ceil(shape.inW / shape.strideW);
   const tile = chooseTile(phaseRows * shape.strideH * shape.strideW, shape.inC);
   return prepareConv(gpu, {
@@ -421,53 +460,31 @@ export function conv2dBackwardWeight(
   const buffers = (out: GpuTensor) => [out, x, mask?.tensor ?? placeholder(gpu), dy];
   const base = baseUniforms(shape, outH, outW);
   if (shape.depthwise) {
-    const threads = count;
-    const { slices, rowsPerSlice } = chooseSlices(Math.ceil(threads / 64) / 4, pixels);
-    const kernel = convKernel(gpu, 'dw_grad_weight', { mask });
-    const groups = Math.ceil(threads / 64);
-    if (slices === 1) {
-      const direct = prepareConv(gpu, {
-        kernel,
-        buffers: buffers(dw),
-        params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
-        workgroups: [groups, 1, 1],
-      });
-      return new PreparedSequence(label, [direct], [], gpu);
-    }
-    const partials = gpu.tensor(`${label}.partials`, [slices, count]);
-    const partial = prepareConv(gpu, {
-      kernel,
-      buffers: buffers(partials),
-      params: convParams({ ...base, mask, rowsPerSlice, slices }),
-      workgroups: [groups, slices, 1],
+    const groups = Math.ceil(count / 64);
+    const { slices, rowsPerSlice } = chooseSlices(groups / 4, pixels);
+    return splitKWeightGradient(gpu, label, {
+      kernel: convKernel(gpu, 'dw_grad_weight', { mask }),
+      dw,
+      count,
+      slices,
+      uniforms: { ...base, mask, rowsPerSlice, slices },
+      buffers,
+      workgroups: (n) => [groups, n, 1],
     });
-    const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
-    return new PreparedSequence(label, [partial, reduce], [partials], gpu);
   }
   const rows = shape.kernelH * shape.kernelW * shape.inC;
   const tile = chooseTile(rows, shape.outC);
   const tiles = Math.ceil(rows / tile.tileM) * Math.ceil(shape.outC / tile.tileN);
   const { slices, rowsPerSlice } = chooseSlices(tiles, pixels);
-  const kernel = convKernel(gpu, 'conv_grad_weight', { tile, mask, vec: vecFlags(shape.inC, shape.outC) });
-  const grid = [Math.ceil(rows / tile.tileM), Math.ceil(shape.outC / tile.tileN)] as const;
-  if (slices === 1) {
-    const direct = prepareConv(gpu, {
-      kernel,
-      buffers: buffers(dw),
-      params: convParams({ ...base, mask, rowsPerSlice, slices, accumulate: true }),
-      workgroups: [grid[0], grid[1], 1],
-    });
-    return new PreparedSequence(label, [direct], [], gpu);
-  }
-  const partials = gpu.tensor(`${label}.partials`, [slices, count]);
-  const partial = prepareConv(gpu, {
-    kernel,
-    buffers: buffers(partials),
-    params: convParams({ ...base, mask, rowsPerSlice, slices }),
-    workgroups: [grid[0], grid[1], slices],
+  return splitKWeightGradient(gpu, label, {
+    kernel: convKernel(gpu, 'conv_grad_weight', { tile, mask, vec: vecFlags(shape.inC, shape.outC) }),
+    dw,
+    count,
+    slices,
+    uniforms: { ...base, mask, rowsPerSlice, slices },
+    buffers,
+    workgroups: (n) => [Math.ceil(rows / tile.tileM), Math.ceil(shape.outC / tile.tileN), n],
   });
-  const reduce = reduceSlices(gpu, dw, partials, count, slices, true);
-  return new PreparedSequence(label, [partial, reduce], [partials], gpu);
 }
 
 /** dBias += Σ_{b,y,x} dy (× mask). */
