@@ -86,35 +86,29 @@ function elementsOf(shape: readonly number[]): number {
   return n;
 }
 
+/** The typed array each dtype is read into (F16/BF16 as raw 16-bit words, BOOL as bytes). */
+const DTYPE_ARRAY: Readonly<
+  Record<SafetensorsDtype, new (buffer: ArrayBuffer, byteOffset: number, length: number) => TensorData>
+> = {
+  F64: Float64Array,
+  F32: Float32Array,
+  F16: Uint16Array,
+  BF16: Uint16Array,
+  I64: BigInt64Array,
+  I32: Int32Array,
+  I16: Int16Array,
+  I8: Int8Array,
+  U64: BigUint64Array,
+  U32: Uint32Array,
+  U16: Uint16Array,
+  U8: Uint8Array,
+  BOOL: Uint8Array,
+};
+
 /** Copies `bytes` into a fresh (aligned) typed array of the dtype; the data is little-endian on disk. */
 function decode(dtype: SafetensorsDtype, bytes: Uint8Array, count: number): TensorData {
-  const copy = bytes.slice().buffer;
   // Every platform that runs WebGPU is little-endian, so a typed-array view of the copy is the decoded data.
-  switch (dtype) {
-    case 'F64':
-      return new Float64Array(copy, 0, count);
-    case 'F32':
-      return new Float32Array(copy, 0, count);
-    case 'I64':
-      return new BigInt64Array(copy, 0, count);
-    case 'U64':
-      return new BigUint64Array(copy, 0, count);
-    case 'I32':
-      return new Int32Array(copy, 0, count);
-    case 'U32':
-      return new Uint32Array(copy, 0, count);
-    case 'I16':
-      return new Int16Array(copy, 0, count);
-    case 'U16':
-    case 'F16':
-    case 'BF16':
-      return new Uint16Array(copy, 0, count);
-    case 'I8':
-      return new Int8Array(copy, 0, count);
-    case 'U8':
-    case 'BOOL':
-      return new Uint8Array(copy, 0, count);
-  }
+  return new DTYPE_ARRAY[dtype](bytes.slice().buffer, 0, count);
 }
 
 function describeFile(name: string | undefined): string {
