@@ -1,7 +1,8 @@
 // Optimisers over a parameter arena (src/engine/params.ts): values, gradients and moments of every tensor in
 // big buffers at the same offsets. Work is split into chunks of ≤ 4096 elements that never straddle two
 // tensors, described by a table of vec4u (start, end, segment, decay flag); one workgroup per chunk.
-// Arena padding between tensors is never touched.
+// Arena padding between tensors is never touched, nor are tensors the optimiser skips (no gradient): they
+// have no chunks, and the segment index counts stepped tensors only.
 //
 // LAMB (SparK's copy of timm 0.5.4 Lamb, spark-spec §5.1), with G = global gradient L2 norm (computed before,
 // by reduce.wgsl's segment sums, into grad_stats[segments + 1]):

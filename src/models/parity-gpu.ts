@@ -3,7 +3,7 @@
  * initial state, train forward + backward, then one LAMB step (helper: src/train/optim.ts) on the fixture's
  * gradients — like the CPU reference, so the LAMB stage tests the optimiser and not the conditioning of
  * g/(|g| + eps) on float32 gradient noise. Parameters the model never differentiates (PyTorch grad None)
- * are left out of the LAMB arena, as the official optimiser skips them.
+ * are skipped by the LAMB step (the optimiser's `skip` option), as the official optimiser skips them.
  */
 
 import { fromGpuLayout, toGpuLayout } from '../engine/layout';
@@ -48,22 +48,23 @@ export async function runGpuOnFixture(gpu: Gpu, fixture: ParityFixture): Promise
     const buffers = new Map<string, Float32Array>();
     for (const [name, v] of after) if (!model.params.has(name)) buffers.set(name, v);
 
-    // LAMB on the fixture's gradients over the parameters that have one.
+    // LAMB on the fixture's gradients; the parameters without one (unusedParams) are skipped by the
+    // optimiser itself, the same mechanism the trainer uses.
     const arena = new Arena('parity.lamb', true);
-    const used = model.params.entries.filter((e) => !model.unusedParams.has(e.name));
-    for (const e of used)
+    for (const e of model.params.entries)
       arena.add(e.name, { officialShape: e.officialShape, layout: e.layout, decay: e.decay });
     arena.allocate(gpu);
     const values = new Float32Array(arena.size);
     const gradValues = new Float32Array(arena.size);
     for (const e of arena.entries) {
       const before = fixture.state.get(e.name)!.data;
+      values.set(toGpuLayout(e.layout, e.officialShape, before), e.offset);
+      if (model.unusedParams.has(e.name)) continue;
       const grad = fixture.expected.get(`train/grad/${e.name}`);
       if (!grad)
         throw new Error(
           `${fixture.fileName} has no expected/train/grad/${e.name} to run the LAMB step with.`,
         );
-      values.set(toGpuLayout(e.layout, e.officialShape, before), e.offset);
       gradValues.set(toGpuLayout(e.layout, e.officialShape, grad.data), e.offset);
     }
     gpu.device.queue.writeBuffer(arena.values, 0, values);
@@ -73,6 +74,7 @@ export async function runGpuOnFixture(gpu: Gpu, fixture: ParityFixture): Promise
       beta2: lamb.betas[1],
       eps: lamb.eps,
       maxGradNorm: lamb.maxGradNorm,
+      skip: model.unusedParams,
     });
     const lambOut = new Map<string, Float32Array>();
     try {
@@ -82,15 +84,11 @@ export async function runGpuOnFixture(gpu: Gpu, fixture: ParityFixture): Promise
         await gpu.idle();
       });
       const stepped = await gpu.read(arena.whole('values'));
-      for (const e of model.params.entries) {
-        const a = arena.has(e.name) ? arena.get(e.name) : undefined;
+      for (const e of arena.entries)
         lambOut.set(
           e.name,
-          a
-            ? fromGpuLayout(a.layout, a.officialShape, stepped.subarray(a.offset, a.offset + a.length))
-            : Float32Array.from(fixture.state.get(e.name)!.data),
+          fromGpuLayout(e.layout, e.officialShape, stepped.subarray(e.offset, e.offset + e.length)),
         );
-      }
     } finally {
       optimizer.release();
       arena.release(gpu);

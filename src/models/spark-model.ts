@@ -62,7 +62,7 @@ export interface SparkGpuModel {
   /**
    * Parameters that the configuration never differentiates (PyTorch `grad is None`): densify layers of
    * scales the decoder does not read. Their grads stay 0; an optimiser that follows the official code skips
-   * them (LAMB would otherwise decay them).
+   * them (LAMB would otherwise decay them): pass this set as Lamb/AdamW's `skip` option.
    */
   readonly unusedParams: ReadonlySet<string>;
 
@@ -82,6 +82,14 @@ export interface SparkGpuModel {
    * gradients accumulate (+=) into `params` grads: zero them first. Advances `batchesTracked` by one.
    */
   encodeTrainStep(pass: GPUComputePassEncoder): void;
+  /**
+   * The first half of `encodeTrainStep`: train-mode forward and loss (advances `batchesTracked`). Follow it
+   * with `encodeTrainBackward`, in the same pass or a later pass of the same submission, before the next
+   * forward: the backward reads the activations this forward left.
+   */
+  encodeTrainForward(pass: GPUComputePassEncoder): void;
+  /** The second half of `encodeTrainStep`: the backward of the last `encodeTrainForward`. */
+  encodeTrainBackward(pass: GPUComputePassEncoder): void;
   /** Records the eval-mode forward (running statistics, nothing updated), the loss and the composite. */
   encodeEval(pass: GPUComputePassEncoder): void;
 

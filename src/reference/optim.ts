@@ -2,12 +2,15 @@
  * Float64 twins of shaders/optim.wgsl: LAMB as in SparK's copy of timm 0.5.4 (global grad-norm clip inside
  * the step, bias correction, decoupled weight decay inside the trust ratio, ratio only where wd ≠ 0) and
  * PyTorch AdamW preceded by clip_grad_norm_. Tensors are updated in place; the state carries the moments and
- * one step counter per parameter group.
+ * one step counter per parameter group. A tensor whose `grad` is null has no gradient (PyTorch
+ * `grad is None`): like the official optimisers it is skipped entirely (no moments, no decay, no step) and
+ * adds nothing to the global norm, while its group's step counter still advances.
  */
 
 export interface RefTensor {
   value: Float64Array;
-  grad: ArrayLike<number>;
+  /** null: no gradient this step; the tensor is skipped. */
+  grad: ArrayLike<number> | null;
   decay: boolean;
 }
 
@@ -41,7 +44,7 @@ function sumSquares(x: ArrayLike<number>): number {
 }
 
 export function globalGradNorm(tensors: RefTensor[]): number {
-  return Math.sqrt(tensors.reduce((s, t) => s + sumSquares(t.grad), 0));
+  return Math.sqrt(tensors.reduce((s, t) => s + (t.grad ? sumSquares(t.grad) : 0), 0));
 }
 
 function advanceSteps(tensors: RefTensor[], state: RefOptimState): void {
@@ -54,6 +57,8 @@ export function lambStep(tensors: RefTensor[], state: RefOptimState, h: RefHyper
   const divisor = norm > h.maxGradNorm ? norm / h.maxGradNorm : 1;
   advanceSteps(tensors, state);
   tensors.forEach((t, k) => {
+    const grad = t.grad;
+    if (!grad) return;
     const step = t.decay ? state.steps.decay : state.steps.noDecay;
     const bc1 = 1 - h.beta1 ** step;
     const bc2 = 1 - h.beta2 ** step;
@@ -62,7 +67,7 @@ export function lambStep(tensors: RefTensor[], state: RefOptimState, h: RefHyper
     const v = state.expAvgSq[k];
     const u = new Float64Array(t.value.length);
     for (let i = 0; i < u.length; i++) {
-      const g = t.grad[i] / divisor;
+      const g = grad[i] / divisor;
       m[i] = h.beta1 * m[i] + (1 - h.beta1) * g;
       v[i] = h.beta2 * v[i] + (1 - h.beta2) * g * g;
       u[i] = m[i] / bc1 / (Math.sqrt(v[i]) / Math.sqrt(bc2) + h.eps) + wd * t.value[i];
@@ -82,6 +87,8 @@ export function adamwStep(tensors: RefTensor[], state: RefOptimState, h: RefHype
   const scale = Math.min(1, h.maxGradNorm / (norm + 1e-6));
   advanceSteps(tensors, state);
   tensors.forEach((t, k) => {
+    const grad = t.grad;
+    if (!grad) return;
     const step = t.decay ? state.steps.decay : state.steps.noDecay;
     const bc1 = 1 - h.beta1 ** step;
     const bc2 = 1 - h.beta2 ** step;
@@ -89,7 +96,7 @@ export function adamwStep(tensors: RefTensor[], state: RefOptimState, h: RefHype
     const m = state.expAvg[k];
     const v = state.expAvgSq[k];
     for (let i = 0; i < t.value.length; i++) {
-      const g = t.grad[i] * scale;
+      const g = grad[i] * scale;
       m[i] = h.beta1 * m[i] + (1 - h.beta1) * g;
       v[i] = h.beta2 * v[i] + (1 - h.beta2) * g * g;
       t.value[i] =

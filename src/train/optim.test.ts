@@ -188,3 +188,141 @@ describe('optimisers on the GPU vs float64 twins (10 steps)', () => {
     arena.release(gpu);
   });
 });
+
+describe('skipped parameters (no gradient, PyTorch grad None)', () => {
+  it('the twin skips a null-grad tensor exactly as the SparK reference LAMB does', () => {
+    const rng = new Rng(13);
+    const tensors: ref.RefTensor[] = [
+      { value: Float64Array.from(rng.floats(20)), grad: null, decay: true },
+      { value: Float64Array.from(rng.floats(9)), grad: null, decay: true },
+      { value: Float64Array.from(rng.floats(4)), grad: null, decay: false },
+    ];
+    const theirs = tensors.map((t, k) => ({
+      name: `t${k}`,
+      value: Float64Array.from(t.value),
+      grad: null as Float64Array | null,
+      decay: t.decay,
+    }));
+    const untouched = Float64Array.from(tensors[1].value);
+    const state = ref.freshState(tensors);
+    let moments = freshLambMoments();
+    for (let step = 0; step < 6; step++) {
+      const scale = step === 2 ? 10 : 0.1;
+      // Tensor 1 never has a gradient; tensor 2 has one on even steps only.
+      tensors.forEach((t, k) => {
+        const g =
+          k === 1 || (k === 2 && step % 2 === 1)
+            ? null
+            : Float64Array.from(rng.floats(t.value.length), (v) => v * scale);
+        t.grad = g;
+        theirs[k].grad = g;
+      });
+      const h = { lr: LRS[step], weightDecay: 0.1, beta1: 0.9, beta2: 0.95, eps: 1e-6, maxGradNorm: 5 };
+      ref.lambStep(tensors, state, h);
+      moments = sparkLambStep(
+        theirs,
+        { lr: h.lr, weightDecay: h.weightDecay, betas: [0.9, 0.95], eps: 1e-6, maxGradNorm: 5 },
+        moments,
+      );
+    }
+    tensors.forEach((t, k) => {
+      assertClose(t.value, theirs[k].value, { rtol: 1e-13, atol: 1e-15, label: `t${k}` });
+    });
+    expect(Array.from(tensors[1].value)).toEqual(Array.from(untouched));
+    expect(state.steps).toEqual({ decay: 6, noDecay: 6 });
+  });
+
+  for (const kind of ['lamb', 'adamw'] as const) {
+    it(`${kind}: skipped tensors stay bit-identical (values, moments) while the others follow the twin`, async () => {
+      const gpu = await testGpu();
+      const rng = new Rng(kind === 'lamb' ? 41 : 42);
+      const arena = new Arena(`optim-skip-${kind}`, true);
+      // A skipped decayed weight between stepped tensors, and a skipped no-decay bias.
+      arena.add('a.weight', { officialShape: [6, 7], layout: 'linear' });
+      arena.add('unused.weight', { officialShape: [5, 3, 3, 3], layout: 'conv' });
+      arena.add('unused.bias', { officialShape: [5] });
+      arena.add('b.bias', { officialShape: [6] });
+      arena.allocate(gpu);
+      const skip = new Set(['unused.weight', 'unused.bias']);
+      const initial = arena.entries.map((entry) => {
+        const value = rng.floats(entry.length);
+        gpu.write(arena.view(entry), value);
+        return value;
+      });
+      const tensors: ref.RefTensor[] = arena.entries.map((entry, k) => ({
+        value: Float64Array.from(initial[k]),
+        grad: null,
+        decay: entry.decay,
+      }));
+      const hyper = { beta1: 0.9, beta2: 0.95, eps: 1e-6, maxGradNorm: 5 };
+      const optimizer =
+        kind === 'lamb'
+          ? new Lamb(gpu, arena, { ...hyper, skip })
+          : new AdamW(gpu, arena, { ...hyper, skip });
+      expect(optimizer.stepped.map((e) => e.name)).toEqual(['a.weight', 'b.bias']);
+      const state = ref.freshState(tensors);
+      for (let step = 0; step < 4; step++) {
+        // The skipped tensors get large gradients in the buffer: they must neither move nor reach the
+        // global norm (which would then clip the others' step).
+        arena.entries.forEach((entry, k) => {
+          const big = skip.has(entry.name);
+          const g = rng.floats(entry.length, -1, 1).map((v) => v * (big ? 10 : 0.05));
+          gpu.write(arena.view(entry, 'grads'), g);
+          tensors[k].grad = big ? null : g;
+        });
+        const norm = ref.globalGradNorm(tensors);
+        optimizer.beginStep(LRS[step], 0.1);
+        gpu.submit(`${kind} skip step`, (pass) => optimizer.encode(pass));
+        (kind === 'lamb' ? ref.lambStep : ref.adamwStep)(tensors, state, {
+          ...hyper,
+          lr: LRS[step],
+          weightDecay: 0.1,
+        });
+        const stats = await gpu.read(optimizer.gradStats);
+        expect(stats.length).toBe(optimizer.stepped.length + 2);
+        expect(Math.abs(stats[stats.length - 1] - norm)).toBeLessThan(1e-5 * norm);
+      }
+      const [values, m, v] = await Promise.all([
+        gpu.read(arena.whole('values')),
+        gpu.read(optimizer.expAvg),
+        gpu.read(optimizer.expAvgSq),
+      ]);
+      arena.entries.forEach((entry, k) => {
+        const range = [entry.offset, entry.offset + entry.length] as const;
+        if (skip.has(entry.name)) {
+          expect(Array.from(values.subarray(...range)), entry.name).toEqual(Array.from(initial[k]));
+          expect(
+            m.subarray(...range).every((x) => x === 0),
+            `${entry.name} exp_avg`,
+          ).toBe(true);
+          expect(
+            v.subarray(...range).every((x) => x === 0),
+            `${entry.name} exp_avg_sq`,
+          ).toBe(true);
+        } else {
+          assertClose(values.subarray(...range), tensors[k].value, {
+            rtol: 1e-5,
+            atol: 1e-6,
+            label: `${kind} ${entry.name}`,
+          });
+          assertClose(m.subarray(...range), state.expAvg[k], { rtol: 1e-5, atol: 1e-8 });
+          // The stepped tensors did move.
+          expect(values.subarray(...range).some((x, i) => x !== initial[k][i])).toBe(true);
+        }
+      });
+      expect(optimizer.steps).toEqual({ decay: 4, noDecay: 4 });
+      optimizer.release();
+      arena.release(gpu);
+    });
+  }
+
+  it('refuses a skip list naming a missing tensor, or skipping everything, with sentences', async () => {
+    const gpu = await testGpu();
+    const arena = new Arena('optim-skip-errors', true);
+    arena.add('w', { officialShape: [3, 3] });
+    arena.allocate(gpu);
+    expect(() => new Lamb(gpu, arena, { skip: new Set(['nope']) })).toThrow(/no such tensor/);
+    expect(() => new AdamW(gpu, arena, { skip: new Set(['w']) })).toThrow(/nothing to step/);
+    arena.release(gpu);
+  });
+});

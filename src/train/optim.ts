@@ -9,10 +9,15 @@
  * written with queue.writeBuffer, so submit each step's pass before calling beginStep for the next one.
  * Parameter groups follow each arena entry's `decay` flag (no decay for 1-D tensors, biases, mask tokens,
  * layer-scale γ): weight decay and LAMB's trust ratio apply to decayed tensors only.
+ *
+ * `skip` names tensors that get no gradient in this configuration (the model's `unusedParams`): like the
+ * official optimisers' `if p.grad is None: continue` they are left bit-identical (values and moments, no
+ * weight decay) and stay out of the global gradient norm. The per-group step counters still advance, as the
+ * official per-group `step` does whether or not a member had a gradient.
  */
 import optimSource from '../../shaders/optim.wgsl?raw';
-import type { Arena } from '../engine/params';
-import { arenaSegments, segmentSumSquares } from '../engine/reduce';
+import type { Arena, ArenaEntry } from '../engine/params';
+import { type Segment, segmentSumSquares } from '../engine/reduce';
 import {
   type Gpu,
   type GpuTensor,
@@ -32,6 +37,8 @@ export interface AdamFamilyConfig {
   eps?: number;
   /** Global gradient-norm clip; Infinity disables it. */
   maxGradNorm?: number;
+  /** Arena entry names to leave untouched (no gradient, PyTorch `grad is None`); see the file comment. */
+  skip?: ReadonlySet<string>;
 }
 
 interface Resolved {
@@ -51,7 +58,12 @@ abstract class ArenaOptimizer {
   /** First and second moments, arena-sized (same offsets as the parameters). */
   readonly expAvg: GpuTensor;
   readonly expAvgSq: GpuTensor;
-  /** [segments + 2]: Σg² per tensor, Σ over all, global L2 norm (read lazily for the UI). */
+  /** The arena entries this optimiser steps (all but `skip`), in arena order: the segments of the stats. */
+  readonly stepped: readonly ArenaEntry[];
+  /**
+   * [stepped + 2]: Σg² per stepped tensor, Σ over them, global L2 norm (last element; read lazily for the
+   * UI).
+   */
   readonly gradStats: GpuTensor;
   readonly steps: GroupSteps = { decay: 0, noDecay: 0 };
   protected readonly chunks: GpuTensor;
@@ -74,9 +86,21 @@ abstract class ArenaOptimizer {
     }
     if (arena.entries.length === 0)
       throw new Error(`${arena.label}: the arena has no parameters to optimise.`);
-    this.settings = { ...defaults, ...config };
+    const skip = config.skip ?? new Set<string>();
+    for (const name of skip) {
+      if (!arena.has(name))
+        throw new Error(
+          `${arena.label}: cannot skip "${name}" in the optimiser: the arena has no such tensor.`,
+        );
+    }
+    this.stepped = arena.entries.filter((entry) => !skip.has(entry.name));
+    if (this.stepped.length === 0)
+      throw new Error(`${arena.label}: every parameter is skipped, so the optimiser has nothing to step.`);
+    const { skip: _, ...hyper } = config;
+    this.settings = { ...defaults, ...hyper };
+    // Skipped tensors get no chunks: no kernel ever writes their values or moments.
     const table: number[] = [];
-    arena.entries.forEach((entry, segment) => {
+    this.stepped.forEach((entry, segment) => {
       for (let start = entry.offset; start < entry.offset + entry.length; start += OPTIM_CHUNK) {
         table.push(
           start,
@@ -93,11 +117,17 @@ abstract class ArenaOptimizer {
     );
     this.expAvg = this.zeros('exp_avg', arena.size);
     this.expAvgSq = this.zeros('exp_avg_sq', arena.size);
-    const segments = arenaSegments(arena);
+    const segments = this.segments();
     this.gradStats = gpu.tensor(`${arena.label}.optim.grad_stats`, [segments.length + 2]);
     this.gradNorm = segmentSumSquares(gpu, { out: this.gradStats, x: arena.whole('grads'), segments });
+    // Group membership, not gradients, decides whether a group's counter advances (as in the official).
     this.hasDecay = arena.entries.some((e) => e.decay);
     this.hasNoDecay = arena.entries.some((e) => !e.decay);
+  }
+
+  /** One reduction segment per stepped tensor; chunk.z indexes this list. */
+  protected segments(): Segment[] {
+    return this.stepped.map((e) => ({ offset: e.offset, length: e.length }));
   }
 
   protected zeros(name: string, length: number): GpuTensor {
@@ -131,7 +161,7 @@ abstract class ArenaOptimizer {
       .f32(correction(beta2, this.steps.decay))
       .f32(correction(beta1, this.steps.noDecay))
       .f32(correction(beta2, this.steps.noDecay))
-      .u32(this.arena.entries.length)
+      .u32(this.stepped.length)
       .u32(this.chunkCount);
   }
 
@@ -171,7 +201,7 @@ abstract class ArenaOptimizer {
 export class Lamb extends ArenaOptimizer {
   /** The update u of the last step, arena-sized (before the trust ratio). */
   readonly update: GpuTensor;
-  /** [segments + 2] Σp² per tensor (before the step) and Σu² per tensor. */
+  /** [stepped + 2] Σp² per stepped tensor (before the step) and Σu² per stepped tensor. */
   readonly valueStats: GpuTensor;
   readonly updateStats: GpuTensor;
   private readonly moments: PreparedDispatch;
@@ -182,7 +212,7 @@ export class Lamb extends ArenaOptimizer {
   constructor(gpu: Gpu, arena: Arena, config: AdamFamilyConfig = {}) {
     super(gpu, arena, config, { beta1: 0.9, beta2: 0.999, eps: 1e-6, maxGradNorm: 5 });
     this.update = this.zeros('update', arena.size);
-    const segments = arenaSegments(arena);
+    const segments = this.segments();
     this.valueStats = gpu.tensor(`${arena.label}.optim.value_stats`, [segments.length + 2]);
     this.updateStats = gpu.tensor(`${arena.label}.optim.update_stats`, [segments.length + 2]);
     this.moments = this.prepareChunked('lamb_moments', [
