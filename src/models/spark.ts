@@ -335,9 +335,19 @@ class GpuSparkModel implements SparkGpuModel {
   }
 
   encodeTrainStep(pass: GPUComputePassEncoder): void {
+    this.encodeTrainForward(pass);
+    this.encodeTrainBackward(pass);
+  }
+
+  encodeTrainForward(pass: GPUComputePassEncoder): void {
     this.checkAlive();
-    this.net.encodeTrain(pass);
+    this.net.encodeTrainForward(pass);
     for (const [name, n] of this.batchesTracked) this.batchesTracked.set(name, n + 1);
+  }
+
+  encodeTrainBackward(pass: GPUComputePassEncoder): void {
+    this.checkAlive();
+    this.net.encodeTrainBackward(pass);
   }
 
   encodeEval(pass: GPUComputePassEncoder): void {

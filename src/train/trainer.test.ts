@@ -3,6 +3,8 @@ import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { MemoryCheckpointStore } from '../io/checkpoint-store';
 import { ConfigError } from '../models/config';
+import { createSparkModel } from '../models/spark-model';
+import { Rng } from '../reference/random';
 import { randomMask } from '../sparse/mask';
 import { readTrainerCheckpoint } from './checkpoint';
 import { Trainer, type TrainerEvent, type TrainerOptions, validateTrainingSetup } from './trainer';
@@ -62,6 +64,7 @@ describe('Trainer on the real GPU SparK model (8-px ResNet, batch 2)', () => {
     const gpu = await testGpu();
     const mask = randomMask(2, 4, 4, 0.5, 5);
     const losses: number[] = [];
+    const phases: string[][] = [];
     const trainer = await make(
       gpu,
       options({
@@ -75,12 +78,18 @@ describe('Trainer on the real GPU SparK model (8-px ResNet, batch 2)', () => {
         totalSteps: 30,
         metricsEvery: 1,
         onEvent: (e) => {
-          if (e.type === 'metrics') losses.push(e.metrics.loss);
+          if (e.type !== 'metrics') return;
+          losses.push(e.metrics.loss);
+          if (e.metrics.phaseMs) phases.push(Object.keys(e.metrics.phaseMs).sort());
         },
       }),
     );
     const outcome = await trainer.run();
     expect(outcome).toEqual({ status: 'completed', step: 30 });
+    // One profiled step per metrics interval, each timed in its three passes.
+    expect(gpu.hasTimestamps).toBe(true); // SwiftShader offers timestamp-query, as hardware adapters do
+    expect(phases).toHaveLength(30);
+    for (const names of phases) expect(names).toEqual(['backward', 'forward', 'optimizer']);
     expect(losses).toHaveLength(30);
     expect(losses[0]).toBeGreaterThan(0.1);
     expect(losses[29]).toBeLessThan(0.3 * losses[0]);
@@ -191,5 +200,92 @@ describe('Trainer on the real GPU SparK model (8-px ResNet, batch 2)', () => {
     const snapshot = await trainer.snapshot();
     // 0.75 of 16 cells masked leaves 4 visible per image.
     expect(snapshot.mask.cells.reduce((a, b) => a + b, 0)).toBe(8);
+  });
+});
+
+describe('the phase split and parameters without gradients', () => {
+  it('forward and backward recorded in two passes give the same loss and gradients as encodeTrainStep', async () => {
+    const gpu = await testGpu();
+    const model = createSparkModel(gpu, microConfig(), 2);
+    try {
+      model.initialize(4);
+      const images = new Float32Array(2 * 3 * 8 * 8);
+      new Rng(8).floats(images.length, -1, 1).forEach((v, i) => {
+        images[i] = v;
+      });
+      const run = async (split: boolean) => {
+        model.setBatch(images, randomMask(2, 4, 4, 0.5, 9));
+        const encoder = gpu.device.createCommandEncoder({ label: 'phase split test' });
+        encoder.clearBuffer(model.params.grads);
+        if (split) {
+          const forward = encoder.beginComputePass({ label: 'forward' });
+          model.encodeTrainForward(forward);
+          forward.end();
+          const backward = encoder.beginComputePass({ label: 'backward' });
+          model.encodeTrainBackward(backward);
+          backward.end();
+        } else {
+          const both = encoder.beginComputePass({ label: 'forward+backward' });
+          model.encodeTrainStep(both);
+          both.end();
+        }
+        gpu.device.queue.submit([encoder.finish()]);
+        return { loss: (await gpu.read(model.loss))[0], grads: await model.readGrads() };
+      };
+      const whole = await run(false);
+      const split = await run(true);
+      // The same kernels in the same order: only the pass boundary differs, so every bit agrees.
+      expect(split.loss).toBe(whole.loss);
+      expect([...split.grads.keys()]).toEqual([...whole.grads.keys()]);
+      for (const [name, g] of whole.grads)
+        expect(Array.from(split.grads.get(name)!), name).toEqual(Array.from(g));
+      expect([...whole.grads.values()].some((g) => g.some((v) => v !== 0))).toBe(true);
+    } finally {
+      model.destroy();
+    }
+  });
+
+  it("the optimiser leaves the densify parameters the decoder never reads bit-identical ('coarsest' ablation)", async () => {
+    const gpu = await testGpu();
+    const config = microConfig({
+      decoderInputs: 'coarsest',
+      backbone: {
+        family: 'resnet',
+        block: 'basic',
+        stemWidth: 4,
+        stemKernel: 3,
+        stemStride: 1,
+        maxpool: false,
+        widths: [4, 4],
+        depths: [1, 1],
+        stageStrides: [2, 2],
+      },
+    });
+    const trainer = await make(gpu, options({ config, lr: 1e-2, warmupSteps: 0 }));
+    const before = await trainer.capture();
+    expect((await trainer.run(3)).step).toBe(3);
+    const after = await trainer.capture();
+    const unused = [
+      'densify_norms.1.weight',
+      'densify_norms.1.bias',
+      'densify_projs.1.weight',
+      'densify_projs.1.bias',
+      'mask_tokens.1',
+    ];
+    for (const name of unused) {
+      const bits = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+      expect(bits(after.state.get(name)!), name).toEqual(bits(before.state.get(name)!));
+      expect(
+        after.expAvg.get(name)!.every((v) => v === 0),
+        `${name} exp_avg`,
+      ).toBe(true);
+      expect(
+        after.expAvgSq.get(name)!.every((v) => v === 0),
+        `${name} exp_avg_sq`,
+      ).toBe(true);
+    }
+    // A decayed weight with a gradient did move.
+    const used = 'densify_projs.0.weight';
+    expect(after.state.get(used)!.some((v, i) => v !== before.state.get(used)![i])).toBe(true);
   });
 });

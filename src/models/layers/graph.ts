@@ -177,7 +177,17 @@ export class Net {
   }
 
   encodeTrain(pass: GPUComputePassEncoder): void {
+    this.encodeTrainForward(pass);
+    this.encodeTrainBackward(pass);
+  }
+
+  /** Train-mode forward and loss only (split from the backward so a trainer can time each in its own pass). */
+  encodeTrainForward(pass: GPUComputePassEncoder): void {
     for (const op of this.trainOps) op.encode(pass);
+  }
+
+  /** The backward of the last recorded train forward. */
+  encodeTrainBackward(pass: GPUComputePassEncoder): void {
     for (const op of this.backwardOps) op.encode(pass);
   }
 
