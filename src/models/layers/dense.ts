@@ -13,6 +13,7 @@ import {
 } from '../../engine/conv-transpose';
 import {
   type Conv2dShape,
+  type ConvGeometry,
   conv2dBackwardBias,
   conv2dBackwardInput,
   conv2dBackwardWeight,
@@ -20,7 +21,7 @@ import {
   conv2dOutputSize,
 } from '../../engine/conv2d';
 import { densifyBackward, densifyForward } from '../../engine/densify';
-import type { GpuTensor } from '../../gpu/runtime';
+import type { Gpu, GpuTensor } from '../../gpu/runtime';
 import type { Act, DenseLayout, Encodable, Layer, Net, SparseLayout } from './graph';
 import type { ModelSites } from './sites';
 
@@ -42,45 +43,80 @@ export interface DenseConvOptions {
   noInputGrad?: boolean;
 }
 
-/** Dense Conv2d (NHWC, HWIO). Saved for backward: its input (not copied). */
-export class DenseConv implements Layer {
+/** The engine entry points a dense conv layer calls: Conv2d's or ConvTranspose2d's, on the same geometry. */
+interface DenseConvKernels<S extends ConvGeometry> {
+  outputSize(shape: S): { outH: number; outW: number };
+  forward(
+    gpu: Gpu,
+    shape: S,
+    out: GpuTensor,
+    x: GpuTensor,
+    weight: GpuTensor,
+    options: { bias?: GpuTensor },
+  ): Encodable;
+  backwardInput(gpu: Gpu, shape: S, dx: GpuTensor, dy: GpuTensor, weight: GpuTensor): Encodable;
+  backwardWeight(gpu: Gpu, shape: S, dw: GpuTensor, x: GpuTensor, dy: GpuTensor): Encodable;
+  backwardBias(gpu: Gpu, shape: S, dbias: GpuTensor, dy: GpuTensor): Encodable;
+}
+
+const conv2dKernels: DenseConvKernels<Conv2dShape> = {
+  outputSize: conv2dOutputSize,
+  forward: conv2dForward,
+  backwardInput: conv2dBackwardInput,
+  backwardWeight: conv2dBackwardWeight,
+  backwardBias: conv2dBackwardBias,
+};
+
+const convTransposeKernels: DenseConvKernels<ConvTransposeShape> = {
+  outputSize: convTransposeOutputSize,
+  forward: convTransposeForward,
+  backwardInput: convTransposeBackwardInput,
+  backwardWeight: convTransposeBackwardWeight,
+  backwardBias: convTransposeBackwardBias,
+};
+
+/** A square kernel/stride/padding over a dense NHWC input, as both dense conv layers take it. */
+function squareGeometry(input: DenseLayout, o: DenseConvOptions): ConvGeometry {
+  return {
+    batch: input.batch,
+    inH: input.height,
+    inW: input.width,
+    inC: input.channels,
+    outC: o.outChannels,
+    kernelH: o.kernel,
+    kernelW: o.kernel,
+    strideH: o.stride,
+    strideW: o.stride,
+    padH: o.padding,
+    padW: o.padding,
+  };
+}
+
+/** What a dense conv and a dense transposed conv share: NHWC in and out, weight, optional bias. */
+class DenseConvLayer<S extends ConvGeometry> implements Layer {
   readonly train: Encodable[];
   readonly eval: Encodable[];
   readonly out: Act;
   readonly paramNames: string[];
-  private readonly shape: Conv2dShape;
 
-  constructor(
+  protected constructor(
     private readonly net: Net,
     readonly name: string,
     private readonly x: Act,
     private readonly o: DenseConvOptions,
+    private readonly shape: S,
+    private readonly kernels: DenseConvKernels<S>,
   ) {
-    const input = dense(x, name);
-    this.shape = {
-      batch: input.batch,
-      inH: input.height,
-      inW: input.width,
-      inC: input.channels,
-      outC: o.outChannels,
-      kernelH: o.kernel,
-      kernelW: o.kernel,
-      strideH: o.stride,
-      strideW: o.stride,
-      padH: o.padding,
-      padW: o.padding,
-      depthwise: o.depthwise ?? false,
-    };
-    const { outH, outW } = conv2dOutputSize(this.shape);
+    const { outH, outW } = kernels.outputSize(shape);
     this.out = net.act(name, {
       kind: 'dense',
-      batch: input.batch,
+      batch: shape.batch,
       height: outH,
       width: outW,
       channels: o.outChannels,
     });
     const forward = net.own(
-      conv2dForward(net.gpu, this.shape, this.out.value, x.value, net.param(o.weight), {
+      kernels.forward(net.gpu, shape, this.out.value, x.value, net.param(o.weight), {
         bias: o.bias ? net.param(o.bias) : undefined,
       }),
     );
@@ -93,76 +129,29 @@ export class DenseConv implements Layer {
     const ops: Encodable[] = [];
     const dy = this.out.gradient(ops);
     if (!dy) return [];
-    const { net, o, shape } = this;
+    const { net, o, shape, kernels } = this;
     if (!o.noInputGrad)
       ops.push(
-        net.own(conv2dBackwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight))),
+        net.own(kernels.backwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight))),
       );
-    ops.push(net.own(conv2dBackwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)));
-    if (o.bias) ops.push(net.own(conv2dBackwardBias(net.gpu, shape, net.grad(o.bias), dy)));
+    ops.push(net.own(kernels.backwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)));
+    if (o.bias) ops.push(net.own(kernels.backwardBias(net.gpu, shape, net.grad(o.bias), dy)));
     return ops;
   }
 }
 
-/** ConvTranspose2d (the decoder's 4×4/s2/p1 upsampler, with bias). Saved for backward: its input. */
-export class DenseConvTranspose implements Layer {
-  readonly train: Encodable[];
-  readonly eval: Encodable[];
-  readonly out: Act;
-  readonly paramNames: string[];
-  private readonly shape: ConvTransposeShape;
-
-  constructor(
-    private readonly net: Net,
-    readonly name: string,
-    private readonly x: Act,
-    private readonly o: DenseConvOptions,
-  ) {
-    const input = dense(x, name);
-    this.shape = {
-      batch: input.batch,
-      inH: input.height,
-      inW: input.width,
-      inC: input.channels,
-      outC: o.outChannels,
-      kernelH: o.kernel,
-      kernelW: o.kernel,
-      strideH: o.stride,
-      strideW: o.stride,
-      padH: o.padding,
-      padW: o.padding,
-    };
-    const { outH, outW } = convTransposeOutputSize(this.shape);
-    this.out = net.act(name, {
-      kind: 'dense',
-      batch: input.batch,
-      height: outH,
-      width: outW,
-      channels: o.outChannels,
-    });
-    const forward = net.own(
-      convTransposeForward(net.gpu, this.shape, this.out.value, x.value, net.param(o.weight), {
-        bias: o.bias ? net.param(o.bias) : undefined,
-      }),
-    );
-    this.train = [forward];
-    this.eval = [forward];
-    this.paramNames = o.bias ? [o.weight, o.bias] : [o.weight];
+/** Dense Conv2d (NHWC, HWIO). Saved for backward: its input (not copied). */
+export class DenseConv extends DenseConvLayer<Conv2dShape> {
+  constructor(net: Net, name: string, x: Act, o: DenseConvOptions) {
+    const shape = { ...squareGeometry(dense(x, name), o), depthwise: o.depthwise ?? false };
+    super(net, name, x, o, shape, conv2dKernels);
   }
+}
 
-  buildBackward(): Encodable[] {
-    const ops: Encodable[] = [];
-    const dy = this.out.gradient(ops);
-    if (!dy) return [];
-    const { net, o, shape } = this;
-    ops.push(
-      net.own(
-        convTransposeBackwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight)),
-      ),
-      net.own(convTransposeBackwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)),
-    );
-    if (o.bias) ops.push(net.own(convTransposeBackwardBias(net.gpu, shape, net.grad(o.bias), dy)));
-    return ops;
+/** ConvTranspose2d (the decoder's 4×4/s2/p1 upsampler, with bias). Saved for backward: its input. */
+export class DenseConvTranspose extends DenseConvLayer<ConvTransposeShape> {
+  constructor(net: Net, name: string, x: Act, o: DenseConvOptions) {
+    super(net, name, x, o, squareGeometry(dense(x, name), o), convTransposeKernels);
   }
 }
 
