@@ -27,6 +27,24 @@ function withChannels(layout: ActLayout, channels: number): ActLayout {
   return { ...layout, channels };
 }
 
+/**
+ * What both row norms' backwards take: the input and its gradient target, γ (`name.weight`), the statistics
+ * saved by the forward, and the gradients of γ and β (`name.bias`).
+ */
+function normBackwardOperands(net: Net, name: string, x: Act, rows: number, saved: GpuTensor, dy: GpuTensor) {
+  return {
+    rows,
+    channels: x.channels,
+    dx: x.gradTarget(name),
+    dy,
+    x: x.value,
+    gamma: net.param(`${name}.weight`),
+    saved,
+    dGamma: net.grad(`${name}.weight`),
+    dBeta: net.grad(`${name}.bias`),
+  };
+}
+
 export interface SparseConvOptions {
   /** Official parameter names (weight in GPU layout HWIO, [k, k, C] for depthwise). */
   weight: string;
@@ -187,16 +205,8 @@ export class RowBatchNorm implements Layer {
     ops.push(
       net.own(
         batchNormBackward(net.gpu, {
-          rows: this.rows,
-          channels: this.x.channels,
+          ...normBackwardOperands(net, name, this.x, this.rows, this.saved, dy),
           rowMask: this.rowMask,
-          dx: this.x.gradTarget(name),
-          dy,
-          x: this.x.value,
-          gamma: net.param(`${name}.weight`),
-          saved: this.saved,
-          dGamma: net.grad(`${name}.weight`),
-          dBeta: net.grad(`${name}.bias`),
         }),
       ),
     );
@@ -375,19 +385,7 @@ export class RowLayerNorm implements Layer {
     if (!dy) return [];
     const { net, name } = this;
     ops.push(
-      net.own(
-        layerNormBackward(net.gpu, {
-          rows: this.rows,
-          channels: this.x.channels,
-          dx: this.x.gradTarget(name),
-          dy,
-          x: this.x.value,
-          gamma: net.param(`${name}.weight`),
-          saved: this.saved,
-          dGamma: net.grad(`${name}.weight`),
-          dBeta: net.grad(`${name}.bias`),
-        }),
-      ),
+      net.own(layerNormBackward(net.gpu, normBackwardOperands(net, name, this.x, this.rows, this.saved, dy))),
     );
     return ops;
   }
