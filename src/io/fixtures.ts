@@ -63,11 +63,11 @@ export function parseFixture(bytes: Uint8Array, fileName = 'fixture'): ParityFix
   const { batch } = config;
   const size = config.spark.inputSize;
   const input = t.get('input');
-  if (!input || input.dtype !== 'F32' || !sameShape(input.shape, [batch, 3, size, size]))
+  if (input?.dtype !== 'F32' || !sameShape(input.shape, [batch, 3, size, size]))
     throw new FixtureError(`${fileName}: "input" must be F32 [${batch}, 3, ${size}, ${size}].`);
   const mask = t.get('mask');
   const g = size / totalStride(config.spark.backbone);
-  if (!mask || mask.dtype !== 'U8' || !sameShape(mask.shape, [batch, 1, g, g]))
+  if (mask?.dtype !== 'U8' || !sameShape(mask.shape, [batch, 1, g, g]))
     throw new FixtureError(`${fileName}: "mask" must be U8 [${batch}, 1, ${g}, ${g}].`);
   const maskData = mask.data as Uint8Array;
   const keep = lenKeep(g, g, config.spark.maskRatio);

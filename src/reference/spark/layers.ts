@@ -429,7 +429,7 @@ export function activation(tape: Tape, x: Tensor, kind: Activation): Tensor {
   const X = x.data;
   const out = Tensor.zeros(x.shape);
   const Y = out.data;
-  if (kind === 'relu') for (let i = 0; i < X.length; i++) Y[i] = X[i] > 0 ? X[i] : 0;
+  if (kind === 'relu') for (let i = 0; i < X.length; i++) Y[i] = Math.max(X[i], 0);
   else if (kind === 'relu6') for (let i = 0; i < X.length; i++) Y[i] = Math.min(Math.max(X[i], 0), 6);
   else for (let i = 0; i < X.length; i++) Y[i] = 0.5 * X[i] * (1 + erf(X[i] / Math.SQRT2));
   tape.record(out, (dY) => {
