@@ -10,6 +10,7 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'tests/**/*.test.ts'],
     exclude: ['tests/e2e/**', 'node_modules/**'],
     globalSetup: ['tests/global-setup.ts'],
+    setupFiles: ['tests/setup-fast-check.ts'],
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 120_000,

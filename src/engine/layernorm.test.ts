@@ -91,11 +91,24 @@ async function runCase(gpu: Gpu, rows: number, channels: number, seed: number): 
         throw new Error(`${label} dx[${r}, ${c}]: ${dx[i]} vs ${g.dx[i]} exceeds ${bound.toExponential(2)}`);
     }
   }
-  assertClose(
-    await gpu.read(t.dGamma),
-    g.dGamma.map((v, c) => v + dGamma0[c]),
-    { rtol: 1e-5, atol: 1e-5, label: `${label} dγ (accumulated)` },
-  );
+  // dγ[c] = Σ_r dy·x̂: each row's x̂ carries the same conditioning error as above (~C·ε·max|x|·invStd), so
+  // the column sum is allowed Σ_r |dy[r,c]|·that on top of the relative bound.
+  const dGamma = await gpu.read(t.dGamma);
+  const dGammaRef = g.dGamma.map((v, c) => v + dGamma0[c]);
+  const maxDGamma = Math.max(...Array.from(dGammaRef, Math.abs));
+  for (let c = 0; c < channels; c++) {
+    let slack = 0;
+    for (let r = 0; r < rows; r++) {
+      let xMax = 0;
+      for (let k = 0; k < channels; k++) xMax = Math.max(xMax, Math.abs(x[r * channels + k]));
+      slack += Math.abs(dy[r * channels + c]) * 4 * channels * 1.2e-7 * xMax * ref.invStd[r];
+    }
+    const bound = 1e-5 + 1e-5 * maxDGamma + slack;
+    if (!(Math.abs(dGamma[c] - dGammaRef[c]) <= bound))
+      throw new Error(
+        `${label} dγ[${c}] (accumulated): ${dGamma[c]} vs ${dGammaRef[c]} exceeds ${bound.toExponential(2)}`,
+      );
+  }
   assertClose(await gpu.read(t.dBeta), g.dBeta, { rtol: 1e-5, atol: 1e-5, label: `${label} dβ` });
   fwd.release();
   bwd.release();
@@ -145,6 +158,8 @@ describe('layernorm over channels (eps 1e-6)', () => {
     ];
     let seed = 1;
     for (const [rows, channels] of shapes) await runCase(gpu, rows, channels, seed++);
+    // A CI counterexample: two channels with close values make σ tiny, so dγ carries x̂'s conditioning error.
+    await runCase(gpu, 54, 2, 1052735188);
   });
 
   it('random shapes (property)', async () => {
