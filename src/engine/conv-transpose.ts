@@ -14,6 +14,7 @@
 import convTransposeSource from '../../shaders/conv_transpose.wgsl?raw';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import {
+  absentBinding,
   baseUniforms,
   type ConvGeometry,
   checkLength,
@@ -22,7 +23,6 @@ import {
   convKernel,
   convParams,
   type Encodable,
-  placeholder,
   prepareConv,
   splitKWeightGradient,
   swappedUniforms,
@@ -101,7 +101,7 @@ export function convTransposeForward(
   };
   return prepareConv(gpu, {
     kernel: convKernel(gpu, 'conv_phase', { tile, weightTransposed: false, vec: vecFlags(s.inC, s.outC) }),
-    buffers: [out, x, placeholder(gpu), weight, options.bias ?? placeholder(gpu)],
+    buffers: [out, x, absentBinding(gpu), weight, options.bias ?? absentBinding(gpu)],
     params: convParams(uniforms),
     workgroups: [Math.ceil(phaseRows / tile.tileM), Math.ceil(s.outC / tile.tileN), s.strideH * s.strideW],
   });
@@ -130,7 +130,7 @@ export function convTransposeBackwardInput(
       weightTransposed: true,
       vec: vecFlags(s.outC, s.inC, true),
     }),
-    buffers: [dx, dy, placeholder(gpu), weight, placeholder(gpu)],
+    buffers: [dx, dy, absentBinding(gpu), weight, absentBinding(gpu)],
     params: convParams(uniforms),
     workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(s.inC / tile.tileN), 1],
   });
@@ -165,7 +165,7 @@ export function convTransposeBackwardWeight(
     count,
     slices,
     uniforms: { ...baseUniforms(s, outH, outW), rowsPerSlice, slices },
-    buffers: (out) => [out, x, placeholder(gpu), dy],
+    buffers: (out) => [out, x, absentBinding(gpu), dy],
     workgroups: (n) => [Math.ceil(s.inC / tile.tileM), Math.ceil(s.outC / tile.tileN), taps * n],
   });
 }

@@ -64,14 +64,14 @@ export function conv2dOutputSize(shape: Conv2dShape): { outH: number; outW: numb
 /** Reduction depth of one tile step in the shader (BK). */
 const TILE_K = 16;
 
-const placeholders = new WeakMap<Gpu, GpuTensor>();
+const absentBindings = new WeakMap<Gpu, GpuTensor>();
 
 /** A 4-float buffer bound where an entry point declares an optional input (bias, mask) that is absent. */
-export function placeholder(gpu: Gpu): GpuTensor {
-  let tensor = placeholders.get(gpu);
+export function absentBinding(gpu: Gpu): GpuTensor {
+  let tensor = absentBindings.get(gpu);
   if (!tensor) {
-    tensor = gpu.upload('conv.placeholder', new Float32Array(4));
-    placeholders.set(gpu, tensor);
+    tensor = gpu.upload('conv.absentBinding', new Float32Array(4));
+    absentBindings.set(gpu, tensor);
   }
   return tensor;
 }
@@ -359,7 +359,7 @@ export function conv2dForward(
   if (options.bias) checkLength(label, options.bias, shape.outC, 'bias');
   const { mask } = options;
   const uniforms = { ...baseUniforms(shape, outH, outW), mask, hasBias: !!options.bias };
-  const buffers = [out, x, mask?.tensor ?? placeholder(gpu), weight, options.bias ?? placeholder(gpu)];
+  const buffers = [out, x, mask?.tensor ?? absentBinding(gpu), weight, options.bias ?? absentBinding(gpu)];
   const rows = shape.batch * outH * outW;
   if (shape.depthwise) {
     return prepareConv(gpu, {
@@ -411,7 +411,7 @@ export function conv2dBackwardInput(
   if (shape.depthwise) {
     return prepareConv(gpu, {
       kernel: convKernel(gpu, 'dw_grad_input', { mask }),
-      buffers: [dx, dy, mask?.tensor ?? placeholder(gpu), weight],
+      buffers: [dx, dy, mask?.tensor ?? absentBinding(gpu), weight],
       params: convParams({ ...baseUniforms(shape, outH, outW), mask, accumulate: options.accumulate }),
       workgroups: grid1d(Math.ceil((shape.batch * shape.inH * shape.inW * shape.inC) / 256)),
     });
@@ -427,7 +427,7 @@ export function conv2dBackwardInput(
       mask,
       vec: vecFlags(shape.outC, shape.inC, true),
     }),
-    buffers: [dx, dy, mask?.tensor ?? placeholder(gpu), weight, placeholder(gpu)],
+    buffers: [dx, dy, mask?.tensor ?? absentBinding(gpu), weight, absentBinding(gpu)],
     params: convParams(uniforms),
     workgroups: [
       Math.ceil(phaseRows / tile.tileM),
@@ -457,7 +457,7 @@ export function conv2dBackwardWeight(
   const { mask } = options;
   const pixels = shape.batch * outH * outW;
   const count = weightLength(shape);
-  const buffers = (out: GpuTensor) => [out, x, mask?.tensor ?? placeholder(gpu), dy];
+  const buffers = (out: GpuTensor) => [out, x, mask?.tensor ?? absentBinding(gpu), dy];
   const base = baseUniforms(shape, outH, outW);
   if (shape.depthwise) {
     const groups = Math.ceil(count / 64);

@@ -13,7 +13,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { chooseSlices, placeholder, reduceSlices } from './conv2d';
+import { absentBinding, chooseSlices, reduceSlices } from './conv2d';
 
 export interface DensifyDims {
   batch: number;
@@ -86,7 +86,7 @@ export function densifyForward(
   const pixels = dims.batch * dims.height * dims.width;
   return gpu.prepare({
     kernel: kernel(gpu, 'densify_forward'),
-    buffers: [out, rows, gridIndex, token ?? placeholder(gpu)],
+    buffers: [out, rows, gridIndex, token ?? absentBinding(gpu)],
     params: params(pixels, dims.channels, 0, token !== null, false),
     workgroups: grid1d(Math.ceil((pixels * dims.channels) / 256)),
   });

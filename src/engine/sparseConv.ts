@@ -21,13 +21,13 @@ import {
 } from '../gpu/runtime';
 import type { GpuNeighbourMaps, GpuSiteScale } from '../sparse/sites';
 import {
+  absentBinding,
   type ConvUniforms,
   chooseSlices,
   chooseTile,
   convKernel,
   convParams,
   type GemmTile,
-  placeholder,
   prepareConv,
   reduceSlices,
   vecFlags,
@@ -125,7 +125,7 @@ export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedD
   const tile = chooseTile(rows, cout);
   return prepareConv(gpu, {
     kernel: gemmKernel(gpu, 'sparse_gemm', tile, vecFlags(cin, cout)),
-    buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? placeholder(gpu)],
+    buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? absentBinding(gpu)],
     params: convParams({ ...gemmUniforms(rows, cin, cout, maps.maps.taps), hasBias: !!a.bias }),
     workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(cout / tile.tileN), 1],
   });
@@ -170,7 +170,7 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
     parts.push(
       prepareConv(gpu, {
         kernel: gemmKernel(gpu, 'sparse_gemm', tile, vecFlags(cout, cin, true), true),
-        buffers: [a.dx, a.dy, maps.transposed, a.weight, placeholder(gpu)],
+        buffers: [a.dx, a.dy, maps.transposed, a.weight, absentBinding(gpu)],
         params: convParams(gemmUniforms(inputRows, cout, cin, taps)),
         workgroups: [Math.ceil(inputRows / tile.tileM), Math.ceil(cin / tile.tileN), 1],
       }),

@@ -143,7 +143,7 @@ export class ModelSites {
         gpu: {
           maps,
           forward: this.track(this.gpu.upload(`${this.label}.nbr.${key}`, maps.forward)),
-          transposed: this.placeholderMap(),
+          transposed: this.absentMap(),
         },
       };
       this.maps.set(key, entry);
@@ -157,12 +157,12 @@ export class ModelSites {
     return entry.gpu;
   }
 
-  private placeholder: GpuTensor | undefined;
+  private absentTransposed: GpuTensor | undefined;
 
   /** One i32 standing in for a transposed map nobody reads. */
-  private placeholderMap(): GpuTensor {
-    this.placeholder ??= this.track(this.gpu.upload(`${this.label}.nbrT.unused`, new Int32Array([-1])));
-    return this.placeholder;
+  private absentMap(): GpuTensor {
+    this.absentTransposed ??= this.track(this.gpu.upload(`${this.label}.nbrT.unused`, new Int32Array([-1])));
+    return this.absentTransposed;
   }
 
   /** Rewrites every index and map for a new mask of the same batch, grid and visible-cell count. */
