@@ -13,7 +13,9 @@ function checkpoint(): TrainerCheckpoint {
   const expAvgSq = new Map<string, Float32Array>();
   for (const e of sparkState(config)) {
     const n = e.shape.reduce((a, b) => a * b, 1);
-    state.set(e.name, e.dtype === 'I64' ? Float32Array.of(17) : rng.normals(n));
+    // Variances are never negative (a checkpoint holding one is refused).
+    const values = rng.normals(n).map((v) => (e.name.endsWith('running_var') ? Math.abs(v) : v));
+    state.set(e.name, e.dtype === 'I64' ? Float32Array.of(17) : values);
     if (e.kind === 'param') {
       expAvg.set(e.name, rng.normals(n));
       // Edge values must survive: the smallest subnormal and negative zero.
