@@ -162,10 +162,14 @@ class Pickler {
   }
 
   tuple(items: readonly PyOut[]): void {
-    if (items.length === 0) return this.byte(OP.EMPTY_TUPLE);
+    if (items.length === 0) {
+      this.byte(OP.EMPTY_TUPLE);
+      return;
+    }
     if (items.length <= 3) {
       for (const item of items) this.value(item);
-      return this.byte([OP.TUPLE1, OP.TUPLE2, OP.TUPLE3][items.length - 1]);
+      this.byte([OP.TUPLE1, OP.TUPLE2, OP.TUPLE3][items.length - 1]);
+      return;
     }
     this.byte(OP.MARK);
     for (const item of items) this.value(item);
