@@ -28,7 +28,7 @@ export interface LinearProbeOptions {
   epochs?: number;
   /** Rows per step (default 256, at most the probe-train size). */
   batch?: number;
-  /** Peak AdamW learning rate (default 0.01), decayed by a cosine to 0. */
+  /** Peak AdamW learning rate (default 0.05), decayed by a cosine to 0. */
   lr?: number;
   weightDecay?: number;
   /** Replaces the probe-train labels (the shuffled-label control). */
@@ -79,7 +79,7 @@ export async function linearProbe(
     throw new Error(`Train features have ${D} values per image, test features ${test.width}.`);
   const epochs = options.epochs ?? 30;
   const B = Math.min(options.batch ?? 256, train.count);
-  const lr = options.lr ?? 0.01;
+  const lr = options.lr ?? 0.05;
   const weightDecay = options.weightDecay ?? 0;
   const labels = options.trainLabels ?? train.labels;
   const stepsPerEpoch = Math.floor(train.count / B);
