@@ -135,8 +135,13 @@ export function reduceWorkerEvent(state: EventState, event: WorkerEvent): Partia
       // The same result is the return value of the addImages call, which the client merges (it arrives
       // even before any run exists); merging the event too would list every skipped file twice.
       return null;
+    case 'warning':
+      return add('warning', event.kind, event.message);
     case 'error':
-      return { run: { ...run, state: 'failed' }, ...add('error', 'worker-error', event.message) };
+      return {
+        run: { ...run, state: 'failed' },
+        ...add('error', event.kind ?? 'worker-error', event.message),
+      };
   }
 }
 
