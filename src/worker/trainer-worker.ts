@@ -23,6 +23,8 @@ import { PRESET_TRAINING, PRESETS, type PresetName } from '../models/presets';
 import { readTrainerCheckpoint } from '../train/checkpoint';
 import { sparkParameterCount } from '../train/flops';
 import { Trainer, validateTrainingSetup } from '../train/trainer';
+import type { CustomReconRequest, LabWorkerApi, WatchEvalRequest } from './lab-protocol';
+import { LabService } from './lab-service';
 import {
   type ActiveMap,
   type AddImagesResult,
@@ -62,7 +64,7 @@ export function resolveModel(config: RunConfig): SparkConfig {
   return { ...structuredClone(base), ...structuredClone(config.model ?? {}) } as SparkConfig;
 }
 
-export class TrainerWorker implements TrainerWorkerApi {
+export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
   private readonly hub = new EventHub();
   private gpu?: Gpu;
   private trainer?: Trainer;
@@ -71,6 +73,15 @@ export class TrainerWorker implements TrainerWorkerApi {
   private state: RunState = 'unconfigured';
   private loop?: Promise<void>;
   private images?: ImageCollection;
+  /** Watch set, yardstick and hand-edited masks (./lab-service.ts). */
+  private readonly lab = new LabService({
+    loadDataset: (config, imageSize) => this.dataset(config, imageSize, []),
+    current: () =>
+      this.trainer && this.runConfig
+        ? { trainer: this.trainer, runId: this.runId, runConfig: this.runConfig }
+        : undefined,
+    whilePaused: (work) => this.paused(work),
+  });
 
   constructor(private readonly host: WorkerHost) {}
 
@@ -107,7 +118,13 @@ export class TrainerWorker implements TrainerWorkerApi {
     this.runId = newRunId();
     this.trainer = await this.createTrainer(model, config, dataset, this.runId);
     this.setState('idle');
-    return { runId: this.runId, parameterCount: sparkParameterCount(model), model, warnings };
+    return {
+      runId: this.runId,
+      parameterCount: sparkParameterCount(model),
+      model,
+      warnings,
+      runConfig: structuredClone(config),
+    };
   }
 
   private async dataset(config: RunConfig, imageSize: number, warnings: string[]): Promise<Dataset> {
@@ -307,6 +324,20 @@ export class TrainerWorker implements TrainerWorkerApi {
 
   async unsubscribe(id: number): Promise<void> {
     this.hub.unsubscribe(id);
+  }
+
+  // ------------------------------------------------------------------ the lab (./lab-service.ts)
+
+  watchImages(config: RunConfig, offset: number, count: number) {
+    return this.lab.watchImages(config, offset, count).then(withTransfer);
+  }
+
+  evaluateWatch(request: WatchEvalRequest) {
+    return this.lab.evaluateWatch(request).then(withTransfer);
+  }
+
+  reconstructCustom(request: CustomReconRequest) {
+    return this.lab.reconstructCustom(request).then(withTransfer);
   }
 
   // ------------------------------------------------------------------ weights and checkpoints
