@@ -115,7 +115,12 @@ export function App() {
   const preset = useAppStore((s) => s.form.preset);
   const dataset = useAppStore((s) => s.form.dataset);
   const userImages = useAppStore((s) => s.images.result?.total ?? 0);
+  const maskRatio = useAppStore((s) => s.form.maskRatio);
   useLinkInHash();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the editor follows each new ratio
+  useEffect(() => {
+    client.lab.followRatio();
+  }, [maskRatio, client]);
   useEffect(() => {
     void probeWebGpu();
   }, []);

@@ -92,7 +92,6 @@ export class LabClient {
       return { runs, selected: selected.includes(run.id) ? selected : [...selected, run.id].slice(-6) };
     });
     this.persistSoon();
-    this.refreshCustom();
   }
 
   /** Every worker event; only the current run's are kept. */
@@ -315,8 +314,11 @@ export class LabClient {
     if (!check.ok) return;
     const grid = gridSize(check.model);
     const cells = Array.from(nestedMasks(grid, form.maskRatio, 1, image));
-    useLabStore.setState({ custom: { image, cells, grid, pending: false } });
-    this.reconstructSoon();
+    const previous = useLabStore.getState().custom;
+    useLabStore.setState({
+      custom: { image, cells, grid, pending: false, edited: false, result: previous?.result },
+    });
+    if (useAppStore.getState().run.state !== 'running') this.reconstructSoon();
   }
 
   /** Hides or shows cell (row, column); the last visible cell stays (the encoder needs one). */
@@ -328,7 +330,7 @@ export class LabClient {
     if (custom.cells[index] === 1 && visible === 1) return false;
     const cells = custom.cells.slice();
     cells[index] = cells[index] ? 0 : 1;
-    useLabStore.setState({ custom: { ...custom, cells } });
+    useLabStore.setState({ custom: { ...custom, cells, edited: true } });
     this.reconstructSoon();
     return true;
   }
@@ -389,9 +391,19 @@ export class LabClient {
     );
   }
 
-  /** After a step or a new run: the editor shows the current weights. */
+  /**
+   * After a step, a pause or the end of a run: the editor shows the current weights. Not while the loop
+   * runs: each reconstruction stops it for a moment (the user's own edits still do).
+   */
   refreshCustom(): void {
-    if (useLabStore.getState().custom) this.reconstructSoon();
+    if (useLabStore.getState().custom && useAppStore.getState().run.state !== 'running')
+      this.reconstructSoon();
+  }
+
+  /** The slider moved: an editor the user has not touched follows the new ratio. */
+  followRatio(): void {
+    const custom = useLabStore.getState().custom;
+    if (custom && !custom.edited) this.resetCustom(custom.image);
   }
 
   // ------------------------------------------------------------------ rows

@@ -56,6 +56,8 @@ export interface CustomMaskState {
   cells: number[];
   grid: number;
   pending: boolean;
+  /** Whether the user changed a cell (until then the editor follows the mask-ratio slider). */
+  edited: boolean;
   result?: { runId: string; step: number; visibleCells: number; masked: RgbaPicture; composite: RgbaPicture };
 }
 

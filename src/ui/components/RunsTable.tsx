@@ -184,6 +184,22 @@ export function RunsPanel() {
       <div className="buttons">
         <button
           type="button"
+          data-testid="download-metrics"
+          disabled={runs.length === 0}
+          onClick={() => client.lab.downloadMetrics()}
+        >
+          Metrics (CSV)
+        </button>
+        <button
+          type="button"
+          data-testid="download-report"
+          disabled={runs.length === 0}
+          onClick={() => void client.lab.downloadReport()}
+        >
+          Lab report (zip)
+        </button>
+        <button
+          type="button"
           data-testid="runs-export"
           disabled={runs.length === 0}
           onClick={() => client.lab.exportRuns()}
