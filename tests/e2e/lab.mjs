@@ -186,9 +186,19 @@ export async function labChecks({ check, assert, url, browser }) {
           `cell ${i} is visible at 0.8 but hidden at 0.4`,
         );
       mkdirSync(new URL('../../docs/img/', import.meta.url), { recursive: true });
-      await page
-        .locator('.views')
-        .screenshot({ path: new URL('../../docs/img/compare.png', import.meta.url).pathname });
+      // The README's picture: the compared curves above the runs side by side on the watch set.
+      const top = await page.getByTestId('loss-chart').boundingBox();
+      const bottom = await page.getByTestId('watch-compare').boundingBox();
+      await page.screenshot({
+        path: new URL('../../docs/img/compare.png', import.meta.url).pathname,
+        fullPage: true,
+        clip: {
+          x: bottom.x - 12,
+          y: top.y - 40,
+          width: Math.max(top.width * 2 + 40, bottom.width) + 24,
+          height: bottom.y + bottom.height - top.y + 52,
+        },
+      });
 
       // The hand-edited mask: starts from the nested mask at the form's ratio (0.8: 3 cells) on the current run.
       const custom = page.getByTestId('recon-custom');
