@@ -55,6 +55,8 @@ export interface LabHost {
   /** Starts a run from the form (a fresh one); resolves false when it was refused (a notice says why). */
   startFresh(form: PlaygroundForm): Promise<boolean>;
   resume(info: CheckpointInfo): Promise<boolean>;
+  /** The browser's storage estimate and persistence (shown with the lab's own budget). */
+  refreshStorage(): Promise<void>;
 }
 
 export class LabClient {
@@ -488,6 +490,7 @@ export class LabClient {
       runs: [...runs, ...s.runs.filter((r) => !runs.some((x) => x.id === r.id))],
     }));
     this.updateUsage();
+    await this.host.refreshStorage();
   }
 
   persistSoon(): void {
@@ -504,6 +507,7 @@ export class LabClient {
     await this.enforceBudget();
     try {
       await saveKeptRuns(useLabStore.getState().runs);
+      await this.host.refreshStorage();
     } catch (error) {
       pushNotice('warning', 'storage', `Kept runs could not be saved in this browser: ${messageOf(error)}`);
     }

@@ -14,6 +14,7 @@ import {
   visibleCells,
 } from '../run-config';
 import { useAppStore } from '../store';
+import { StartDisabledReason } from '../teach/StartReason';
 import { AblationFields, RunProgress, ShareLink } from './LabSettings';
 
 function NumberField(props: {
@@ -377,6 +378,7 @@ export function Controls() {
     <section className="panel controls" aria-label="Training controls">
       <SettingsForm />
       <RunButtons />
+      <StartDisabledReason />
       <RunStatus />
       <ShareLink />
       <WeightsControls />

@@ -133,6 +133,7 @@ export function RunsPanel() {
   const runs = useLabStore((s) => s.runs);
   const selected = useLabStore((s) => s.selected);
   const storage = useLabStore((s) => s.storage);
+  const browser = useAppStore((s) => s.storage);
   const currentId = useAppStore((s) => s.run.runId);
   const importInput = useRef<HTMLInputElement>(null);
   const reference = runs.find((r) => r.id === selected[0]);
@@ -225,6 +226,8 @@ export function RunsPanel() {
       <p className="hint" data-testid="storage-usage">
         {mib(storage.usedBytes)} of {mib(storage.budgetBytes)} MiB used by kept runs and their checkpoints in
         this browser; past the budget the oldest unpinned run is removed (with a notice).
+        {browser &&
+          ` The whole site stores ${mib(browser.usage)} of the ${mib(browser.quota)} MiB the browser allows${browser.persisted ? '.' : '; the browser may delete it when space runs low.'}`}
       </p>
     </section>
   );
