@@ -94,6 +94,8 @@ export class LabClient {
       return { runs, selected: selected.includes(run.id) ? selected : [...selected, run.id].slice(-6) };
     });
     this.persistSoon();
+    // The yardstick's first point: the fresh weights, before the first step.
+    void this.evaluate();
   }
 
   /** Every worker event; only the current run's are kept. */

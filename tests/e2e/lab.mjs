@@ -187,8 +187,14 @@ export async function labChecks({ check, assert, url, browser }) {
         );
       mkdirSync(new URL('../../docs/img/', import.meta.url), { recursive: true });
       // The README's picture: the compared curves above the runs side by side on the watch set.
-      const top = await page.getByTestId('loss-chart').boundingBox();
-      const bottom = await page.getByTestId('watch-compare').boundingBox();
+      // Page coordinates (a full-page clip), not the viewport's.
+      const box = (testId) =>
+        page.getByTestId(testId).evaluate((e) => {
+          const r = e.getBoundingClientRect();
+          return { x: r.x + window.scrollX, y: r.y + window.scrollY, width: r.width, height: r.height };
+        });
+      const top = await box('loss-chart');
+      const bottom = await box('watch-compare');
       await page.screenshot({
         path: new URL('../../docs/img/compare.png', import.meta.url).pathname,
         fullPage: true,
