@@ -298,6 +298,32 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
     },
   );
 
+  await check(
+    'a panel that fails shows a sentence and the others keep working (canvas writes blocked)',
+    async (page) => {
+      await page.addInitScript(() => {
+        localStorage.setItem('sparklab.tour-done', '1');
+        // What a privacy extension that blocks canvas pixel access does to every picture on the page.
+        CanvasRenderingContext2D.prototype.putImageData = () => {
+          throw new Error('canvas pixel access is blocked');
+        };
+      });
+      await page.goto(url);
+      await page.getByTestId('panel-error').first().waitFor({ timeout: 30_000 });
+      const text = await page.getByTestId('panel-error').first().innerText();
+      assert(/canvas pixel access is blocked/.test(text) && /still works/.test(text), `panel error: ${text}`);
+      await page.getByTestId('hist-zero-masked').waitFor({ timeout: 30_000 });
+      // The settings still drive the panels that work: the histograms follow the slider.
+      await setRatio(page, 0.8);
+      await page.waitForFunction(
+        () =>
+          /mask ratio 0\.80/.test(document.querySelector('[data-tour="histograms"] h2')?.textContent ?? ''),
+        null,
+        { timeout: 10_000 },
+      );
+    },
+  );
+
   // The fake camera needs its own browser: the flags apply to the whole process.
   const camera = await chromium.launch({
     executablePath,
