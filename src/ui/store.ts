@@ -62,6 +62,8 @@ export interface AppState {
   notices: Notice[];
   /** Checkpoints kept by the browser from earlier visits (newest first), offered for resuming. */
   savedRuns: CheckpointInfo[];
+  /** The browser's storage use (navigator.storage.estimate) and whether it is persistent; absent if unknown. */
+  storage?: { usage: number; quota: number; persisted: boolean };
   setGpu: (gpu: GpuStatus) => void;
   setForm: (patch: Partial<PlaygroundForm>) => void;
   dismissNotice: (id: number) => void;
