@@ -134,7 +134,9 @@ export class PlaygroundClient {
       await action(await this.connect());
       return true;
     } catch (error) {
-      pushNotice('error', kind, messageOf(error));
+      const text = messageOf(error);
+      // The worker may have announced the same failure as an event already (e.g. a GPU error ending a step).
+      if (!this.store.getState().notices.some((n) => n.text === text)) pushNotice('error', kind, text);
       return false;
     } finally {
       this.store.setState((s) => ({ run: { ...s.run, pending: null } }));
@@ -226,6 +228,28 @@ export class PlaygroundClient {
     } catch (error) {
       pushNotice('warning', 'saved-runs', `Saved runs could not be listed: ${messageOf(error)}`);
     }
+    await this.refreshStorage();
+  }
+
+  private persistenceAsked = false;
+
+  /**
+   * Asks once for persistent storage (so the browser does not evict checkpoints when space runs low) and
+   * shows how much the site stores against its quota.
+   */
+  async refreshStorage(storage: StorageManager | undefined = globalThis.navigator?.storage): Promise<void> {
+    if (!storage?.estimate) return;
+    try {
+      let persisted = (await storage.persisted?.()) ?? false;
+      if (!persisted && !this.persistenceAsked && storage.persist) {
+        this.persistenceAsked = true;
+        persisted = await storage.persist();
+      }
+      const { usage = 0, quota = 0 } = await storage.estimate();
+      this.store.setState({ storage: { usage, quota, persisted } });
+    } catch {
+      // Storage estimates are informative only; a browser that refuses them leaves the line out.
+    }
   }
 
   /** Restores a saved run (weights, optimizer state, data position) and shows it paused at its step. */
@@ -267,6 +291,7 @@ export class PlaygroundClient {
       await remote.deleteCheckpoint(info.name);
       forgetForm(info.runId || info.name);
       this.store.setState((s) => ({ savedRuns: s.savedRuns.filter((c) => c.name !== info.name) }));
+      await this.refreshStorage();
     });
   }
 
@@ -346,17 +371,25 @@ export class PlaygroundClient {
     });
   }
 
-  /** Loads a safetensors file into the current run (configuring one first); a bad file leaves it untouched. */
+  /**
+   * Loads a safetensors file into the active run, even when the form has changed since it was configured
+   * (a new run would replace the trained one); only without any run is one configured first. A refused file
+   * leaves the run's weights untouched, and the notice says "unchanged" only when there were weights.
+   */
   importWeights(file: File): Promise<boolean> {
-    return this.act('import', 'import', async (remote) => {
-      await this.ensureRun(remote);
+    return this.act('import', 'import-refused', async (remote) => {
+      const hadRun = Boolean(this.store.getState().run.runId);
+      if (!hadRun) await this.ensureRun(remote);
       const bytes = new Uint8Array(await file.arrayBuffer());
       let result: Awaited<ReturnType<TrainerRemote['importWeights']>>;
       try {
         result = await remote.importWeights(Comlink.transfer(bytes, transferables(bytes)));
       } catch (error) {
         throw new Error(
-          `${file.name} was not loaded: ${messageOf(error)} The current weights are unchanged.`,
+          `${file.name} was not loaded: ${messageOf(error)}` +
+            (hadRun
+              ? ' The current weights are unchanged.'
+              : ' The new run keeps the weights it was initialised with.'),
         );
       }
       const extra = result.unexpected.length > 0 ? `; ${result.unexpected.length} unknown names ignored` : '';

@@ -157,7 +157,10 @@ export type WorkerEvent =
   | { type: 'device-lost'; runId: string; message: string; recovered: boolean; resumedFromStep?: number }
   | { type: 'checkpoint'; runId: string; checkpoint: CheckpointInfo }
   | { type: 'images'; runId: string; result: AddImagesResult }
-  | { type: 'error'; runId: string; message: string };
+  /** Something went wrong that costs nothing yet (a checkpoint not stored); `kind` names it for the page. */
+  | { type: 'warning'; runId: string; kind: string; message: string }
+  /** The run stopped (state `failed`); `kind` names the failure (e.g. `gpu-error`) when it is known. */
+  | { type: 'error'; runId: string; message: string; kind?: string };
 
 export type WorkerEventListener = (event: WorkerEvent) => void;
 

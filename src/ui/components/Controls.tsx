@@ -14,6 +14,7 @@ import {
   visibleCells,
 } from '../run-config';
 import { useAppStore } from '../store';
+import { StartDisabledReason } from '../teach/StartReason';
 
 function NumberField(props: {
   label: string;
@@ -350,11 +351,19 @@ function SavedRuns() {
   const client = useClient();
   const saved = useAppStore((s) => s.savedRuns);
   const busy = useAppStore((s) => s.run.pending !== null || s.run.state === 'running');
+  const storage = useAppStore((s) => s.storage);
   if (saved.length === 0) return null;
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
   return (
     <fieldset className="saved-runs" data-testid="saved-runs">
       <legend>Saved runs</legend>
       <p className="hint">Checkpoints this browser kept from earlier visits; resume one where it stopped.</p>
+      {storage && (
+        <p className="hint" data-testid="storage-usage">
+          This site stores {mib(storage.usage)} of the {mib(storage.quota)} the browser allows
+          {storage.persisted ? '.' : '; the browser may delete it when space runs low.'}
+        </p>
+      )}
       <ul>
         {saved.map((info) => (
           <li key={info.name} data-testid="saved-run">
@@ -388,6 +397,7 @@ export function Controls() {
       <SavedRuns />
       <SettingsForm />
       <RunButtons />
+      <StartDisabledReason />
       <RunStatus />
       <WeightsControls />
       <ImageControls />
