@@ -15,6 +15,7 @@ import { ENCODER_PREFIX, encoderState, sparkState } from '../../models/official-
 import { OFFICIAL_PRESETS, PRESETS } from '../../models/presets';
 import { toFloat64Array } from '../safetensors';
 import { PthError } from './errors';
+import { inferConfig } from './infer';
 import { officialParamGroups } from './official';
 import { PyTuple, type PyValue, TensorRef } from './pickle-read';
 import type { PthArchive } from './read';
@@ -162,11 +163,28 @@ export async function readOfficial(
       }
       return fits(needed(c), tensors);
     });
-    if (!match)
-      throw new PthError(
-        `${file} (${tensors.size} tensors at ${inputSize} px) matches none of SparkLab's presets or the official architectures (resnet50/101/152/200, convnext_small/base/large); open it with an explicit configuration (--config).`,
+    const inferred = match
+      ? undefined
+      : inferConfig(new Map([...tensors].map(([k, t]) => [k, t.shape])), inputSize);
+    const fitsInferred = (() => {
+      if (!inferred) return false;
+      try {
+        validateSparkConfig(inferred);
+      } catch {
+        return false;
+      }
+      return fits(needed(inferred), tensors);
+    })();
+    if (!match && fitsInferred && inferred) {
+      warnings.push(
+        `${file} matches no preset; its configuration was inferred from the tensor names and shapes (strides follow the usual layouts).`,
       );
-    config = match;
+    }
+    if (!match && !fitsInferred)
+      throw new PthError(
+        `${file} (${tensors.size} tensors at ${inputSize} px) matches none of SparkLab's presets or the official architectures and is not a timm-named ResNet or official-named ConvNeXt SparK model SparkLab can build; open it with an explicit configuration (--config).`,
+      );
+    config = (match ?? inferred) as SparkConfig;
   }
   const densifyFixed = officialConfig?.get('densify_norm_str');
   if (typeof densifyFixed === 'string' && densifyFixed !== config.densifyNorm)
