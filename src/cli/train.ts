@@ -117,6 +117,11 @@ async function main(argv: string[]): Promise<number> {
             ? `${event.message} Recovered on a new device from the checkpoint of step ${event.resumedFromStep}.`
             : event.message,
         );
+      } else if (event.type === 'store-failed') {
+        log(
+          `The checkpoint of step ${event.step} could not be written (${event.message}); training goes on, ` +
+            'and --resume would start from the last checkpoint that was written.',
+        );
       } else if (event.type === 'checkpoint') {
         log(`Checkpoint of step ${event.step} saved (${(event.bytes / 2 ** 20).toFixed(1)} MiB).`, {
           step: event.step,
@@ -196,7 +201,9 @@ main(process.argv.slice(2)).then(
   (error: Error) => {
     const known =
       error instanceof ArgsError || error.name === 'ConfigError' || error.name === 'NoAdapterError';
-    process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
+    // A GPU error or a damaged checkpoint stops the run with its sentence (exit 1), not with a stack.
+    const sentence = known || error.name === 'GpuRunError' || error.name === 'CheckpointFormatError';
+    process.stderr.write(`${sentence ? error.message : (error.stack ?? error.message)}\n`);
     process.exit(known ? 2 : 1);
   },
 );
