@@ -8,7 +8,8 @@
  *
  * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
  */
-import depthwiseSource from '../../shaders/sparse_depthwise.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import depthwiseFile from '../../shaders/sparse_depthwise.wgsl?raw';
 import gemmSource from '../../shaders/sparse_gemm.wgsl?raw';
 import {
   type Encodable,
@@ -19,6 +20,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader } from '../gpu/shader';
 import type { GpuNeighbourMaps, GpuSiteScale } from '../sparse/sites';
 import {
   absentBinding,
@@ -269,7 +271,11 @@ function depthwiseParams(
 }
 
 function depthwiseKernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `sparse_depthwise.${entryPoint}`, code: depthwiseSource, entryPoint });
+  return gpu.kernel({
+    label: `sparse_depthwise.${entryPoint}`,
+    code: composeShader(gridSource, depthwiseFile),
+    entryPoint,
+  });
 }
 
 function checkDepthwise(label: string, a: SparseDepthwiseShape, weight: GpuTensor): void {

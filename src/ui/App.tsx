@@ -9,6 +9,14 @@ import { MetricsPanel } from './components/Metrics';
 import { Notices } from './components/Notices';
 import { ReconstructionPanel } from './components/Reconstruction';
 import { useAppStore } from './store';
+import { PanelBoundary } from './teach/PanelBoundary';
+import { RunBar } from './teach/RunBar';
+import { ScenarioPanel } from './teach/Scenarios';
+import { SparseViewPanel } from './teach/SparseView';
+import { ThemeSelect } from './teach/Theme';
+import { TourButton, TourInvite } from './teach/Tour';
+import { VanishLabPanel } from './teach/VanishLab';
+import { WebcamPanel } from './teach/Webcam';
 import { PlaygroundClient } from './trainer-client';
 import { createTrainerWorker } from './worker-entry';
 
@@ -96,24 +104,54 @@ export function App() {
     <ClientContext.Provider value={client}>
       <main>
         <header>
-          <h1>SparkLab</h1>
+          <div className="header-row">
+            <h1>SparkLab</h1>
+            <div className="header-tools">
+              <TourButton />
+              <ThemeSelect />
+            </div>
+          </div>
           <p>
             SparK masked image modelling for convnets, trained live on your GPU with hand-written WebGPU
             kernels: hide most of an image, encode only what is visible with sparse convolutions, and learn to
             paint the rest back.
           </p>
+          <TourInvite />
         </header>
+        <RunBar />
         <AdapterPanel />
         <Notices />
         <div className="layout">
-          <Controls />
+          <PanelBoundary name="settings" helpId="controls" tourId="controls">
+            <Controls />
+          </PanelBoundary>
           <div className="views">
-            <ReconstructionPanel />
-            <MetricsPanel />
-            <HistogramPanel />
+            <PanelBoundary name="reconstruction" helpId="reconstruction" tourId="reconstruction">
+              <ReconstructionPanel />
+            </PanelBoundary>
+            <PanelBoundary name="sparse view" tourId="sparse">
+              <SparseViewPanel />
+            </PanelBoundary>
+            <PanelBoundary name="metrics" helpId="metrics">
+              <MetricsPanel />
+            </PanelBoundary>
+            <PanelBoundary name="histograms" helpId="histograms" tourId="histograms">
+              <HistogramPanel />
+            </PanelBoundary>
+            <PanelBoundary name="scenarios" tourId="scenarios">
+              <ScenarioPanel />
+            </PanelBoundary>
+            <PanelBoundary name="webcam">
+              <WebcamPanel />
+            </PanelBoundary>
           </div>
         </div>
-        <MaskVanishingPanel />
+        <PanelBoundary name="mask-vanishing" helpId="vanishing">
+          <MaskVanishingPanel />
+        </PanelBoundary>
+        <PanelBoundary name="mask drawing" tourId="vanish-lab">
+          <VanishLabPanel />
+        </PanelBoundary>
       </main>
     </ClientContext.Provider>
   );

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
+import { teachChecks } from './teach.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = [
@@ -280,6 +281,7 @@ try {
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );
+  await teachChecks({ browser, check, assert, url, flags: FLAGS, executablePath: CHROMIUM });
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));

@@ -14,6 +14,7 @@ import {
   visibleCells,
 } from '../run-config';
 import { useAppStore } from '../store';
+import { StartDisabledReason } from '../teach/StartReason';
 
 function NumberField(props: {
   label: string;
@@ -396,6 +397,7 @@ export function Controls() {
       <SavedRuns />
       <SettingsForm />
       <RunButtons />
+      <StartDisabledReason />
       <RunStatus />
       <WeightsControls />
       <ImageControls />

@@ -3,6 +3,7 @@ import type { RgbaPicture } from '../../data/grid';
 import type { ActiveMap } from '../../worker/protocol';
 import { snapshotPictures } from '../pictures';
 import { useAppStore } from '../store';
+import { ReconModeSelect, useReconComposite } from '../teach/recon-view';
 
 /** The colour of masked cells in the masked-input row (dark, distinct from any natural black). */
 const MASK_COLOR = [52, 56, 72] as const;
@@ -89,13 +90,19 @@ const ROWS = [
 
 export function ReconstructionPanel() {
   const snapshot = useAppStore((s) => s.snapshot);
-  const pictures = useMemo(() => (snapshot ? snapshotPictures(snapshot, MASK_COLOR) : undefined), [snapshot]);
+  // The composite in the reconstruction view the user chose (official or no-leak).
+  const composite = useReconComposite(snapshot);
+  const pictures = useMemo(
+    () => (snapshot && composite ? snapshotPictures({ ...snapshot, composite }, MASK_COLOR) : undefined),
+    [snapshot, composite],
+  );
   return (
     <section className="panel" aria-label="Reconstruction">
       <h2>
         Reconstruction
         {snapshot && <small> · step {snapshot.step}</small>}
       </h2>
+      <ReconModeSelect />
       {!snapshot || !pictures ? (
         <p className="hint">The model’s view of a few training images appears here once a run has started.</p>
       ) : (
