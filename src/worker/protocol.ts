@@ -66,6 +66,8 @@ export interface ConfigureResult {
   model: SparkConfig;
   /** Things that work but the user may not expect (e.g. a tiny held-out set). */
   warnings: string[];
+  /** The run configuration as the worker stored and runs it (the lab shows this, not the form). */
+  runConfig?: RunConfig;
 }
 
 export type RunState = 'unconfigured' | 'idle' | 'running' | 'paused' | 'recovering' | 'finished' | 'failed';
@@ -185,6 +187,11 @@ export interface TrainerWorkerApi {
   importWeights(bytes: Uint8Array): Promise<ImportResult>;
   /** Encoder only, timm-style names (what PyTorch's load_state_dict expects). */
   exportEncoder(): Promise<Uint8Array>;
+  /**
+   * The run as a PyTorch `.pth` (src/io/pth): the official SparK checkpoint that `main.py --resume_from` takes
+   * (weights, LAMB/AdamW state, epoch -1: the official schedule restarts at 0), or the timm-style encoder.
+   */
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<Uint8Array>;
   saveCheckpoint(name?: string): Promise<CheckpointInfo>;
   restoreCheckpoint(name: string): Promise<CheckpointInfo>;
   listCheckpoints(): Promise<CheckpointInfo[]>;
