@@ -541,8 +541,7 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
       // NaN, infinities, values beyond f32 and negative variances would poison the run (and the next
       // rollback would silently undo the import): refused, naming the tensor and the index.
       const bad = findNonFiniteValue(values);
-      if (bad)
-        throw new ConfigError(`The imported file cannot be used: ${bad}. The current weights are unchanged.`);
+      if (bad) throw new ConfigError(`The imported file cannot be used: ${bad}.`);
       await this.whilePaused((trainer) => trainer.importState(values));
       return { loaded: values.size, unexpected, missing: [] };
     });
