@@ -15,6 +15,7 @@ import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/runtime';
 import type { CheckpointStore, JsonValue } from '../io/checkpoint-store';
 import { IndexedDbCheckpointStore } from '../io/checkpoint-store-idb';
+import { validateRunConfig } from '../io/run-settings';
 import { readSafetensors } from '../io/safetensors';
 import { exportEncoderTimm, loadState, saveState } from '../io/state';
 import { ConfigError, type SparkConfig, totalStride } from '../models/config';
@@ -94,6 +95,8 @@ export class TrainerWorker implements TrainerWorkerApi {
   }
 
   async configure(config: RunConfig): Promise<ConfigureResult> {
+    // Settings come from the page, links and stored checkpoints: every field is checked before use.
+    validateRunConfig(config);
     await this.stopLoop();
     const model = resolveModel(config);
     // Every number is checked before the GPU or the data are touched.
