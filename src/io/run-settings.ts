@@ -83,3 +83,39 @@ export function validateRunConfig(value: unknown): RunConfig {
     fail(`The image memory budget may be at most ${MAX_IMAGE_BUDGET_BYTES / 2 ** 30} GiB.`);
   return value as unknown as RunConfig;
 }
+
+/**
+ * Version of the run settings stored in a checkpoint's metadata (`meta.settingsVersion`, next to
+ * `meta.runConfig`). Checkpoints saved before versions existed have none and are read as version 1 when their
+ * settings validate.
+ */
+export const RUN_SETTINGS_VERSION = 1;
+
+/** The metadata a save adds so a later SparkLab can tell which settings format it holds. */
+export function runSettingsMeta(config: RunConfig): { runConfig: RunConfig; settingsVersion: number } {
+  return { runConfig: structuredClone(config), settingsVersion: RUN_SETTINGS_VERSION };
+}
+
+/**
+ * The run settings stored with a checkpoint (undefined when it has none), validated; a newer version or
+ * settings that no longer validate are a ConfigError saying which SparkLab wrote them and what to do.
+ */
+export function storedRunConfig(
+  meta: Record<string, unknown>,
+  checkpointName: string,
+): RunConfig | undefined {
+  if (meta.runConfig === undefined) return undefined;
+  const version = meta.settingsVersion ?? RUN_SETTINGS_VERSION;
+  if (typeof version !== 'number' || version > RUN_SETTINGS_VERSION)
+    fail(
+      `The checkpoint "${checkpointName}" was saved by a newer SparkLab (settings version ${String(version)}); update SparkLab to restore it.`,
+    );
+  try {
+    return validateRunConfig(meta.runConfig);
+  } catch (error) {
+    fail(
+      `The checkpoint "${checkpointName}" was saved by an older SparkLab and its run settings cannot be read ` +
+        `(${(error as Error).message}); configure a run like it first, then restore it.`,
+    );
+  }
+}

@@ -8,7 +8,7 @@ import { DEFAULT_FORM } from '../ui/run-config';
 import { FORM_SCHEMA_VERSION, recallStoredForm, storeForm } from '../ui/stored-form';
 import type { ParityFixture } from './fixtures';
 import { compareWithFixture, type ParityResults } from './parity';
-import { validateRunConfig } from './run-settings';
+import { runSettingsMeta, storedRunConfig, validateRunConfig } from './run-settings';
 import { formatMismatch } from './state';
 
 const GOOD_RUN = { preset: 'tiny', data: { kind: 'fashion-mnist' }, batchSize: 4, steps: 10, seed: 0 };
@@ -38,6 +38,22 @@ describe('run settings from the page, links and stored checkpoints', () => {
       expect(() => validateRunConfig({ ...GOOD_RUN, ...change }), JSON.stringify(change)).toThrow(message);
     }
     expect(() => validateRunConfig(null)).toThrow(/not an object/);
+  });
+
+  it('reads the settings stored with a checkpoint by version, with a sentence for older and newer ones', () => {
+    const meta = runSettingsMeta(GOOD_RUN as never) as unknown as Record<string, unknown>;
+    expect(storedRunConfig(meta, 'run-a')).toEqual(GOOD_RUN);
+    // Saved before versions existed: read as version 1 when valid.
+    expect(storedRunConfig({ runConfig: GOOD_RUN }, 'run-a')).toEqual(GOOD_RUN);
+    expect(storedRunConfig({}, 'run-a')).toBeUndefined();
+    expect(() => storedRunConfig({ ...meta, settingsVersion: 2 }, 'run-a')).toThrow(
+      'The checkpoint "run-a" was saved by a newer SparkLab (settings version 2); update SparkLab to restore it.',
+    );
+    expect(() =>
+      storedRunConfig({ runConfig: { ...GOOD_RUN, batch: 4, batchSize: undefined } }, 'run-b'),
+    ).toThrow(
+      /^The checkpoint "run-b" was saved by an older SparkLab and its run settings cannot be read \(The batch size/,
+    );
   });
 });
 

@@ -13,9 +13,9 @@ import { pixelHistograms } from '../data/histogram';
 import { type DecodeImage, ImageCollection, type ImageSource, readImageSources } from '../data/image-set';
 import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/runtime';
-import type { CheckpointStore, JsonValue } from '../io/checkpoint-store';
+import type { CheckpointMeta, CheckpointStore, JsonValue } from '../io/checkpoint-store';
 import { IndexedDbCheckpointStore } from '../io/checkpoint-store-idb';
-import { validateRunConfig } from '../io/run-settings';
+import { runSettingsMeta, storedRunConfig, validateRunConfig } from '../io/run-settings';
 import { readSafetensors } from '../io/safetensors';
 import { exportEncoderTimm, loadState, saveState } from '../io/state';
 import { ConfigError, type SparkConfig, totalStride } from '../models/config';
@@ -149,7 +149,7 @@ export class TrainerWorker implements TrainerWorkerApi {
       checkpointEvery: config.checkpointEvery ?? 100,
       store: this.host.store,
       checkpointName: runId,
-      checkpointMeta: { runConfig: structuredClone(config) as unknown as JsonValue },
+      checkpointMeta: runSettingsMeta(config) as unknown as CheckpointMeta,
       runId,
       createGpu: async () => {
         this.gpu = await this.host.createGpu();
@@ -351,7 +351,7 @@ export class TrainerWorker implements TrainerWorkerApi {
    */
   async restoreCheckpoint(name: string): Promise<CheckpointInfo> {
     const { info, bytes } = await this.host.store.load(name);
-    const saved = info.meta.runConfig as unknown as RunConfig | undefined;
+    const saved = storedRunConfig(info.meta, name);
     const checkpoint = readTrainerCheckpoint(bytes, name);
     await this.stopLoop();
     const sameRun =
