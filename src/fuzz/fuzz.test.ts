@@ -12,8 +12,9 @@ describe('fuzzing the readers of untrusted input (CI size)', () => {
       const report = await runFuzz(FUZZ_TARGETS[name], { iterations: CI_ITERATIONS, seed: CI_SEED });
       expect(report.crashes.map((c) => `#${c.iteration}: ${c.error.split('\n')[0]}`)).toEqual([]);
       expect(report.iterations).toBe(CI_ITERATIONS);
-      // Both outcomes occur, so the mutations neither all break the file nor all leave it alone.
-      expect(report.accepted).toBeGreaterThan(0);
+      // Both outcomes occur, so the mutations neither all break the file nor all leave it alone (targets whose
+      // seeds are refused as a whole, like .pth files without a SparK model, are only refused).
+      if (report.seedsAccepted > 0) expect(report.accepted).toBeGreaterThan(0);
       expect(report.refused).toBeGreaterThan(CI_ITERATIONS / 2);
     }, 120_000);
   }

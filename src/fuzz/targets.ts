@@ -2,8 +2,8 @@
  * Fuzz targets: each knows how to make valid seed files, how to mutate them (generic byte mutations plus
  * format-aware ones) and how to run one input through the real readers and validators. A target's `run`
  * resolves 'accepted' or 'refused' (an error of a kind the reader promises: a sentence for the user) and
- * lets anything else escape: that is a crash. Another reader (e.g. the .pth reader) joins by adding an entry
- * to FUZZ_TARGETS.
+ * lets anything else escape: that is a crash. Another reader joins by adding an entry to FUZZ_TARGETS (the
+ * .pth reader's target lives with it in src/io/pth/fuzz-target.ts).
  */
 
 import { readCheckpointProgress } from '../cli/resume';
@@ -11,6 +11,7 @@ import { decodeImageNode } from '../data/decode-node';
 import { probeImage } from '../data/image';
 import { ImageCollection } from '../data/image-set';
 import { jpegBytes, pngBytes } from '../data/test-images';
+import { pthFuzzTarget } from '../io/pth/fuzz-target';
 import { openSafetensors } from '../io/safetensors';
 import { loadState, saveState } from '../io/state';
 import { SPARK_DEFAULTS, type SparkConfig } from '../models/config';
@@ -344,4 +345,6 @@ export const FUZZ_TARGETS: Readonly<Record<string, FuzzTarget>> = {
   weights: weightsTarget,
   checkpoint: checkpointTarget,
   images: imagesTarget,
+  // The PyTorch .pth reader (src/io/pth), with its own pth-aware mutations.
+  pth: pthFuzzTarget,
 };

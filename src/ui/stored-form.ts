@@ -4,11 +4,17 @@
  * reading validates every field and returns either the value or a sentence saying why it was set aside —
  * never a half-valid object that blanks the page when a panel reads `PRESETS[form.preset]`.
  *
- * Versions: 0 = the bare form written before envelopes existed (migrated as is, after validation);
- * 1 = `{v: 1, data: form}`.
+ * Versions: 0 = the bare form written before envelopes existed (migrated after validation, missing fields
+ * filled with defaults); 1 = `{v: 1, data: form}`, also completed when a later field was added.
  */
 import { PRESETS } from '../models/presets';
-import type { DatasetChoice, PlaygroundForm } from './run-config';
+import {
+  ABLATIONS,
+  completeForm,
+  type DatasetChoice,
+  formForPreset,
+  type PlaygroundForm,
+} from './run-config';
 
 export const FORM_SCHEMA_VERSION = 1;
 
@@ -20,7 +26,10 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** The form if every field has the right type and range, else the first problem. */
+/**
+ * The form if every field has the right type and range, else the first problem. Fields this SparkLab does
+ * not know are dropped; fields an older page did not save are filled with the defaults (`completeForm`).
+ */
 export function checkStoredForm(value: unknown): Recalled<PlaygroundForm> {
   if (!isObject(value)) return { ok: false, reason: 'it is not an object' };
   const bad = (field: string) => ({ ok: false as const, reason: `its ${field} is not valid` });
@@ -32,9 +41,20 @@ export function checkStoredForm(value: unknown): Recalled<PlaygroundForm> {
   if (!whole(value.batchSize, 2)) return bad('batch size');
   if (!whole(value.steps, 1)) return bad('number of steps');
   if (!whole(value.seed, 0)) return bad('seed');
-  if (typeof value.lr !== 'string' || value.lr.length > 32) return bad('learning rate');
-  const { preset, dataset, maskRatio, batchSize, steps, seed, lr } = value;
-  return { ok: true, value: { preset, dataset, maskRatio, batchSize, steps, seed, lr } as PlaygroundForm };
+  const form = completeForm(value as Partial<PlaygroundForm>);
+  const defaults = formForPreset(form.preset);
+  const known: Record<string, unknown> = {};
+  for (const key of Object.keys(defaults) as (keyof PlaygroundForm)[]) {
+    const v = form[key];
+    // Typed text fields stay short; every field has the type of its default.
+    if (typeof v !== typeof defaults[key] || (typeof v === 'string' && v.length > 64)) return bad(key);
+    known[key] = v;
+  }
+  for (const ablation of ABLATIONS) {
+    if (!ablation.options.some(([option]) => option === form[ablation.field])) return bad(ablation.field);
+  }
+  if (!['', 'lamb', 'adamw'].includes(form.optimizer)) return bad('optimizer');
+  return { ok: true, value: known as unknown as PlaygroundForm };
 }
 
 /** The stored text of a form, in the current envelope. */
