@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import { runTorch } from '../../tests/torch-python';
 import { PthError } from '../io/pth/errors';
+import { readOfficial } from '../io/pth/official-read';
 import type { PyValue, TensorRef } from '../io/pth/pickle-read';
 import { readPthBytes } from '../io/pth/read';
 import { totalStride } from '../models/config';
@@ -156,6 +157,23 @@ describe('npm run export', () => {
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
     const encoder = await readPthBytes(new Uint8Array(readFileSync(a)));
     expect([...(encoder.root as Map<string, PyValue>).keys()][0]).toBe('conv1.weight');
+    // An encoder alone becomes a full official checkpoint with a freshly initialised decoder.
+    const full = join(out, 'full.pth');
+    const lines = await runExport([
+      '--checkpoint',
+      a,
+      '--input-size',
+      '32',
+      '--format',
+      'official-pth',
+      '--out',
+      full,
+    ]);
+    expect(lines.join('\n')).toMatch(/decoder is freshly initialised/);
+    const reopened = await readOfficial(await readPthBytes(new Uint8Array(readFileSync(full))));
+    expect(reopened.kind).toBe('official');
+    const stem = (encoder.root as Map<string, PyValue>).get('conv1.weight') as TensorRef;
+    expect(reopened.state.get('sparse_encoder.sp_cnn.conv1.weight')).toEqual(stem.value!.data);
   });
 
   it('refuses a forbidden-global pickle with a sentence naming the global and writes nothing', async () => {
