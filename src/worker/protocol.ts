@@ -66,6 +66,8 @@ export interface ConfigureResult {
   model: SparkConfig;
   /** Things that work but the user may not expect (e.g. a tiny held-out set). */
   warnings: string[];
+  /** The run configuration as the worker stored and runs it (the lab shows this, not the form). */
+  runConfig?: RunConfig;
 }
 
 export type RunState = 'unconfigured' | 'idle' | 'running' | 'paused' | 'recovering' | 'finished' | 'failed';

@@ -27,6 +27,8 @@ import { findNonFiniteValue, readTrainerCheckpoint } from '../train/checkpoint';
 import { sparkParameterCount } from '../train/flops';
 import { Trainer, type TrainerEvent, validateTrainingSetup } from '../train/trainer';
 import { describeFailure } from './failures';
+import type { CustomReconRequest, LabWorkerApi, WatchEvalRequest } from './lab-protocol';
+import { LabService } from './lab-service';
 import { AsyncMutex } from './mutex';
 import {
   type ActiveMap,
@@ -67,7 +69,7 @@ export function resolveModel(config: RunConfig): SparkConfig {
   return { ...structuredClone(base), ...structuredClone(config.model ?? {}) } as SparkConfig;
 }
 
-export class TrainerWorker implements TrainerWorkerApi {
+export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
   private readonly hub = new EventHub();
   private gpu?: Gpu;
   private trainer?: Trainer;
@@ -81,6 +83,15 @@ export class TrainerWorker implements TrainerWorkerApi {
   private images?: ImageCollection;
   /** Serialises every call that touches the trainer or the run (./mutex.ts). */
   private readonly lock = new AsyncMutex();
+  /** Watch set, yardstick and hand-edited masks (./lab-service.ts); they run under the lock, loop stopped. */
+  private readonly lab = new LabService({
+    loadDataset: (config, imageSize) => this.dataset(config, imageSize, []),
+    current: () =>
+      this.trainer && this.runConfig
+        ? { trainer: this.trainer, runId: this.runId, runConfig: this.runConfig }
+        : undefined,
+    whilePaused: (work) => this.lock.run(() => this.whilePaused(() => work())),
+  });
 
   constructor(private readonly host: WorkerHost) {}
 
@@ -144,7 +155,13 @@ export class TrainerWorker implements TrainerWorkerApi {
     const dataset = await this.dataset(config, model.inputSize, warnings);
     const runId = identity.runId ?? newRunId();
     const trainer = await this.createTrainer(model, config, dataset, runId, identity.checkpointName ?? runId);
-    const result = { runId, parameterCount: sparkParameterCount(model), model, warnings };
+    const result = {
+      runId,
+      parameterCount: sparkParameterCount(model),
+      model,
+      warnings,
+      runConfig: structuredClone(config),
+    };
     return { trainer, config: structuredClone(config), runId, result };
   }
 
@@ -466,6 +483,20 @@ export class TrainerWorker implements TrainerWorkerApi {
 
   async unsubscribe(id: number): Promise<void> {
     this.hub.unsubscribe(id);
+  }
+
+  // ------------------------------------------------------------------ the lab (./lab-service.ts)
+
+  watchImages(config: RunConfig, offset: number, count: number) {
+    return this.lab.watchImages(config, offset, count).then(withTransfer);
+  }
+
+  evaluateWatch(request: WatchEvalRequest) {
+    return this.lab.evaluateWatch(request).then(withTransfer);
+  }
+
+  reconstructCustom(request: CustomReconRequest) {
+    return this.lab.reconstructCustom(request).then(withTransfer);
   }
 
   // ------------------------------------------------------------------ weights and checkpoints

@@ -1,6 +1,8 @@
 import { useEffect, useMemo, useRef } from 'react';
 import type { RgbaPicture } from '../../data/grid';
 import type { ActiveMap } from '../../worker/protocol';
+import { useClient } from '../client-context';
+import { stackVertically } from '../lab-export';
 import { snapshotPictures } from '../pictures';
 import { useAppStore } from '../store';
 import { ReconModeSelect, useReconComposite } from '../teach/recon-view';
@@ -8,7 +10,13 @@ import { ReconModeSelect, useReconComposite } from '../teach/recon-view';
 /** The colour of masked cells in the masked-input row (dark, distinct from any natural black). */
 const MASK_COLOR = [52, 56, 72] as const;
 
-export function PictureCanvas(props: { picture: RgbaPicture; testId: string; label: string; step?: number }) {
+export function PictureCanvas(props: {
+  picture: RgbaPicture;
+  testId: string;
+  label: string;
+  step?: number;
+  visibleCells?: number;
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const { picture } = props;
   useEffect(() => {
@@ -32,6 +40,7 @@ export function PictureCanvas(props: { picture: RgbaPicture; testId: string; lab
       aria-label={props.label}
       data-testid={props.testId}
       data-step={props.step}
+      data-visible-cells={props.visibleCells}
     />
   );
 }
@@ -89,6 +98,7 @@ const ROWS = [
 ] as const;
 
 export function ReconstructionPanel() {
+  const client = useClient();
   const snapshot = useAppStore((s) => s.snapshot);
   // The composite in the reconstruction view the user chose (official or no-leak).
   const composite = useReconComposite(snapshot);
@@ -121,6 +131,18 @@ export function ReconstructionPanel() {
             </figure>
           ))}
           <ActiveMaps maps={snapshot.activeMaps} step={snapshot.step} />
+          <button
+            type="button"
+            data-testid="download-recon"
+            onClick={() =>
+              void client.lab.downloadPicture(
+                stackVertically([pictures.input, pictures.masked, pictures.composite]),
+                `sparklab-reconstruction-step${snapshot.step}.png`,
+              )
+            }
+          >
+            Download PNG
+          </button>
         </div>
       )}
     </section>

@@ -4,6 +4,7 @@
  * learner then looks whether this run agrees.
  */
 import { useId, useState } from 'react';
+import { useClient } from '../client-context';
 import type { PlaygroundForm } from '../run-config';
 import { useAppStore } from '../store';
 import { PanelHelp } from './PanelHelp';
@@ -83,12 +84,18 @@ export const SCENARIOS: Scenario[] = [
   },
 ];
 
+/** The form of one run of a scenario: its fields and its engine switches (the form's ablation fields). */
+export function scenarioForm(run: ScenarioRun): PlaygroundForm {
+  return { ...useAppStore.getState().form, ...run.form, ...(run.model as Partial<PlaygroundForm>) };
+}
+
 /** Sets the form to one run of a scenario. */
 export function applyScenarioRun(run: ScenarioRun): void {
-  useAppStore.getState().setForm(run.form);
+  useAppStore.getState().setForm(scenarioForm(run));
 }
 
 export function ScenarioPanel() {
+  const client = useClient();
   const [chosen, setChosen] = useState<string>('');
   const id = useId();
   const scenario = SCENARIOS.find((s) => s.id === chosen);
@@ -131,6 +138,16 @@ export function ScenarioPanel() {
               </li>
             ))}
           </ol>
+          <button
+            type="button"
+            data-testid="scenario-queue"
+            onClick={() => {
+              client.lab.enqueue(scenario.runs.map(scenarioForm));
+              void client.lab.runQueue();
+            }}
+          >
+            Queue all {scenario.runs.length} runs
+          </button>
         </div>
       )}
     </section>
