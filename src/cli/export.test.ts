@@ -117,19 +117,22 @@ describe('npm run export', () => {
     // One batch and mask (from the reference fixture builder), the eval pass of the GPU model.
     const fixture = referenceFixture(config, { batch: 2, seed: 5 });
     const grid = config.inputSize / totalStride(config.backbone);
+    // One model, loaded in turn from each source (pipelines compile once).
+    const model = createSparkModel(gpu, config, 2, { label: 'export.test' });
     const lossOf = async (state: Map<string, ArrayLike<number>>) => {
-      const model = createSparkModel(gpu, config, 2, { label: 'export.test' });
-      try {
-        model.loadState(state);
-        model.setBatch(Float32Array.from(fixture.input.data), explicitMask(2, grid, grid, fixture.mask.data));
-        gpu.submit('export.test.eval', (pass) => model.encodeEval(pass));
-        return (await model.readSnapshot()).loss;
-      } finally {
-        model.destroy();
-      }
+      model.loadState(state);
+      model.setBatch(Float32Array.from(fixture.input.data), explicitMask(2, grid, grid, fixture.mask.data));
+      gpu.submit('export.test.eval', (pass) => model.encodeEval(pass));
+      return (await model.readSnapshot()).loss;
     };
     const a = await lossOf(checkpoint.state);
     const b = await lossOf(fromPth);
+    // The loss does depend on the loaded weights: a changed projection gives another value.
+    const changed = new Map(checkpoint.state);
+    changed.set('dense_decoder.proj.bias', Float32Array.of(1, -1, 0.5));
+    const c = await lossOf(changed);
+    model.destroy();
+    expect(c).not.toBe(a);
     expect(Number.isFinite(a) && a > 0).toBe(true);
     expect(a).toBe(b);
   });
