@@ -233,7 +233,8 @@ export class LabClient {
       const offset = useLabStore.getState().watchOffset;
       const images = await remote.watchImages(check.config, offset, WATCH_COUNT);
       useLabStore.setState({ watchImages: images });
-      this.resetCustom();
+      const image = useLabStore.getState().custom?.image ?? offset;
+      this.resetCustom(image >= offset && image < offset + WATCH_COUNT ? image : offset);
     } catch (error) {
       pushNotice('warning', 'watch-set', `The watch-set images could not be loaded: ${messageOf(error)}`);
     }

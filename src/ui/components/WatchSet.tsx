@@ -129,8 +129,10 @@ function Comparison() {
 function MaskEditor() {
   const client = useClient();
   const custom = useLabStore((s) => s.custom);
+  const watch = useLabStore((s) => s.watchImages);
   const hasRun = useAppStore((s) => s.run.runId !== undefined);
   if (!custom) return null;
+  const images = watch ? Array.from({ length: watch.count }, (_, i) => watch.offset + i) : [custom.image];
   const visible = custom.cells.reduce((a, b) => a + b, 0);
   const rows = Array.from({ length: custom.grid }, (_, r) => r);
   return (
@@ -140,8 +142,21 @@ function MaskEditor() {
         Click a cell (or focus it and press Space) to hide or show it: anything from one visible cell to all
         of them. The current weights reconstruct exactly this mask.
       </p>
+      <div className="buttons" role="group" aria-label="Watch-set image to mask">
+        {images.map((index, i) => (
+          <button
+            key={index}
+            type="button"
+            aria-pressed={index === custom.image}
+            data-testid={`mask-editor-image-${i}`}
+            onClick={() => client.lab.resetCustom(index)}
+          >
+            Image {i + 1}
+          </button>
+        ))}
+      </div>
       <div className="editor-row">
-        <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 1fr)` }}>
+        <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 44px)` }}>
           <legend className="visually-hidden">Mask cells, {visible} visible</legend>
           {rows.flatMap((r) =>
             rows.map((c) => {
