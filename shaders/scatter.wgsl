@@ -5,7 +5,7 @@
 //   densify_forward        out[pixel, c] = idx ≥ 0 ? rows[idx, c] : token[c]      one thread per element
 //   densify_backward_rows  d_rows[idx, c] (+)= d_out[pixel, c] at visible pixels    (each row has one pixel)
 //   token_partials         partial[slice, c] = Σ_{masked pixels of slice} d_out[pixel, c]
-// The token gradient's slices are then reduced in fixed order (conv2d.wgsl's reduce_slices): no atomics.
+// The token gradient's slices are then reduced in fixed order (shaders/slice_reduce.wgsl): no atomics.
 
 struct ScatterParams {
   pixels: u32,

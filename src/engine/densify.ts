@@ -15,7 +15,7 @@ import {
   PreparedSequence,
 } from '../gpu/runtime';
 import { composeShader } from '../gpu/shader';
-import { absentBinding, chooseSlices, reduceSlices } from './conv2d';
+import { absentBinding, chooseSlices, reduceSlices } from './gemm';
 
 /** scatter.wgsl composed with the grid indexing library. */
 const scatterSource = composeShader(gridSource, scatterFile);

@@ -63,10 +63,11 @@ export function uniformStruct<
     fields,
     wgsl,
     pack(values) {
-      const all = { ...defaults, ...values } as Partial<Record<string, number | boolean>>;
+      const given = values as Partial<Record<string, number | boolean>>;
+      const fallback = (defaults ?? {}) as Partial<Record<string, number | boolean>>;
       const params = new Params();
       for (const [field, type] of entries) {
-        const raw = all[field];
+        const raw = given[field] ?? fallback[field];
         if (raw === undefined) throw new RangeError(`${name}.${field}: no value given and no default.`);
         const value = typeof raw === 'boolean' ? (raw ? 1 : 0) : raw;
         if (type === 'u32') params.u32(value);

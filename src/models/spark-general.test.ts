@@ -149,6 +149,17 @@ describe('GPU SparK model vs the float64 reference on other configurations', () 
     );
   });
 
+  it('decoder widths by the official floor rule: 12 at stride 8 (channels 12, 6, 3, 1; deepest block 1)', async () => {
+    const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
+    await expectParity(spark(b, { inputSize: 24, decoderWidth: 12 }), 2, 10);
+  });
+
+  it('odd decoder widths: 11 at stride 4 (channels 11, 5, 2; deepest 2), ConvNeXt 9 at stride 8 (9, 4, 2, 1)', async () => {
+    await expectParity(spark(resnet({}), { inputSize: 12, decoderWidth: 11 }), 2, 11);
+    const c: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
+    await expectParity(spark(c, { inputSize: 16, decoderWidth: 9, maskRatio: 0.5 }), 2, 12);
+  });
+
   it('random small ResNets (fast-check): blocks, stems, max-pool, depths, grids 2–5, mask ratios', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -66,6 +66,9 @@ class ScriptedTrainer implements TrainerWorkerApi {
   async exportEncoder() {
     return new Uint8Array(4);
   }
+  async exportPth() {
+    return new Uint8Array(4);
+  }
   async importWeights(): Promise<ImportResult> {
     this.calls.push('importWeights');
     if (this.importError) throw new Error(this.importError);

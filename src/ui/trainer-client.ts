@@ -420,6 +420,19 @@ export class PlaygroundClient {
     });
   }
 
+  /** The run as a PyTorch .pth: the official SparK checkpoint or the timm-style encoder (docs/SCALE-OUT.md). */
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<boolean> {
+    return this.act('export', 'export', async (remote) => {
+      const { run } = this.store.getState();
+      if (!run.runId) throw new Error('There is nothing to export yet: start or step a run first.');
+      const suffix = format === 'official-pth' ? 'withdecoder-spark-style' : 'encoder-timm';
+      download(
+        await remote.exportPth(format),
+        `sparklab-${run.configuredForm?.preset ?? 'run'}-step${run.step}-${suffix}.pth`,
+      );
+    });
+  }
+
   /**
    * Loads a safetensors file into the active run, even when the form has changed since it was configured
    * (a new run would replace the trained one); only without any run is one configured first. A refused file

@@ -187,6 +187,11 @@ export interface TrainerWorkerApi {
   importWeights(bytes: Uint8Array): Promise<ImportResult>;
   /** Encoder only, timm-style names (what PyTorch's load_state_dict expects). */
   exportEncoder(): Promise<Uint8Array>;
+  /**
+   * The run as a PyTorch `.pth` (src/io/pth): the official SparK checkpoint that `main.py --resume_from` takes
+   * (weights, LAMB/AdamW state, epoch -1: the official schedule restarts at 0), or the timm-style encoder.
+   */
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<Uint8Array>;
   saveCheckpoint(name?: string): Promise<CheckpointInfo>;
   restoreCheckpoint(name: string): Promise<CheckpointInfo>;
   listCheckpoints(): Promise<CheckpointInfo[]>;

@@ -15,6 +15,9 @@ import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/runtime';
 import type { CheckpointStore, JsonValue } from '../io/checkpoint-store';
 import { IndexedDbCheckpointStore } from '../io/checkpoint-store-idb';
+import { officialCheckpoint, officialEncoderCheckpoint } from '../io/pth/official';
+import { writePth } from '../io/pth/write';
+import { concatChunks } from '../io/pth/zip-write';
 import { readSafetensors } from '../io/safetensors';
 import { exportEncoderTimm, loadState, saveState } from '../io/state';
 import { ConfigError, type SparkConfig, totalStride } from '../models/config';
@@ -513,6 +516,17 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
       const values = await this.whilePaused((trainer) => trainer.model.exportState());
       const trainer = this.requireTrainer();
       return withTransfer(exportEncoderTimm(trainer.config, values, { runId: this.runId }));
+    });
+  }
+
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<Uint8Array> {
+    return this.lock.run(async () => {
+      const captured = await this.whilePaused((trainer) => trainer.capture());
+      const root =
+        format === 'official-pth'
+          ? officialCheckpoint(captured, { sbn: false, epoch: -1 })
+          : officialEncoderCheckpoint(captured.config, captured.state);
+      return withTransfer(concatChunks(writePth(root)));
     });
   }
 

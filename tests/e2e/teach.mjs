@@ -109,7 +109,7 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
   );
 
   await check(
-    'Figure 2: active sites per stride match the mask and the cost meter falls as the ratio rises; a drawn Figure 3 mask survives sparse convs and erodes under dense ones (software adapter); axe on the start page',
+    'Figure 2 rows per stride and the cost meter follow the ratio; a drawn Figure 3 mask survives sparse convs, not dense ones (GPU kernel); then running: recon views official/no-leak, measured times; at 360 px no sideways scroll and 44-px targets; axe on the start and running pages',
     async (_, errors) => {
       const { page, close } = await contextPage(browser, errors);
       try {
@@ -183,21 +183,8 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
           await screenshot(page.getByTestId(testId), name);
         await screenshot(page.locator('[data-tour="histograms"]'), 'panel-histograms.png');
         await screenshot(page.locator('[data-tour="controls"]'), 'panel-settings.png');
-        assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
-      } finally {
-        await close();
-      }
-    },
-  );
 
-  await check(
-    'a running page: the reconstruction view switches between official and no-leak, measured times reach the cost meter, axe finds nothing serious',
-    async (_, errors) => {
-      const { page, close } = await contextPage(browser, errors);
-      try {
-        await page.setViewportSize({ width: 1280, height: 800 });
-        await page.addInitScript(() => localStorage.setItem('sparklab.tour-done', '1'));
-        await page.goto(url);
+        // The same page, running: one step of tiny on the software adapter.
         await page.waitForFunction(
           () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
           null,
@@ -213,8 +200,8 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
           null,
           { timeout: 90_000 },
         );
-        const problems = await axeProblems(page);
-        assert(problems.length === 0, `axe, running page:\n${problems.join('\n')}`);
+        const running = await axeProblems(page);
+        assert(running.length === 0, `axe, running page:\n${running.join('\n')}`);
         await page.waitForFunction(
           () =>
             document.querySelector('[data-testid="run-status"]')?.getAttribute('data-state') === 'finished',
@@ -233,6 +220,24 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
         const measured = await page.getByTestId('cost-measured').innerText();
         assert(/ms/.test(measured), `no measured time in the cost meter: ${measured}`);
         await screenshot(page.locator('[data-tour="reconstruction"]'), 'panel-reconstruction.png');
+
+        // At 360×740 after the run: nothing scrolls sideways and touch targets are 44 px tall.
+        await page.setViewportSize({ width: 360, height: 740 });
+        await page.getByTestId('sparse-view').waitFor({ timeout: 30_000 });
+        await page.getByTestId('vanish-custom-sparse').waitFor({ timeout: 30_000 });
+        const [scrollWidth, width] = await page.evaluate(() => [
+          document.documentElement.scrollWidth,
+          innerWidth,
+        ]);
+        assert(scrollWidth <= width, `the page is ${scrollWidth} px wide in a ${width}-px window`);
+        const short = await page.evaluate(() =>
+          [...document.querySelectorAll('button, select')]
+            .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().height < 43.5)
+            .map((e) => e.textContent?.trim().slice(0, 30) || e.getAttribute('data-testid')),
+        );
+        assert(short.length === 0, `controls under 44 px: ${short.join(', ')}`);
+        await page.evaluate(() => window.scrollTo(0, 0));
+        await screenshot(page, 'phone-360.png');
         assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
       } finally {
         await close();
@@ -275,26 +280,28 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
   );
 
   await check(
-    'at 360×740 nothing scrolls sideways and touch targets are 44 px tall',
-    async (page, errors) => {
-      await page.setViewportSize({ width: 360, height: 740 });
-      await page.addInitScript(() => localStorage.setItem('sparklab.tour-done', '1'));
+    'a panel that fails shows a sentence and the others keep working (canvas writes blocked)',
+    async (page) => {
+      await page.addInitScript(() => {
+        localStorage.setItem('sparklab.tour-done', '1');
+        // What a privacy extension that blocks canvas pixel access does to every picture on the page.
+        CanvasRenderingContext2D.prototype.putImageData = () => {
+          throw new Error('canvas pixel access is blocked');
+        };
+      });
       await page.goto(url);
-      await page.getByTestId('sparse-view').waitFor({ timeout: 30_000 });
-      await page.getByTestId('vanish-custom-sparse').waitFor({ timeout: 30_000 });
-      const [scrollWidth, width] = await page.evaluate(() => [
-        document.documentElement.scrollWidth,
-        innerWidth,
-      ]);
-      assert(scrollWidth <= width, `the page is ${scrollWidth} px wide in a ${width}-px window`);
-      const short = await page.evaluate(() =>
-        [...document.querySelectorAll('button, select')]
-          .filter((e) => e.offsetParent !== null && e.getBoundingClientRect().height < 43.5)
-          .map((e) => e.textContent?.trim().slice(0, 30) || e.getAttribute('data-testid')),
+      await page.getByTestId('panel-error').first().waitFor({ timeout: 30_000 });
+      const text = await page.getByTestId('panel-error').first().innerText();
+      assert(/canvas pixel access is blocked/.test(text) && /still works/.test(text), `panel error: ${text}`);
+      await page.getByTestId('hist-zero-masked').waitFor({ timeout: 30_000 });
+      // The settings still drive the panels that work: the histograms follow the slider.
+      await setRatio(page, 0.8);
+      await page.waitForFunction(
+        () =>
+          /mask ratio 0\.80/.test(document.querySelector('[data-tour="histograms"] h2')?.textContent ?? ''),
+        null,
+        { timeout: 10_000 },
       );
-      assert(short.length === 0, `controls under 44 px: ${short.join(', ')}`);
-      await screenshot(page, 'phone-360.png');
-      assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );
 

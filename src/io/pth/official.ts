@@ -222,11 +222,8 @@ function moduleDict(checkpoint: TrainerCheckpoint, sbn: boolean): PyOrderedDict 
       const values = e.name === 'imn_m' ? IMAGENET_MEAN : IMAGENET_STD;
       out.set(e.name, f32(e.shape, values, e.name));
     } else if (e.name === 'norm_black') {
-      // (0 − mean) / std per channel: what "black" is after ImageNet normalisation (unused by the code).
-      const black = new Float32Array(3 * size * size);
-      for (let c = 0; c < 3; c++)
-        black.fill(-IMAGENET_MEAN[c] / IMAGENET_STD[c], c * size * size, (c + 1) * size * size);
-      out.set(e.name, new TensorOut('F32', e.shape, black));
+      // Registered as zeros by the official module and never used.
+      out.set(e.name, new TensorOut('F32', e.shape, new Float32Array(3 * size * size)));
     } else {
       const values = state.get(e.name);
       if (!values) throw new PthError(`The checkpoint has no tensor ${e.name}; it cannot be exported.`);

@@ -288,6 +288,23 @@ function WeightsControls() {
         >
           Export encoder (timm)
         </button>
+        <button
+          type="button"
+          data-testid="export-official-pth"
+          title="PyTorch .pth that the official SparK main.py resumes from (docs/SCALE-OUT.md)"
+          disabled={!hasRun || busy}
+          onClick={() => void client.exportPth('official-pth')}
+        >
+          Export .pth (official)
+        </button>
+        <button
+          type="button"
+          data-testid="export-timm-pth"
+          disabled={!hasRun || busy}
+          onClick={() => void client.exportPth('timm-pth')}
+        >
+          Export encoder .pth
+        </button>
         <button type="button" disabled={!gpuReady || busy} onClick={() => input.current?.click()}>
           Import weights…
         </button>
