@@ -15,7 +15,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import type { GpuCellMask } from './conv2d';
+import type { GpuCellMask } from './cell-mask';
 import type { Arena } from './params';
 
 function sequence(

@@ -15,10 +15,10 @@ import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { compareWithFixture } from '../io/parity';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
 import { SparkReference } from '../reference/spark/model';
 import { Tensor } from '../reference/spark/tape';
 import { type CellMask, explicitMask, randomMask, visibleCellCounts } from '../sparse/mask';
+import { Rng } from '../util/random';
 import {
   type BackboneConfig,
   SPARK_DEFAULTS,
@@ -28,7 +28,8 @@ import {
 } from './config';
 import { runGpuOnFixture } from './parity-gpu';
 import { randomSparkState, referenceFixture } from './reference-fixture';
-import { createSparkModel, type SparkGpuModel } from './spark-model';
+import { createSparkModel } from './spark';
+import type { SparkGpuModel } from './spark-model';
 
 function spark(
   backbone: BackboneConfig,

@@ -1,7 +1,8 @@
 /**
  * The GPU SparK model: the public interface the trainer, the UI worker and the parity backend code against.
- * The implementation lives in ./spark.ts (encoders in ./resnet.ts and ./convnext.ts, the LightDecoder in
- * ./decoder.ts, layer classes in ./layers/); this file only fixes the contract.
+ * `createSparkModel` and the implementation live in ./spark.ts (encoders in ./resnet.ts and ./convnext.ts, the
+ * LightDecoder in ./decoder.ts, layer classes in ./layers/); this file only fixes the contract, and imports
+ * nothing from the implementation (no cycle, type imports included).
  *
  * Life cycle, per (config, batch):
  *   const model = createSparkModel(gpu, config, batch);   // every buffer, bind group and dispatch made once
@@ -118,5 +119,3 @@ export interface SparkGpuModel {
   /** Frees every buffer the model owns. */
   destroy(): void;
 }
-
-export { createSparkModel } from './spark';

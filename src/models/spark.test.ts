@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
 import { explicitMask, randomMask } from '../sparse/mask';
 import { AdamW } from '../train/optim';
+import { Rng } from '../util/random';
 import {
   type BackboneConfig,
   featureChannels,
@@ -20,7 +20,8 @@ import {
 } from './config';
 import { parameterCount, sparkState } from './official-names';
 import { randomSparkState } from './reference-fixture';
-import { createSparkModel, type SparkGpuModel } from './spark-model';
+import { createSparkModel } from './spark';
+import type { SparkGpuModel } from './spark-model';
 
 const resnet: BackboneConfig = {
   family: 'resnet',
