@@ -14,7 +14,7 @@ import type { ParityBackend, ParityResults } from '../io/parity';
 import { explicitMask } from '../sparse/mask';
 import { Lamb } from '../train/optim';
 import { totalStride } from './config';
-import { createSparkModel } from './spark';
+import { createSparkModel } from './spark-model';
 
 function zeroGrads(gpu: Gpu, arena: Arena): void {
   gpu.device.queue.writeBuffer(arena.grads, 0, new Float32Array(arena.size));

@@ -28,8 +28,7 @@ import {
 } from './config';
 import { runGpuOnFixture } from './parity-gpu';
 import { randomSparkState, referenceFixture } from './reference-fixture';
-import { createSparkModel } from './spark';
-import type { SparkGpuModel } from './spark-model';
+import { createSparkModel, type SparkGpuModel } from './spark-model';
 
 function spark(
   backbone: BackboneConfig,

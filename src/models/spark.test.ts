@@ -20,8 +20,7 @@ import {
 } from './config';
 import { parameterCount, sparkState } from './official-names';
 import { randomSparkState } from './reference-fixture';
-import { createSparkModel } from './spark';
-import type { SparkGpuModel } from './spark-model';
+import { createSparkModel, type SparkGpuModel } from './spark-model';
 
 const resnet: BackboneConfig = {
   family: 'resnet',

@@ -20,8 +20,8 @@ import { officialInitialState } from './init';
 import { type Act, ActivationMemory } from './layers/graph';
 import { ModelSites } from './layers/sites';
 import { type StateEntry, sparkState } from './official-names';
+import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-contract';
 import { allVisibleMask, buildGraph, type GraphContext, type SparkGraph } from './spark-graph';
-import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-model';
 
 function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
   const out = new Float32Array(data.length);

@@ -1,0 +1,242 @@
+/**
+ * Command-line arguments of `npm run probe`, validated before anything is loaded (sentences naming the flag,
+ * "did you mean" for typos), including every model option (./model-flags.ts).
+ */
+import { ARMS, type ArmName, PROTOCOLS, type ProtocolName } from '../probe/run';
+import { ArgsError } from './args';
+import { MODEL_FLAGS } from './model-flags';
+
+/**
+ * Probe images used by default: the first 1,000 probe-train and 500 probe-test images. Feature extraction
+ * costs ~0.05–0.4 s per image on the software adapter (SwiftShader, loaded or not), so the whole split
+ * (9,000 / 1,000 for Fashion-MNIST) is an explicit choice: --probe-train 9000 --probe-test 1000.
+ */
+export const DEFAULT_PROBE_TRAIN = 1000;
+export const DEFAULT_PROBE_TEST = 500;
+
+export interface ProbeArgs {
+  preset: string;
+  /** 'fashion' or a folder whose subfolders are classes. */
+  data: { kind: 'fashion-mnist' } | { kind: 'folder'; path: string };
+  pretrainSteps: number;
+  arms: ArmName[];
+  protocols: ProtocolName[];
+  seed: number;
+  json: boolean;
+  checkpoint?: string;
+  config?: string;
+  init?: string;
+  batch?: number;
+  lr?: number;
+  optimizer?: 'lamb' | 'adamw';
+  probeTrain: number;
+  probeTest: number;
+  featureBatch: number;
+  pool: 'last' | 'all';
+  knnK: number;
+  knnTemperature: number;
+  linearEpochs: number;
+  linearLr: number;
+  linearBatch: number;
+  control: boolean;
+  /** Model flags in the order given: [flag, value]. */
+  model: [string, string][];
+  help: boolean;
+}
+
+export const PROBE_USAGE = `Usage: npm run probe -- [options]
+
+Does the pre-training help? Pre-trains SparK arms and scores their frozen encoders on labelled data.
+
+  --preset NAME           model preset (default tiny)
+  --data SOURCE           fashion (default), or a folder whose subfolders are classes
+  --pretrain-steps N      SparK pre-training steps per arm (default 150)
+  --arms LIST             random,sparse,dense-zero,checkpoint (default random,sparse,dense-zero)
+  --protocols LIST        knn,linear (default both)
+  --seed N                seed of initial weights, pre-training, probe (default 0)
+  --json                  JSON lines instead of a progress bar
+  --checkpoint PATH       a run folder (its checkpoints/latest.safetensors) or a weights file: the checkpoint arm
+  --config FILE           model options as JSON (any part of the configuration), applied before the flags below
+  --init FILE             start pre-training from these weights (official names; missing tensors keep the init)
+  --batch N               pre-training batch (default: the preset's)
+  --lr X                  pre-training peak lr (default: the preset's)
+  --optimizer NAME        lamb or adamw (default: the preset's)
+  --probe-train N         use the first N probe-train images (default 1000; fashion has 9000)
+  --probe-test N          use the first N probe-test images (default 500; fashion has 1000)
+  --feature-batch N       images per encoder forward (default 64)
+  --pool MODE             last (default: the last feature map) or all (every scale, concatenated)
+  --knn-k N               neighbours (default 20)
+  --knn-temperature X     vote temperature (default 0.07)
+  --linear-epochs N       linear-probe epochs (default 30)
+  --linear-lr X           linear-probe AdamW peak lr (default 0.05)
+  --linear-batch N        linear-probe batch (default 256)
+  --no-control            skip the label-shuffled control
+  --help                  show this help
+Model options (override the preset):
+${MODEL_FLAGS.map((f) => `  --${f.flag.padEnd(22)}${f.help}`).join('\n')}
+`;
+
+type Kind = 'string' | 'nonneg-int' | 'positive-int' | 'number' | 'flag';
+const FLAGS: Record<string, Kind> = {
+  preset: 'string',
+  data: 'string',
+  'pretrain-steps': 'positive-int',
+  arms: 'string',
+  protocols: 'string',
+  seed: 'nonneg-int',
+  json: 'flag',
+  checkpoint: 'string',
+  config: 'string',
+  init: 'string',
+  batch: 'positive-int',
+  lr: 'number',
+  optimizer: 'string',
+  'probe-train': 'positive-int',
+  'probe-test': 'positive-int',
+  'feature-batch': 'positive-int',
+  pool: 'string',
+  'knn-k': 'positive-int',
+  'knn-temperature': 'number',
+  'linear-epochs': 'positive-int',
+  'linear-lr': 'number',
+  'linear-batch': 'positive-int',
+  'no-control': 'flag',
+  help: 'flag',
+};
+for (const f of MODEL_FLAGS) FLAGS[f.flag] = 'string';
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length];
+}
+
+function suggestion(name: string): string {
+  let best = '';
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const flag of Object.keys(FLAGS)) {
+    const d = distance(name, flag);
+    if (d < bestDistance) [best, bestDistance] = [flag, d];
+  }
+  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean --${best}?` : '';
+}
+
+function list<T extends string>(flag: string, text: string, known: readonly T[]): T[] {
+  const items = text.split(',').map((s) => s.trim());
+  for (const item of items)
+    if (!known.includes(item as T)) {
+      const extra = item === 'finetune' ? ' Fine-tuning is not built yet; use knn and linear.' : '';
+      throw new ArgsError(`--${flag}: "${item}" is not one of ${known.join(', ')}.${extra}`);
+    }
+  if (new Set(items).size !== items.length) throw new ArgsError(`--${flag} names something twice: ${text}.`);
+  return items as T[];
+}
+
+export function parseProbeArgs(argv: readonly string[], presets?: readonly string[]): ProbeArgs {
+  const raw = new Map<string, string | number | true>();
+  const model: [string, string][] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('--'))
+      throw new ArgsError(`Unexpected argument "${arg}": options start with --, e.g. --pretrain-steps 150.`);
+    const eq = arg.indexOf('=');
+    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const kind = FLAGS[name];
+    if (!kind)
+      throw new ArgsError(`Unknown option --${name}.${suggestion(name)} Run with --help for the list.`);
+    if (raw.has(name)) throw new ArgsError(`--${name} is given twice; keep one.`);
+    if (kind === 'flag') {
+      if (eq >= 0) throw new ArgsError(`--${name} is a switch and takes no value.`);
+      raw.set(name, true);
+      continue;
+    }
+    let text: string;
+    if (eq >= 0) text = arg.slice(eq + 1);
+    else {
+      const next = argv[i + 1];
+      if (next === undefined || next.startsWith('--')) throw new ArgsError(`--${name} needs a value.`);
+      text = next;
+      i++;
+    }
+    if (text === '') throw new ArgsError(`--${name} needs a value.`);
+    if (kind === 'string') {
+      raw.set(name, text);
+      if (MODEL_FLAGS.some((f) => f.flag === name)) model.push([name, text]);
+      continue;
+    }
+    const value = Number(text);
+    if (text.trim() === '' || !Number.isFinite(value))
+      throw new ArgsError(`--${name} must be a number, not "${text}".`);
+    if (kind !== 'number' && !Number.isInteger(value))
+      throw new ArgsError(`--${name} must be a whole number, not ${text}.`);
+    if (kind === 'positive-int' && value < 1)
+      throw new ArgsError(`--${name} must be at least 1, not ${text}.`);
+    if (kind === 'nonneg-int' && value < 0) throw new ArgsError(`--${name} cannot be negative (${text}).`);
+    raw.set(name, value);
+  }
+  const str = (k: string) => raw.get(k) as string | undefined;
+  const num = (k: string) => raw.get(k) as number | undefined;
+  const preset = str('preset') ?? 'tiny';
+  if (presets && !presets.includes(preset))
+    throw new ArgsError(`There is no preset "${preset}"; choose one of: ${presets.join(', ')}.`);
+  const dataText = str('data') ?? 'fashion';
+  const data: ProbeArgs['data'] = ['fashion', 'fashion-mnist'].includes(dataText.toLowerCase())
+    ? { kind: 'fashion-mnist' }
+    : { kind: 'folder', path: dataText };
+  const checkpoint = str('checkpoint');
+  const arms = list('arms', str('arms') ?? 'random,sparse,dense-zero', ARMS);
+  if (checkpoint && !arms.includes('checkpoint')) arms.push('checkpoint');
+  if (arms.includes('checkpoint') && !checkpoint)
+    throw new ArgsError('The checkpoint arm needs --checkpoint PATH (a run folder or a weights file).');
+  const protocols = list('protocols', str('protocols') ?? 'knn,linear', PROTOCOLS);
+  const optimizer = str('optimizer');
+  if (optimizer !== undefined && optimizer !== 'lamb' && optimizer !== 'adamw')
+    throw new ArgsError(`--optimizer must be lamb or adamw, not "${optimizer}".`);
+  const pool = str('pool') ?? 'last';
+  if (pool !== 'last' && pool !== 'all') throw new ArgsError(`--pool must be last or all, not "${pool}".`);
+  for (const k of ['lr', 'knn-temperature', 'linear-lr'])
+    if (raw.has(k) && !((num(k) as number) > 0))
+      throw new ArgsError(`--${k} must be a positive number, not ${num(k)}.`);
+  const batch = num('batch');
+  if (batch !== undefined && batch < 2)
+    throw new ArgsError(
+      `--batch must be at least 2: BatchNorm needs more than one image per step (got ${batch}).`,
+    );
+  const seed = num('seed') ?? 0;
+  if (seed > 0xffffffff) throw new ArgsError(`--seed must fit in 32 bits (at most 4294967295), not ${seed}.`);
+  return {
+    preset,
+    data,
+    pretrainSteps: num('pretrain-steps') ?? 150,
+    arms,
+    protocols,
+    seed,
+    json: raw.get('json') === true,
+    checkpoint,
+    config: str('config'),
+    init: str('init'),
+    batch,
+    lr: num('lr'),
+    optimizer: optimizer as ProbeArgs['optimizer'],
+    probeTrain: num('probe-train') ?? DEFAULT_PROBE_TRAIN,
+    probeTest: num('probe-test') ?? DEFAULT_PROBE_TEST,
+    featureBatch: num('feature-batch') ?? 64,
+    pool,
+    knnK: num('knn-k') ?? 20,
+    knnTemperature: num('knn-temperature') ?? 0.07,
+    linearEpochs: num('linear-epochs') ?? 30,
+    linearLr: num('linear-lr') ?? 0.05,
+    linearBatch: num('linear-batch') ?? 256,
+    control: raw.get('no-control') !== true,
+    model,
+    help: raw.get('help') === true,
+  };
+}

@@ -1,0 +1,232 @@
+/**
+ * `npm run probe -- --preset tiny --data fashion --pretrain-steps 150 --arms random,sparse,dense-zero
+ *  --protocols knn,linear --seed 0 --json`
+ *
+ * Does the pre-training help? Pre-trains each SparK arm (or loads --checkpoint), extracts the frozen
+ * encoder's pooled features of the labelled probe splits once per arm, and scores k-NN and the linear probe
+ * against random initialisation, with a label-shuffled control and the chance level (src/probe/run.ts,
+ * docs/PROBE.md). A progress bar on a terminal; JSON lines with --json or when piped: one `result` line per
+ * (arm, protocol) as it is known, and a final line with `results` (arm → protocol → {accuracy, samples}),
+ * `probeTrain`, `probeTest`, `chance`, `shuffledControl` and `initHash`.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { skipMessage } from '../data/image-set';
+import { createNodeGpu } from '../gpu/node';
+import { NodeCheckpointStore } from '../io/checkpoint-store-node';
+import { readSafetensors, toFloat64Array } from '../io/safetensors';
+import { officialInitialState } from '../models/init';
+import { ENCODER_PREFIX } from '../models/official-names';
+import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
+import { fashionProbeNode, folderProbeNode } from '../probe/data-node';
+import { runProbe } from '../probe/run';
+import { readTrainerCheckpoint, TRAINER_CHECKPOINT_FORMAT } from '../train/checkpoint';
+import { validateTrainingSetup } from '../train/trainer';
+import { ArgsError } from './args';
+import { applyConfigJson, checkedConfig, MODEL_FLAGS } from './model-flags';
+import { PROBE_USAGE, parseProbeArgs } from './probe-args';
+import { Progress } from './progress';
+
+/** Weights from a run folder (its latest checkpoint), a training checkpoint or a plain safetensors file. */
+export async function readWeights(path: string): Promise<Map<string, Float32Array>> {
+  let bytes: Uint8Array;
+  let name = path;
+  try {
+    if ((await stat(path)).isDirectory()) {
+      const store = new NodeCheckpointStore(join(path, 'checkpoints'), { extension: 'safetensors' });
+      bytes = (await store.load('latest')).bytes;
+      name = join(path, 'checkpoints', 'latest');
+    } else bytes = new Uint8Array(await readFile(path));
+  } catch (error) {
+    throw new ArgsError(`Cannot read weights from ${path}: ${(error as Error).message}`);
+  }
+  const file = readSafetensors(bytes, name);
+  if (file.metadata.format === TRAINER_CHECKPOINT_FORMAT) return readTrainerCheckpoint(bytes, name).state;
+  const out = new Map<string, Float32Array>();
+  for (const [key, tensor] of file.tensors) out.set(key, Float32Array.from(toFloat64Array(tensor)));
+  return out;
+}
+
+/** The official initial state with every tensor the file names (official or bare encoder names) replaced. */
+function mergeInit(base: Map<string, Float32Array>, file: Map<string, Float32Array>, path: string) {
+  let replaced = 0;
+  for (const [key, value] of base) {
+    const bare = key.startsWith(ENCODER_PREFIX) ? key.slice(ENCODER_PREFIX.length) : undefined;
+    const given = file.get(key) ?? (bare ? file.get(bare) : undefined);
+    if (!given) continue;
+    if (given.length !== value.length)
+      throw new ArgsError(
+        `--init ${path}: ${key} has ${given.length} values; this model's needs ${value.length}.`,
+      );
+    base.set(key, given);
+    replaced++;
+  }
+  if (replaced === 0)
+    throw new ArgsError(`--init ${path} holds no tensor of this model (official names expected).`);
+  return { state: base, replaced, unused: file.size - replaced };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseProbeArgs(argv, Object.keys(PRESETS));
+  if (args.help) {
+    process.stdout.write(PROBE_USAGE);
+    return 0;
+  }
+  const name = args.preset as PresetName;
+  let config = preset(name);
+  if (args.config)
+    applyConfigJson(
+      config,
+      await readFile(args.config, 'utf8').catch((e: Error) => {
+        throw new ArgsError(`Cannot read --config ${args.config}: ${e.message}`);
+      }),
+      args.config,
+    );
+  for (const [flag, value] of args.model) MODEL_FLAGS.find((f) => f.flag === flag)?.apply(config, value);
+  config = checkedConfig(config);
+  const defaults = PRESET_TRAINING[name];
+  const batch = args.batch ?? defaults.batch;
+  validateTrainingSetup(config, batch, args.pretrainSteps);
+
+  const progress = new Progress({ total: 1, json: args.json });
+  const json = progress.mode === 'json';
+  let sink = progress;
+  const write = (record: Record<string, unknown>) => sink.log(String(record.message ?? record.event), record);
+  const limits = { probeTrain: args.probeTrain, probeTest: args.probeTest };
+  const loaded =
+    args.data.kind === 'fashion-mnist'
+      ? await fashionProbeNode(config.inputSize, limits)
+      : await folderProbeNode(args.data.path, config.inputSize, limits);
+  for (const file of loaded.skipped) write({ event: 'skipped', message: `Skipped ${skipMessage(file)}` });
+  const checkpoint = args.checkpoint ? await readWeights(args.checkpoint) : undefined;
+  let init: Map<string, Float32Array> | undefined;
+  if (args.init) {
+    const merged = mergeInit(
+      officialInitialState(config, args.seed),
+      await readWeights(args.init),
+      args.init,
+    );
+    init = merged.state;
+    write({
+      event: 'init',
+      message: `--init: ${merged.replaced} tensors loaded, ${merged.unused} in the file unused.`,
+    });
+  }
+
+  const gpu = await createNodeGpu('probe');
+  const { probe } = loaded;
+  const featureBatches = (n: number) => Math.ceil(n / args.featureBatch);
+  const pretrained = args.arms.filter((a) => a === 'sparse' || a === 'dense-zero').length;
+  const total =
+    pretrained * args.pretrainSteps +
+    args.arms.length *
+      (featureBatches(probe.train.count) + featureBatches(probe.test.count) + args.protocols.length) +
+    (args.control ? args.protocols.length : 0);
+  const bar = new Progress({ total, json: args.json });
+  sink = bar;
+  let done = 0;
+  let phaseBase = 0;
+  write({
+    event: 'start',
+    message:
+      `${name} on ${probe.name}: probe-train ${probe.train.count}, probe-test ${probe.test.count}, ` +
+      `${probe.classes.length} classes; arms ${args.arms.join(', ')}; protocols ${args.protocols.join(', ')}; on ${gpu.label}.`,
+    adapter: gpu.label,
+  });
+  const started = performance.now();
+  const summary = await runProbe({
+    gpu,
+    config,
+    data: probe,
+    arms: args.arms,
+    protocols: args.protocols,
+    seed: args.seed,
+    pretrain: {
+      steps: args.pretrainSteps,
+      batch,
+      lr: args.lr ?? defaults.lr,
+      optimizer: args.optimizer ?? defaults.optimizer,
+      dataset: loaded.pretrain,
+      init,
+    },
+    checkpoint,
+    shuffledControl: args.control,
+    settings: {
+      featureBatch: args.featureBatch,
+      pool: args.pool,
+      knn: { k: args.knnK, temperature: args.knnTemperature },
+      linear: { epochs: args.linearEpochs, lr: args.linearLr, batch: args.linearBatch, weightDecay: 0 },
+    },
+    onEvent: (event) => {
+      switch (event.type) {
+        case 'arm':
+          phaseBase = done;
+          write({
+            event: 'arm',
+            message: `Arm ${event.arm}.`,
+            arm: event.arm,
+            ...(event.initHash ? { initHash: event.initHash } : {}),
+          });
+          break;
+        case 'pretrain':
+          done = phaseBase + event.step;
+          if (json)
+            write({
+              event: 'pretrain',
+              arm: event.arm,
+              step: event.step,
+              steps: event.steps,
+              loss: event.loss,
+            });
+          else bar.update(done, { loss: event.loss, phase: `pre-train ${event.arm}` });
+          break;
+        case 'features':
+          done++;
+          if (!json) bar.update(done);
+          else if (event.done === event.total)
+            write({ event: 'features', arm: event.arm, split: event.split, images: event.total });
+          break;
+        case 'result':
+        case 'control':
+          done++;
+          write({
+            event: event.type,
+            message: `${event.type === 'control' ? 'shuffled-label control, ' : ''}${event.arm} ${event.protocol}: ${(event.accuracy * 100).toFixed(1)} % of ${event.samples} (chance ${(event.chance * 100).toFixed(1)} %)`,
+            arm: event.arm,
+            protocol: event.protocol,
+            accuracy: event.accuracy,
+            samples: event.samples,
+            chance: event.chance,
+          });
+          if (!json) bar.update(done);
+          break;
+        case 'message':
+          write({ event: 'log', message: event.message });
+      }
+    },
+  });
+  bar.finish({
+    ...summary,
+    preset: name,
+    data: probe.name,
+    pretrainSteps: args.pretrainSteps,
+    seed: args.seed,
+    wallSeconds: (performance.now() - started) / 1000,
+    adapter: gpu.label,
+  });
+  gpu.destroy();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: Error) => {
+    const known =
+      error instanceof ArgsError ||
+      ['ConfigError', 'NoAdapterError', 'SafetensorsError', 'CheckpointFormatError', 'StateError'].includes(
+        error.name,
+      );
+    process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
+    process.exit(known ? 2 : 1);
+  },
+);

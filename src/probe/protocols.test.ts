@@ -1,0 +1,126 @@
+import { describe, expect, it } from 'vitest';
+import { testGpu } from '../../tests/gpu';
+import { officialInitialState } from '../models/init';
+import { preset } from '../models/presets';
+import { Rng } from '../util/random';
+import { chanceLevel, type LabelledSplit, shuffled } from './data';
+import { DenseEncoder } from './encoder';
+import { extractFeatures, type FeatureSet } from './features';
+import { knnAccuracy, knnPredict } from './knn';
+import { featureStandardizer, linearProbe } from './linear';
+
+/** Gaussian blobs: class c around a random centre of norm ≈ 3√D, unit noise: linearly separable. */
+function blobs(count: number, classes: number, width: number, rng: Rng, centres: Float32Array): FeatureSet {
+  const data = new Float32Array(count * width);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    const c = i % classes;
+    labels[i] = c;
+    for (let d = 0; d < width; d++) data[i * width + d] = centres[c * width + d] + rng.normal() * 0.7;
+  }
+  return { count, width, data, labels };
+}
+
+function blobSets(seed: number) {
+  const rng = new Rng(seed);
+  const [K, D] = [5, 12];
+  const centres = rng.normals(K * D, 3);
+  return { K, train: blobs(500, K, D, rng, centres), test: blobs(200, K, D, rng, centres) };
+}
+
+describe('k-NN', () => {
+  it('predicts the class of the nearest directions, weighting votes by exp(cos/T)', () => {
+    // Train: three rows of class 0 near +x, one of class 1 exactly at the test direction.
+    const train: FeatureSet = {
+      count: 4,
+      width: 2,
+      data: Float32Array.of(1, 0.5, 1, -0.5, 2, 0.1, 0, 3),
+      labels: Int32Array.of(0, 0, 0, 1),
+    };
+    const test: FeatureSet = {
+      count: 2,
+      width: 2,
+      data: Float32Array.of(0, 1, 5, 0),
+      labels: Int32Array.of(1, 0),
+    };
+    // k = 1: the single nearest neighbour decides.
+    expect([...knnPredict(train, test, { k: 1, classes: 2 })]).toEqual([1, 0]);
+    // k = 4 with a huge temperature: plain majority (3 of class 0) wins for both.
+    expect([...knnPredict(train, test, { k: 4, temperature: 1e6, classes: 2 })]).toEqual([0, 0]);
+    // k = 4 with T = 0.07: the identical direction (cos 1) outweighs three at cos ≈ 0.45 / −0.45 / 0.05.
+    expect([...knnPredict(train, test, { k: 4, temperature: 0.07, classes: 2 })]).toEqual([1, 0]);
+  });
+
+  it('separates Gaussian blobs (≥ 95 %) and drops to chance with shuffled labels', () => {
+    const { K, train, test } = blobSets(1);
+    expect(knnAccuracy(train, test, { classes: K })).toBeGreaterThanOrEqual(0.95);
+    const shuffledLabels = Int32Array.from(shuffled(train.count, new Rng(4)), (i) => train.labels[i]);
+    const control = knnAccuracy(train, test, { classes: K, trainLabels: shuffledLabels });
+    expect(chanceLevel(test.labels, K)).toBeCloseTo(0.2, 10);
+    expect(control).toBeLessThan(0.35);
+  });
+});
+
+describe('linear probe on the GPU', () => {
+  it('standardises features by probe-train statistics (BN without affine)', () => {
+    const f: FeatureSet = {
+      count: 4,
+      width: 1,
+      data: Float32Array.of(1, 2, 3, 6),
+      labels: new Int32Array(4),
+    };
+    const { mean, invStd } = featureStandardizer(f, 0);
+    expect(mean[0]).toBe(3);
+    expect(invStd[0]).toBeCloseTo(1 / Math.sqrt((4 + 1 + 0 + 9) / 4), 12);
+  });
+
+  it('separates Gaussian blobs (≥ 95 %), shuffled labels stay near chance, same seed same answer', async () => {
+    const gpu = await testGpu();
+    const { K, train, test } = blobSets(2);
+    const options = { classes: K, seed: 5, epochs: 10, batch: 64 };
+    const first = await linearProbe(gpu, train, test, options);
+    expect(first.accuracy).toBeGreaterThanOrEqual(0.95);
+    const again = await linearProbe(gpu, train, test, options);
+    expect(again).toEqual(first);
+    const shuffledLabels = Int32Array.from(shuffled(train.count, new Rng(6)), (i) => train.labels[i]);
+    const control = await linearProbe(gpu, train, test, { ...options, trainLabels: shuffledLabels });
+    expect(control.accuracy).toBeLessThan(0.35);
+  });
+});
+
+/** 16-px images whose class is the dominant colour channel, or none (4 classes), with noise and random gain. */
+function quadrantSplit(count: number, seed: number, size: number): LabelledSplit {
+  const rng = new Rng(seed);
+  const labels = Int32Array.from({ length: count }, (_, i) => i % 4);
+  const pixels = Array.from(labels, (c) => {
+    const img = new Float32Array(3 * size * size);
+    const gain = 1 + rng.next();
+    for (let ch = 0; ch < 3; ch++)
+      for (let y = 0; y < size; y++)
+        for (let x = 0; x < size; x++) {
+          img[(ch * size + y) * size + x] = (ch === c ? gain : -gain) + rng.normal() * 0.5;
+        }
+    return img;
+  });
+  return { count, labels, write: (i, batch, slot) => batch.set(pixels[i], slot * 3 * size * size) };
+}
+
+it('random-init encoder + linear probe and k-NN on images whose class is known (dominant colour)', async () => {
+  const gpu = await testGpu();
+  const tiny = preset('tiny');
+  const config = {
+    ...tiny,
+    inputSize: 16,
+    decoderWidth: 8,
+    backbone: { ...tiny.backbone, stemWidth: 4, widths: [4, 8], depths: [1, 1], stageStrides: [2, 2] },
+  } as typeof tiny;
+  const encoder = new DenseEncoder(gpu, config, 16, { pool: 'all' });
+  encoder.loadState(officialInitialState(config, 0));
+  const train = await extractFeatures(gpu, encoder, quadrantSplit(120, 1, 16));
+  const test = await extractFeatures(gpu, encoder, quadrantSplit(40, 2, 16));
+  encoder.destroy();
+  expect(train.count).toBe(120);
+  const linear = await linearProbe(gpu, train, test, { classes: 4, seed: 0, epochs: 30, batch: 40 });
+  expect(linear.accuracy).toBeGreaterThanOrEqual(0.95);
+  expect(knnAccuracy(train, test, { classes: 4 })).toBeGreaterThanOrEqual(0.95);
+});
