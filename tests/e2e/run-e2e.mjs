@@ -209,7 +209,7 @@ try {
         mimeType: 'application/octet-stream',
         buffer: Buffer.from('this is not a safetensors file'),
       });
-      const notice = page.locator('[data-testid="notice"][data-kind="import"]');
+      const notice = page.locator('[data-testid="notice"][data-kind="import-refused"]');
       await notice.waitFor({ timeout: 30_000 });
       const text = await notice.innerText();
       assert(
