@@ -7,6 +7,7 @@ import { HistogramPanel } from './components/Histograms';
 import { MaskVanishingPanel } from './components/MaskVanishing';
 import { MetricsPanel } from './components/Metrics';
 import { Notices } from './components/Notices';
+import { ProbePanel } from './components/ProbePanel';
 import { ReconstructionPanel } from './components/Reconstruction';
 import { useAppStore } from './store';
 import { PlaygroundClient } from './trainer-client';
@@ -113,6 +114,7 @@ export function App() {
             <HistogramPanel />
           </div>
         </div>
+        <ProbePanel />
         <MaskVanishingPanel />
       </main>
     </ClientContext.Provider>

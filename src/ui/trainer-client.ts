@@ -346,6 +346,12 @@ export class PlaygroundClient {
     });
   }
 
+  /** The current run's weights as a safetensors file (configuration in its metadata), for the probe panel. */
+  async runWeights(): Promise<Uint8Array | null> {
+    if (!this.store.getState().run.runId) return null;
+    return (await this.connect()).exportWeights();
+  }
+
   /** Loads a safetensors file into the current run (configuring one first); a bad file leaves it untouched. */
   importWeights(file: File): Promise<boolean> {
     return this.act('import', 'import', async (remote) => {
