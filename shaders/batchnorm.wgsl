@@ -133,13 +133,9 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(4) var<storage, read> norm_beta: array<f32>;
 @group(0) @binding(5) var<storage, read> norm_mask: array<f32>;
 
-fn flat_index(wid: vec3u, lid: vec3u, nwg: vec3u) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid.x;
-}
-
 @compute @workgroup_size(256)
 fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i >= params.rows * params.channels) { return; }
   let r = i / params.channels;
   let c = i - r * params.channels;
@@ -158,7 +154,7 @@ fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li
 
 @compute @workgroup_size(256)
 fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i >= params.rows * params.channels) { return; }
   let r = i / params.channels;
   let c = i - r * params.channels;
@@ -175,9 +171,6 @@ fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
 @group(0) @binding(2) var<storage, read> gp_x: array<f32>;
 @group(0) @binding(3) var<storage, read> gp_saved: array<f32>;
 @group(0) @binding(4) var<storage, read> gp_mask: array<f32>;
-
-var<workgroup> lane_sdy: array<f32, 256>;
-var<workgroup> lane_sdyx: array<f32, 256>;
 
 @compute @workgroup_size(64, 4)
 fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -200,20 +193,12 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
       }
     }
   }
-  let slot = lid.y * CH + lid.x;
-  lane_sdy[slot] = sdy;
-  lane_sdyx[slot] = sdyx;
-  workgroupBarrier();
+  // Lanes added in order 0..3 (shaders/lib/reduce.wgsl).
+  let sums = lane_column_sum2(lid, vec2f(sdy, sdyx));
   if (lid.y == 0u && valid) {
-    var a = 0.0;
-    var b = 0.0;
-    for (var l = 0u; l < LANES; l++) {
-      a += lane_sdy[l * CH + lid.x];
-      b += lane_sdyx[l * CH + lid.x];
-    }
     let o = (chunk * params.channels + c) * 2u;
-    gp_partials[o] = a;
-    gp_partials[o + 1u] = b;
+    gp_partials[o] = sums.x;
+    gp_partials[o + 1u] = sums.y;
   }
 }
 
@@ -254,7 +239,7 @@ fn grad_finalize(@builtin(global_invocation_id) gid: vec3u) {
 
 @compute @workgroup_size(256)
 fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i >= params.rows * params.channels) { return; }
   let r = i / params.channels;
   let c = i - r * params.channels;

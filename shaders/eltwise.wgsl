@@ -17,10 +17,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(1) @binding(0) var<uniform> params: Params;
 
-fn element_index(wid: vec3u, lid: vec3u, nwg: vec3u) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid.x;
-}
-
 // erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit): float32 round-off dominates, so GELU
 // matches PyTorch's exact-erf nn.GELU to float precision. tanh-GELU would differ by up to ~1e-3.
 fn erf_approx(x: f32) -> f32 {
@@ -44,37 +40,37 @@ fn gelu_grad(x: f32) -> f32 {
 
 @compute @workgroup_size(256)
 fn add(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = a[i] + b[i]; }
 }
 
 @compute @workgroup_size(256)
 fn mul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = a[i] * b[i]; }
 }
 
 @compute @workgroup_size(256)
 fn scale_add(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = params.alpha * a[i] + params.beta * b[i]; }
 }
 
 @compute @workgroup_size(256)
 fn relu(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = max(a[i], 0.0); }
 }
 
 @compute @workgroup_size(256)
 fn relu6(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = clamp(a[i], 0.0, 6.0); }
 }
 
 @compute @workgroup_size(256)
 fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = gelu(a[i]); }
 }
 
@@ -82,18 +78,18 @@ fn gelu_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 // convention: relu' (0) = 0, relu6' is 1 strictly inside (0, 6)).
 @compute @workgroup_size(256)
 fn relu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = select(0.0, b[i], a[i] > 0.0); }
 }
 
 @compute @workgroup_size(256)
 fn relu6_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = select(0.0, b[i], a[i] > 0.0 && a[i] < 6.0); }
 }
 
 @compute @workgroup_size(256)
 fn gelu_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = element_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid.x);
   if (i < params.n) { out[i] = b[i] * gelu_grad(a[i]); }
 }

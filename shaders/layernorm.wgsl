@@ -17,27 +17,10 @@ struct Params {
 @group(1) @binding(0) var<uniform> params: Params;
 
 const WG: u32 = 64u;
-var<workgroup> red_a: array<f32, 64>;
-var<workgroup> red_b: array<f32, 64>;
 
+// Fixed-order tree sums over the row's 64 invocations (shaders/lib/reduce.wgsl).
 fn reduce_pair(lid: u32, a: f32, b: f32) -> vec2f {
-  red_a[lid] = a;
-  red_b[lid] = b;
-  workgroupBarrier();
-  for (var stride = WG / 2u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) {
-      red_a[lid] += red_a[lid + stride];
-      red_b[lid] += red_b[lid + stride];
-    }
-    workgroupBarrier();
-  }
-  let result = vec2f(red_a[0], red_b[0]);
-  workgroupBarrier(); // everyone has read the result before the arrays are reused
-  return result;
-}
-
-fn row_of(wid: vec3u, nwg: vec3u) -> u32 {
-  return wid.y * nwg.x + wid.x;
+  return workgroup_sum2(lid, WG, vec2f(a, b));
 }
 
 @group(0) @binding(0) var<storage, read_write> fw_y: array<f32>;
@@ -48,7 +31,7 @@ fn row_of(wid: vec3u, nwg: vec3u) -> u32 {
 
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let r = row_of(wid, nwg);
+  let r = grid_workgroup(wid, nwg);
   let live = r < params.rows; // no early return: the barriers need every thread
   let C = params.channels;
   let base = min(r, params.rows - 1u) * C;
@@ -80,7 +63,7 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
 
 @compute @workgroup_size(64)
 fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let r = row_of(wid, nwg);
+  let r = grid_workgroup(wid, nwg);
   let live = r < params.rows;
   let rr = min(r, params.rows - 1u);
   let C = params.channels;
@@ -108,9 +91,6 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
 @group(0) @binding(2) var<storage, read> pp_x: array<f32>;
 @group(0) @binding(3) var<storage, read> pp_saved: array<f32>;
 
-var<workgroup> lane_a: array<f32, 256>;
-var<workgroup> lane_b: array<f32, 256>;
-
 @compute @workgroup_size(64, 4)
 fn param_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.x * 64u + lid.x;
@@ -128,18 +108,10 @@ fn param_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
       sd += g;
     }
   }
-  lane_a[lid.y * 64u + lid.x] = sdx;
-  lane_b[lid.y * 64u + lid.x] = sd;
-  workgroupBarrier();
+  let sums = lane_column_sum2(lid, vec2f(sdx, sd));
   if (lid.y == 0u && valid) {
-    var a = 0.0;
-    var b = 0.0;
-    for (var l = 0u; l < 4u; l++) {
-      a += lane_a[l * 64u + lid.x];
-      b += lane_b[l * 64u + lid.x];
-    }
-    pp_partials[(chunk * params.channels + c) * 2u] = a;
-    pp_partials[(chunk * params.channels + c) * 2u + 1u] = b;
+    pp_partials[(chunk * params.channels + c) * 2u] = sums.x;
+    pp_partials[(chunk * params.channels + c) * 2u + 1u] = sums.y;
   }
 }
 

@@ -36,20 +36,10 @@ override MASK_MODE: u32 = 0u;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(1) @binding(0) var<uniform> params: Params;
 
-var<workgroup> scratch: array<f32, 256>;
-
-// Tree sum over the 256 invocations of a workgroup, in a fixed pairing order. Must be called in uniform
-// control flow; every invocation gets the total.
+// Tree sum over the 256 invocations of a workgroup (shaders/lib/reduce.wgsl), in a fixed pairing order. Must
+// be called in uniform control flow; every invocation gets the total.
 fn workgroup_sum(lid: u32, value: f32) -> f32 {
-  scratch[lid] = value;
-  workgroupBarrier();
-  for (var stride = 128u; stride > 0u; stride >>= 1u) {
-    if (lid < stride) { scratch[lid] += scratch[lid + stride]; }
-    workgroupBarrier();
-  }
-  let total = scratch[0];
-  workgroupBarrier();
-  return total;
+  return workgroup_sum2(lid, 256u, vec2f(value, 0.0)).x;
 }
 
 fn strided_sum(start: u32, step: u32, squares: bool) -> f32 {
@@ -82,8 +72,6 @@ fn final_sum(@builtin(local_invocation_id) lid: vec3u) {
 
 // ---------------------------------------------------------------- column sums
 
-var<workgroup> lanes: array<f32, 256>;
-
 // Bound for every column_partials dispatch (the TS binds x again when there is no mask: never read then).
 @group(0) @binding(2) var<storage, read> row_mask: array<u32>;
 
@@ -106,10 +94,9 @@ fn column_partials(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
   if (col < params.cols) {
     for (var row = begin + lid.y; row < end; row += 4u) { sum += x[row * params.cols + col] * row_weight(row); }
   }
-  lanes[lid.y * 64u + lid.x] = sum;
-  workgroupBarrier();
+  let lane_total = lane_column_sum2(lid, vec2f(sum, 0.0)).x;
   if (lid.y == 0u && col < params.cols) {
-    var total = ((lanes[lid.x] + lanes[64u + lid.x]) + lanes[128u + lid.x]) + lanes[192u + lid.x];
+    var total = lane_total;
     let index = wid.y * params.cols + col;
     if (params.accumulate != 0u) { total += dst[index]; }
     dst[index] = total;
@@ -118,7 +105,7 @@ fn column_partials(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
 
 @compute @workgroup_size(256)
 fn column_final(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let col = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+  let col = grid_index(wid, nwg, lid.x);
   if (col >= params.cols) { return; }
   var total = 0.0;
   for (var block = 0u; block < params.count; block++) { total += x[block * params.cols + col]; }
@@ -133,7 +120,7 @@ fn column_final(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 
 @compute @workgroup_size(256)
 fn chunk_sum_squares(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let chunk = wid.y * nwg.x + wid.x;
+  let chunk = grid_workgroup(wid, nwg);
   // Workgroups past the table (2-D grid rounding) still join the barriers with an empty range.
   var range = vec2<u32>(0u, 0u);
   if (chunk < params.count) { range = chunks[chunk]; }
@@ -152,7 +139,7 @@ fn chunk_sum_squares(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocatio
 
 @compute @workgroup_size(256)
 fn segment_totals(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let segment = (wid.y * nwg.x + wid.x) * 256u + lid.x;
+  let segment = grid_index(wid, nwg, lid.x);
   if (segment >= params.count) { return; }
   var total = 0.0;
   for (var c = firsts[segment]; c < firsts[segment + 1u]; c++) { total += x[c]; }

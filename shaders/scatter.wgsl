@@ -5,7 +5,7 @@
 //   densify_forward        out[pixel, c] = idx ≥ 0 ? rows[idx, c] : token[c]      one thread per element
 //   densify_backward_rows  d_rows[idx, c] (+)= d_out[pixel, c] at visible pixels    (each row has one pixel)
 //   token_partials         partial[slice, c] = Σ_{masked pixels of slice} d_out[pixel, c]
-// The token gradient's slices are then reduced in fixed order (conv2d.wgsl's reduce_slices): no atomics.
+// The token gradient's slices are then reduced in fixed order (shaders/slice_reduce.wgsl): no atomics.
 
 struct ScatterParams {
   pixels: u32,
@@ -17,22 +17,18 @@ struct ScatterParams {
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
-@group(0) @binding(2) var<storage, read> grid_index: array<i32>;
+@group(0) @binding(2) var<storage, read> pixel_rows: array<i32>;
 @group(0) @binding(3) var<storage, read> token: array<f32>;
 @group(1) @binding(0) var<uniform> p: ScatterParams;
 
-fn flat_index(wid: vec3u, lid: u32, nwg: vec3u) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
 @compute @workgroup_size(256)
 fn densify_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid);
   if (i >= p.pixels * p.channels) {
     return;
   }
   let c = i % p.channels;
-  let row = grid_index[i / p.channels];
+  let row = pixel_rows[i / p.channels];
   if (row >= 0) {
     out[i] = src[u32(row) * p.channels + c];
   } else if (p.use_token != 0u) {
@@ -45,11 +41,11 @@ fn densify_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
 // src = d_out (dense); out = d_rows.
 @compute @workgroup_size(256)
 fn densify_backward_rows(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid);
   if (i >= p.pixels * p.channels) {
     return;
   }
-  let row = grid_index[i / p.channels];
+  let row = pixel_rows[i / p.channels];
   if (row < 0) {
     return;
   }
@@ -72,7 +68,7 @@ fn token_partials(@builtin(global_invocation_id) gid: vec3u) {
   let last = min(p.pixels, first + p.rows_per_slice);
   var sum = 0.0;
   for (var pixel = first; pixel < last; pixel++) {
-    if (grid_index[pixel] < 0) {
+    if (pixel_rows[pixel] < 0) {
       sum += src[pixel * p.channels + c];
     }
   }

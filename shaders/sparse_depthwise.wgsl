@@ -49,7 +49,7 @@ fn neighbour_cell(pos: u32, t: u32) -> i32 {
 
 @compute @workgroup_size(256)
 fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = grid_index(wid, nwg, lid);
   let C = params.channels;
   if (i >= params.rows * C) { return; }
   let m = i / C;
@@ -110,7 +110,7 @@ fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(loc
 
 @compute @workgroup_size(256)
 fn grad_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = (wid.y * nwg.x + wid.x) * 256u + lid;
+  let i = grid_index(wid, nwg, lid);
   let total = weight_rows() * params.channels;
   if (i >= total) { return; }
   var sum = 0.0;

@@ -18,13 +18,9 @@ struct Params {
 @group(0) @binding(2) var<storage, read> fw_x: array<f32>;
 @group(0) @binding(3) var<storage, read> fw_map: array<i32>;
 
-fn flat_index(wid: vec3u, lid: u32, nwg: vec3u) -> u32 {
-  return (wid.y * nwg.x + wid.x) * 256u + lid;
-}
-
 @compute @workgroup_size(256)
 fn maxpool_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid);
   if (i >= params.rows * params.channels) { return; }
   let o = i / params.channels;
   let c = i - o * params.channels;
@@ -54,7 +50,7 @@ fn maxpool_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_
 // rows = input rows here.
 @compute @workgroup_size(256)
 fn maxpool_backward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = flat_index(wid, lid, nwg);
+  let i = grid_index(wid, nwg, lid);
   if (i >= params.rows * params.channels) { return; }
   let r = i / params.channels;
   let c = i - r * params.channels;

@@ -81,6 +81,8 @@ describe('npm run train (process contract)', () => {
       '1',
       '--seed',
       '0',
+      '--lr',
+      '0.5',
       '--out',
       out,
       '--json',
@@ -100,6 +102,12 @@ describe('npm run train (process contract)', () => {
       ),
     ).toBe(true);
     expect((again.at(-1) as Record<string, number>).initialHeldOutLoss).toBe(final.initialHeldOutLoss);
+    // A flag the saved run overrides is named, not silently dropped.
+    expect(
+      again.some((l) =>
+        /^--lr 0.5 is ignored: the resumed run keeps its saved learning rate/.test(String(l.message)),
+      ),
+    ).toBe(true);
   }, 600_000);
 
   it('exits 2 with a sentence on a bad command line, before touching the GPU', () => {

@@ -7,7 +7,7 @@
  * (`heldOutLoss`) training, on the fixed held-out split with a fixed mask seed. PNG grids (input / masked
  * input / reconstruction) and checkpoints go to --out; `--resume` continues from its last checkpoint.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fashionMnistDatasetNode, photoDatasetNode } from '../data/builtin-node';
 import type { Dataset } from '../data/datasets';
@@ -17,12 +17,20 @@ import { writeGridPng } from '../data/png-grid';
 import { createNodeGpu } from '../gpu/node';
 import { CheckpointNotFoundError } from '../io/checkpoint-store';
 import { NodeCheckpointStore } from '../io/checkpoint-store-node';
+import { maxFileBytesFor, stateDataBytes } from '../io/state';
 import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
-import { readTrainerCheckpoint } from '../train/checkpoint';
 import { countFlops, sparkParameterCount } from '../train/flops';
 import { Trainer, validateTrainingSetup } from '../train/trainer';
 import { ArgsError, isDirectoryNode, parseTrainArgs, TRAIN_USAGE, type TrainArgs } from './args';
 import { Progress } from './progress';
+import {
+  isKnownError,
+  type RunRecord,
+  readCheckpointProgress,
+  readRunRecord,
+  resumeOverrides,
+  writeFileAtomically,
+} from './resume';
 
 /** At most this many discarded (non-finite) steps in a row before the CLI gives up. */
 const MAX_ROLLBACKS = 5;
@@ -36,11 +44,8 @@ async function loadDataset(args: TrainArgs, imageSize: number, log: (m: string) 
   return dataset;
 }
 
-interface RunRecord {
-  initialHeldOutLoss: number;
-  preset: string;
-  data: string;
-}
+/** The held-out batch lives in host memory as float32; more than this is refused before it is allocated. */
+const MAX_HELD_OUT_BYTES = 1024 * 2 ** 20;
 
 async function main(argv: string[]): Promise<number> {
   const args = parseTrainArgs(argv, { presets: Object.keys(PRESETS), isDirectory: isDirectoryNode });
@@ -57,9 +62,13 @@ async function main(argv: string[]): Promise<number> {
   // Everything that can be wrong with the numbers is reported before the GPU or the data are touched.
   validateTrainingSetup(config, batch, args.steps);
 
-  const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), { extension: 'safetensors' });
+  // A trainer checkpoint holds the state and two optimiser moments per parameter: about 3× the weights.
+  const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), {
+    extension: 'safetensors',
+    maxBytes: maxFileBytesFor(3 * stateDataBytes(config)),
+  });
   // A resumed run keeps the length it was started with: the lr and weight-decay schedules depend on it.
-  let resume: { bytes: Uint8Array; step: number; totalSteps: number } | undefined;
+  let resume: { bytes: Uint8Array; step: number; totalSteps: number; overrides: string[] } | undefined;
   if (args.resume) {
     let bytes: Uint8Array;
     try {
@@ -69,8 +78,14 @@ async function main(argv: string[]): Promise<number> {
         throw new ArgsError(`--resume: ${args.out} holds no checkpoint to continue from.`);
       throw error;
     }
-    const { progress: saved } = readTrainerCheckpoint(bytes, join(args.out, 'checkpoints', 'latest'));
-    resume = { bytes, step: saved.step, totalSteps: saved.totalSteps };
+    // The header alone (no tensor decoded) says where the run was; the restore below parses the rest.
+    const saved = readCheckpointProgress(bytes, join(args.out, 'checkpoints', 'latest'));
+    resume = {
+      bytes,
+      step: saved.progress.step,
+      totalSteps: saved.progress.totalSteps,
+      overrides: resumeOverrides(args, saved),
+    };
   }
   const totalSteps = resume?.totalSteps ?? args.steps;
 
@@ -81,10 +96,23 @@ async function main(argv: string[]): Promise<number> {
       `The saved run is ${resume.totalSteps} steps long; it continues to that length (--steps ${args.steps} ` +
         'applies to new runs, since the schedules are scaled to the run length).',
     );
+  for (const message of resume?.overrides ?? []) log(message);
+  const heldOutBytes = args.heldOut * 3 * config.inputSize ** 2 * 4;
+  if (heldOutBytes > MAX_HELD_OUT_BYTES)
+    throw new ArgsError(
+      `--held-out ${args.heldOut} at ${config.inputSize} px needs ${(heldOutBytes / 2 ** 20).toFixed(0)} MiB of ` +
+        `memory, more than the ${MAX_HELD_OUT_BYTES / 2 ** 20} MiB allowed; use fewer held-out images or a smaller --image-size.`,
+    );
+  // The adapter's limits are checked before any data is read or any batch allocated.
+  const gpu = await createNodeGpu('train');
+  try {
+    validateTrainingSetup(config, batch, totalSteps, gpu.device.limits);
+  } catch (error) {
+    gpu.destroy();
+    throw error;
+  }
   const dataset = await loadDataset(args, config.inputSize, log);
   const heldOut = dataset.heldOutBatch(args.heldOut);
-
-  const gpu = await createNodeGpu('train');
   await mkdir(args.out, { recursive: true });
   const trainer = await Trainer.create(gpu, {
     config,
@@ -128,7 +156,11 @@ async function main(argv: string[]): Promise<number> {
   let record: RunRecord;
   if (resume) {
     const restored = await trainer.restoreBytes(resume.bytes, join(args.out, 'checkpoints', 'latest'));
-    record = JSON.parse(await readFile(recordPath, 'utf8')) as RunRecord;
+    record = (await readRunRecord(recordPath, log)) ?? {
+      initialHeldOutLoss: null,
+      preset: name,
+      data: args.data.kind,
+    };
     log(`Resuming from step ${restored.step} of ${restored.totalSteps}.`, { step: restored.step });
   } else {
     const flops = countFlops(config);
@@ -142,7 +174,7 @@ async function main(argv: string[]): Promise<number> {
       preset: name,
       data: args.data.kind,
     };
-    await writeFile(recordPath, `${JSON.stringify(record, null, 2)}\n`);
+    await writeFileAtomically(recordPath, `${JSON.stringify(record, null, 2)}\n`);
   }
 
   const started = performance.now();
@@ -181,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
     step: trainer.step,
     initialHeldOutLoss: record.initialHeldOutLoss,
     heldOutLoss,
-    ratio: heldOutLoss / record.initialHeldOutLoss,
+    ratio: record.initialHeldOutLoss === null ? null : heldOutLoss / record.initialHeldOutLoss,
     wallSeconds: (performance.now() - started) / 1000,
     adapter: gpu.label,
     out: args.out,
@@ -194,8 +226,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
-    const known =
-      error instanceof ArgsError || error.name === 'ConfigError' || error.name === 'NoAdapterError';
+    // Known failures are sentences for the user; only a bug deserves a stack trace.
+    const known = error instanceof ArgsError || isKnownError(error);
     process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
     process.exit(known ? 2 : 1);
   },

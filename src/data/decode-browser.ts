@@ -5,7 +5,7 @@
 import { type ImageHeader, type RgbImage, rgbaToRgb } from './image';
 
 export async function decodeImageBrowser(bytes: Uint8Array, header: ImageHeader): Promise<RgbImage> {
-  const type = header.format === 'png' ? 'image/png' : 'image/jpeg';
+  const type = `image/${header.format}`;
   const blob = new Blob([bytes as Uint8Array<ArrayBuffer>], { type });
   // Straight alpha and no colour-profile conversion: pixel values as stored, like the Node decoders; EXIF
   // orientation applied, as the Node path does too.

@@ -1,67 +1,175 @@
 /**
- * Node image decoding (pngjs, jpeg-js) and directory loading. Node-only: the browser bundle never imports
+ * Node image decoding (sharp, i.e. libvips) and folder loading. Node-only: the browser bundle never imports
  * this module (it uses `decode-browser.ts`).
+ *
+ * Decoding is bounded: sharp refuses any input with more pixels than the probe read from the header
+ * (`limitInputPixels`), so a file that lies about its size, or a PNG whose data inflates past it (an
+ * interlaced "bomb"), fails with a reason instead of allocating hundreds of MiB. sharp also decodes what
+ * browsers decode and the old pure-JS decoders did not: CMYK JPEGs, WebP and AVIF.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
+import sharp from 'sharp';
 import { type PhotoDataset, type PhotoDatasetOptions, userPhotoDataset } from './datasets';
-import { applyOrientation, type ImageHeader, type RgbImage, rgbaToRgb } from './image';
-import { ImageCollection, type ImageFile, type ImageSetOptions, type SkippedFile } from './image-set';
+import { type ImageHeader, type RgbImage, rgbaToRgb } from './image';
+import {
+  DEFAULT_IMAGE_SET_OPTIONS,
+  ImageCollection,
+  type ImageSetOptions,
+  type LazyImageFile,
+  type SkippedFile,
+} from './image-set';
 
 /**
- * Decodes a file the probe accepted into 8-bit RGB. pngjs turns grey, palette and 16-bit PNGs into 8-bit
- * RGBA; jpeg-js turns grey JPEGs into RGBA; alpha is composited by `rgbaToRgb`.
+ * Decodes a file the probe accepted into 8-bit RGB, displayed upright (EXIF orientation applied, as
+ * browsers do) and without colour-profile conversion (pixel values as stored, like the browser path);
+ * CMYK is converted to RGB. 16-bit samples are scaled v·255/65535 and rounded; alpha is composited by
+ * `rgbaToRgb`, the same code as in the browser.
  */
 export async function decodeImageNode(bytes: Uint8Array, header: ImageHeader): Promise<RgbImage> {
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (header.format === 'png') {
-    const png = PNG.sync.read(buffer);
-    return rgbaToRgb(png.data, png.width, png.height);
+  const deep = header.format === 'png' && header.bitDepth === 16;
+  const { data, info } = await sharp(bytes, {
+    limitInputPixels: Math.max(1, header.width * header.height),
+    failOn: 'error',
+    ignoreIcc: !header.cmyk,
+  })
+    .autoOrient()
+    .toColourspace(deep ? 'rgb16' : 'srgb')
+    .ensureAlpha()
+    .raw({ depth: deep ? 'ushort' : 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  if (info.channels !== 4) throw new Error(`the decoder returned ${info.channels} channels, not 4`);
+  let rgba: Uint8Array;
+  if (deep) {
+    const wide = new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2);
+    rgba = new Uint8Array(wide.length);
+    for (let i = 0; i < wide.length; i++) rgba[i] = Math.round((wide[i] * 255) / 65535);
+  } else {
+    rgba = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   }
-  const decoded = jpeg.decode(buffer, {
-    useTArray: true,
-    formatAsRGBA: true,
-    // A corrupt scan should fail loudly rather than yield a half-grey image.
-    tolerantDecoding: false,
-    maxResolutionInMP: Math.ceil((header.width * header.height) / 1e6) + 1,
-    maxMemoryUsageInMB: 1024,
-  });
-  // jpeg-js ignores EXIF orientation; browsers apply it, and so do we, so both hosts see the same picture.
-  return applyOrientation(rgbaToRgb(decoded.data, decoded.width, decoded.height), header.orientation ?? 1);
+  return rgbaToRgb(rgba, info.width, info.height);
 }
 
-/** Reads every regular file of a directory (not recursive), sorted by name so runs are reproducible. */
-export async function readImageDirectory(dir: string): Promise<ImageFile[]> {
+/** Raised when the folder itself cannot be listed (missing, not a folder, no permission). */
+export class ImageFolderError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ImageFolderError';
+  }
+}
+
+/** Bytes read to tell an image from anything else before a file is read whole. */
+const SNIFF_BYTES = 64;
+
+async function readHead(path: string): Promise<Uint8Array> {
+  const handle = await open(path, 'r');
+  try {
+    const head = new Uint8Array(SNIFF_BYTES);
+    const { bytesRead } = await handle.read(head, 0, SNIFF_BYTES, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+}
+
+function explainFsError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return 'it cannot be read (permission denied).';
+    case 'ELOOP':
+      return 'it is a symbolic link that loops back on itself.';
+    case 'ENOENT':
+      return 'it is a symbolic link to a file that does not exist.';
+    case 'EISDIR':
+      return 'it is a folder.';
+    default:
+      return `it cannot be read (${e.message ?? String(error)}).`;
+  }
+}
+
+/**
+ * Lists a folder as lazy files, sorted by name so runs are reproducible; nothing is read yet, and every
+ * entry is accounted for. The rule: only the files directly inside the folder are images; subfolders are
+ * not entered (each is reported), symbolic links are followed to files (a dangling or looping link is
+ * reported), hidden entries (names starting with '.') are reported, and anything that is not a regular file
+ * (a socket, a device) is reported. A file's size is known before it is read, so an oversized one is
+ * refused without reading it.
+ */
+export async function listImageFolder(dir: string): Promise<LazyImageFile[]> {
   let names: string[];
   try {
     names = await readdir(dir);
   } catch (error) {
-    throw new Error(`Cannot read the image folder ${dir}: ${(error as Error).message}`);
+    throw new ImageFolderError(`Cannot read the image folder ${dir}: ${(error as Error).message}`);
   }
   names.sort();
-  const files: ImageFile[] = [];
+  const files: LazyImageFile[] = [];
   for (const name of names) {
-    if (name.startsWith('.')) continue;
     const path = join(dir, name);
-    if (!(await stat(path)).isFile()) continue;
-    files.push({ name, bytes: new Uint8Array(await readFile(path)) });
+    const read = async () => new Uint8Array(await readFile(path));
+    if (name.startsWith('.')) {
+      files.push({ name, read, skip: 'it is hidden (its name starts with a dot).' });
+      continue;
+    }
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      // stat follows links; lstat tells a broken link from a vanished file.
+      const isLink = await lstat(path).then(
+        (l) => l.isSymbolicLink(),
+        () => false,
+      );
+      const reason = explainFsError(error);
+      files.push({
+        name,
+        read,
+        skip:
+          isLink || (error as NodeJS.ErrnoException).code !== 'ENOENT'
+            ? reason
+            : 'it vanished while the folder was read.',
+      });
+      continue;
+    }
+    if (info.isDirectory()) {
+      files.push({
+        name,
+        read,
+        skip: 'it is a folder; only the images directly inside the chosen folder are read.',
+      });
+      continue;
+    }
+    if (!info.isFile()) {
+      files.push({ name, read, skip: 'it is not a regular file (a device, socket or pipe).' });
+      continue;
+    }
+    files.push({ name, size: info.size, read, readHead: () => readHead(path) });
   }
   return files;
 }
 
+/** Every file of a folder read into memory (small folders and tests); `listImageFolder` reads lazily. */
+export async function readImageDirectory(dir: string): Promise<{ name: string; bytes: Uint8Array }[]> {
+  const out: { name: string; bytes: Uint8Array }[] = [];
+  for (const file of await listImageFolder(dir))
+    if (!file.skip) out.push({ name: file.name, bytes: await file.read() });
+  return out;
+}
+
 /**
- * A folder of the user's images as a dataset, for the CLI: bad files are skipped with reasons (returned for
- * printing), and a folder with nothing usable throws `NoUsableImagesError` listing each reason.
+ * A folder of the user's images as a dataset, for the CLI: read one file at a time, bad entries skipped with
+ * reasons (returned for printing), and a folder with nothing usable throws `NoUsableImagesError` listing
+ * each reason.
  */
 export async function folderDatasetNode(
   dir: string,
   options: Omit<PhotoDatasetOptions, 'heldOut'>,
   imageOptions: Partial<ImageSetOptions> = {},
 ): Promise<{ dataset: PhotoDataset; skipped: SkippedFile[]; cacheBytes: number }> {
-  const collection = new ImageCollection(decodeImageNode, imageOptions);
-  await collection.add(await readImageDirectory(dir));
+  const collection = new ImageCollection(decodeImageNode, { ...DEFAULT_IMAGE_SET_OPTIONS, ...imageOptions });
+  await collection.add(await listImageFolder(dir));
   const dataset = userPhotoDataset(collection.requireUsable(), options);
   return { dataset, skipped: collection.skipped, cacheBytes: collection.bytes };
 }

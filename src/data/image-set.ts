@@ -10,6 +10,7 @@ import {
   type ProbeLimits,
   probeImage,
   type RgbImage,
+  sniffImage,
 } from './image';
 import { resizeRgb } from './resample';
 
@@ -19,22 +20,51 @@ export interface ImageFile {
 }
 
 /**
- * What `addImages` accepts: bytes already read, or a File (from a picker or a drop). Files can be posted to
- * the worker as they are — a handle, not a copy — and read there, so the main thread never touches the bytes.
+ * A file whose bytes are read only when its turn comes, so a collection holds one undecoded file at a time
+ * and can refuse a file from its size, or stop at the memory budget, without reading it. A folder reader
+ * that already knows why an entry cannot be used (a dangling link, a subfolder) gives `skip` instead.
  */
-export type ImageSource = ImageFile | File;
+export interface LazyImageFile {
+  name: string;
+  /** Bytes on disk, when known before reading. */
+  size?: number;
+  read(): Promise<Uint8Array>;
+  /** The first bytes only (to refuse a large non-image without reading it whole), when cheaper than `read`. */
+  readHead?(): Promise<Uint8Array>;
+  /** Completes "NAME was skipped because …"; the file is then never read. */
+  skip?: string;
+}
 
-export async function readImageSources(sources: readonly ImageSource[]): Promise<ImageFile[]> {
-  const out: ImageFile[] = [];
-  for (const source of sources) {
-    // Blob has a bytes() method too, so tell the two apart by what `bytes` is.
-    if (source.bytes instanceof Uint8Array) out.push(source as ImageFile);
-    else {
-      const file = source as File;
-      out.push({ name: file.name, bytes: new Uint8Array(await file.arrayBuffer()) });
-    }
+/**
+ * What `addImages` accepts: bytes already read, a File (from a picker or a drop) or a lazy file. Files can
+ * be posted to the worker as they are — a handle, not a copy — and read there, one at a time, so the main
+ * thread never touches the bytes and one unreadable file is one skip reason, not a failed drop.
+ */
+export type ImageSource = ImageFile | File | LazyImageFile;
+
+function isFile(source: ImageSource): source is File {
+  return typeof Blob !== 'undefined' && source instanceof Blob;
+}
+
+/** Any source as a lazy file; nothing is read here. */
+export function lazyImageFile(source: ImageSource): LazyImageFile {
+  if (isFile(source)) {
+    return {
+      name: source.name,
+      size: source.size,
+      read: async () => new Uint8Array(await source.arrayBuffer()),
+    };
   }
-  return out;
+  if ('bytes' in source && source.bytes instanceof Uint8Array) {
+    const { bytes } = source;
+    return { name: source.name, size: bytes.byteLength, read: async () => bytes };
+  }
+  return source as LazyImageFile;
+}
+
+/** Kept for callers that read the sources first: now wraps them lazily, reading nothing. */
+export async function readImageSources(sources: readonly ImageSource[]): Promise<LazyImageFile[]> {
+  return sources.map(lazyImageFile);
 }
 
 export interface NamedImage extends RgbImage {
@@ -62,13 +92,26 @@ export interface ImageSetOptions {
    */
   maxStoredSide: number;
   limits: ProbeLimits;
+  /**
+   * Files larger than this are refused from their size, before they are read: a 40 Mpx photo is at most
+   * ~160 MiB even stored uncompressed, so anything bigger is a video, an archive or a disk image.
+   */
+  maxFileBytes: number;
 }
 
 export const DEFAULT_IMAGE_SET_OPTIONS: ImageSetOptions = {
   memoryBudgetBytes: 256 * 1024 * 1024,
   maxStoredSide: 1024,
   limits: DEFAULT_PROBE_LIMITS,
+  maxFileBytes: 256 * 1024 * 1024,
 };
+
+/** Files above this size are sniffed from their first bytes before being read whole. */
+const SNIFF_THRESHOLD_BYTES = 1024 * 1024;
+
+function mib(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 2 : 0)} MiB`;
+}
 
 export function skipMessage(file: SkippedFile): string {
   return `${file.name} was skipped because ${file.reason}`;
@@ -120,12 +163,15 @@ export class ImageCollection {
     return this.options.memoryBudgetBytes;
   }
 
-  /** Loads the files in order; returns what this call added and skipped. Never throws for a bad file. */
-  async add(files: ImageFile[]): Promise<{ added: NamedImage[]; skipped: SkippedFile[] }> {
+  /**
+   * Loads the files in order, one at a time (each is read, probed, decoded and its bytes dropped before the
+   * next is read); returns what this call added and skipped. Never throws for a bad file.
+   */
+  async add(files: readonly ImageSource[]): Promise<{ added: NamedImage[]; skipped: SkippedFile[] }> {
     const added: NamedImage[] = [];
     const skipped: SkippedFile[] = [];
-    for (const file of files) {
-      const outcome = await this.loadOne(file);
+    for (const source of files) {
+      const outcome = await this.loadOne(lazyImageFile(source));
       if ('reason' in outcome) skipped.push(outcome);
       else added.push(outcome);
     }
@@ -140,23 +186,49 @@ export class ImageCollection {
     return this.images;
   }
 
-  private async loadOne(file: ImageFile): Promise<NamedImage | SkippedFile> {
+  private cacheFull(name: string): SkippedFile {
+    return {
+      name,
+      reason: `the image cache is full (its ${mib(this.options.memoryBudgetBytes)} budget is used by the images before it).`,
+    };
+  }
+
+  private async loadOne(file: LazyImageFile): Promise<NamedImage | SkippedFile> {
     const { name } = file;
-    const probe = probeImage(file.bytes, this.options.limits);
+    if (file.skip) return { name, reason: file.skip };
+    if (file.size !== undefined && file.size > this.options.maxFileBytes) {
+      return {
+        name,
+        reason: `it is ${mib(file.size)}, more than the ${mib(this.options.maxFileBytes)} an image file may be (is it a video or an archive?).`,
+      };
+    }
+    // Once the budget is spent, the files after it are not even read.
+    if (this.used >= this.options.memoryBudgetBytes) return this.cacheFull(name);
+    let bytes: Uint8Array;
+    try {
+      if (file.readHead && (file.size ?? 0) > SNIFF_THRESHOLD_BYTES) {
+        const sniff = sniffImage(await file.readHead());
+        if (!sniff.ok) return { name, reason: sniff.reason };
+      }
+      bytes = await file.read();
+    } catch (error) {
+      return { name, reason: `it could not be read (${(error as Error).message ?? error}).` };
+    }
+    if (bytes.byteLength > this.options.maxFileBytes) {
+      return {
+        name,
+        reason: `it is ${mib(bytes.byteLength)}, more than the ${mib(this.options.maxFileBytes)} an image file may be.`,
+      };
+    }
+    const probe = probeImage(bytes, this.options.limits);
     if (!probe.ok) return { name, reason: probe.reason };
     const { width, height } = displaySize(probe.header);
     const target = storedSize(width, height, this.options.maxStoredSide);
     const cost = target.width * target.height * 3;
-    if (this.used + cost > this.options.memoryBudgetBytes) {
-      const mib = (this.options.memoryBudgetBytes / 2 ** 20).toFixed(0);
-      return {
-        name,
-        reason: `the image cache is full (its ${mib} MiB budget is used by the images before it).`,
-      };
-    }
+    if (this.used + cost > this.options.memoryBudgetBytes) return this.cacheFull(name);
     let image: RgbImage;
     try {
-      image = await this.decode(file.bytes, probe.header);
+      image = await this.decode(bytes, probe.header);
     } catch (error) {
       return {
         name,

@@ -13,13 +13,13 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-export type ImageFormat = 'png' | 'jpeg';
+export type ImageFormat = 'png' | 'jpeg' | 'webp' | 'avif';
 
 export interface ImageHeader {
   format: ImageFormat;
   width: number;
   height: number;
-  /** Bits per sample (PNG: 1, 2, 4, 8, 16; JPEG: 8 or 12). */
+  /** Bits per sample (PNG: 1, 2, 4, 8, 16; JPEG: 8; WebP: 8; AVIF: 8, 10 or 12, reported as 8). */
   bitDepth: number;
   /** Colour channels stored in the file, alpha included (1 grey, 2 grey+alpha, 3 RGB, 4 RGBA or CMYK). */
   channels: number;
@@ -67,12 +67,134 @@ function isJpeg(bytes: Uint8Array): boolean {
   return bytes.length >= 3 && bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff;
 }
 
+function ascii(bytes: Uint8Array, from: number, to: number): string {
+  return String.fromCharCode(...bytes.subarray(from, Math.min(to, bytes.length)));
+}
+
+function isWebp(bytes: Uint8Array): boolean {
+  return bytes.length >= 12 && ascii(bytes, 0, 4) === 'RIFF' && ascii(bytes, 8, 12) === 'WEBP';
+}
+
+/** An ISO-BMFF file whose brands include AVIF (HEIC files share the container but not the codec). */
+function isAvif(bytes: Uint8Array): boolean {
+  if (bytes.length < 16 || ascii(bytes, 4, 8) !== 'ftyp') return false;
+  const size = Math.min(readU32BE(bytes, 0), bytes.length);
+  for (let at = 8; at + 4 <= size; at += 4) {
+    const brand = ascii(bytes, at, at + 4);
+    if (brand === 'avif' || brand === 'avis') return true;
+  }
+  return false;
+}
+
+function readU16LE(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8);
+}
+
+function readU24LE(bytes: Uint8Array, at: number): number {
+  return bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16);
+}
+
+/**
+ * A WebP's size from its first chunk: lossy (VP8, the frame header's 14-bit sizes), lossless (VP8L, packed
+ * 14-bit sizes minus one) or extended (VP8X, 24-bit canvas sizes minus one, and an alpha flag). The RIFF
+ * length must fit in the file, which catches a truncated download.
+ */
+function probeWebp(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
+  const truncated: ProbeResult = {
+    ok: false,
+    reason: 'it is a WebP cut off before its end (truncated file).',
+  };
+  if (bytes.length < 30) return truncated;
+  const riffBytes = 8 + ((bytes[4] | (bytes[5] << 8) | (bytes[6] << 16) | (bytes[7] << 24)) >>> 0);
+  if (riffBytes > bytes.length) return truncated;
+  const chunk = ascii(bytes, 12, 16);
+  let width: number;
+  let height: number;
+  let hasAlpha = false;
+  if (chunk === 'VP8 ') {
+    if (bytes[23] !== 0x9d || bytes[24] !== 0x01 || bytes[25] !== 0x2a)
+      return { ok: false, reason: 'it is a WebP with a damaged frame header.' };
+    width = readU16LE(bytes, 26) & 0x3fff;
+    height = readU16LE(bytes, 28) & 0x3fff;
+  } else if (chunk === 'VP8L') {
+    if (bytes[20] !== 0x2f) return { ok: false, reason: 'it is a WebP with a damaged lossless header.' };
+    const bits = (bytes[21] | (bytes[22] << 8) | (bytes[23] << 16) | (bytes[24] << 24)) >>> 0;
+    width = (bits & 0x3fff) + 1;
+    height = ((bits >>> 14) & 0x3fff) + 1;
+    hasAlpha = ((bits >>> 28) & 1) === 1;
+  } else if (chunk === 'VP8X') {
+    hasAlpha = (bytes[20] & 0x10) !== 0;
+    width = readU24LE(bytes, 24) + 1;
+    height = readU24LE(bytes, 27) + 1;
+  } else {
+    return { ok: false, reason: `it is a WebP with an unknown first chunk "${chunk}" (damaged file).` };
+  }
+  return checkSize(
+    { format: 'webp', width, height, bitDepth: 8, channels: hasAlpha ? 4 : 3, hasAlpha, cmyk: false },
+    limits,
+  );
+}
+
+/** The boxes of an ISO-BMFF container in [start, end): type and payload range; stops at a malformed box. */
+function* boxes(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): Generator<{ type: string; from: number; to: number }> {
+  let at = start;
+  while (at + 8 <= end) {
+    let size = readU32BE(bytes, at);
+    let header = 8;
+    if (size === 1) {
+      if (at + 16 > end || readU32BE(bytes, at + 8) !== 0) return; // 64-bit sizes past 4 GiB are not images
+      size = readU32BE(bytes, at + 12);
+      header = 16;
+    } else if (size === 0) size = end - at;
+    if (size < header || at + size > end) return;
+    yield { type: ascii(bytes, at + 4, at + 8), from: at + header, to: at + size };
+    at += size;
+  }
+}
+
+/**
+ * An AVIF's size from its image spatial extents property (meta → iprp → ipco → ispe), the largest one
+ * when several images are declared (a grid's tiles and the whole picture).
+ */
+function probeAvif(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
+  let width = 0;
+  let height = 0;
+  let hasAlpha = false;
+  for (const meta of boxes(bytes, 0, bytes.length)) {
+    if (meta.type !== 'meta') continue;
+    for (const iprp of boxes(bytes, meta.from + 4, meta.to)) {
+      if (iprp.type !== 'iprp') continue;
+      for (const ipco of boxes(bytes, iprp.from, iprp.to)) {
+        if (ipco.type !== 'ipco') continue;
+        for (const property of boxes(bytes, ipco.from, ipco.to)) {
+          if (property.type === 'ispe' && property.to - property.from >= 12) {
+            const w = readU32BE(bytes, property.from + 4);
+            const h = readU32BE(bytes, property.from + 8);
+            if (w * h > width * height) [width, height] = [w, h];
+          }
+          if (property.type === 'auxC' && ascii(bytes, property.from + 4, property.to).includes('alpha'))
+            hasAlpha = true;
+        }
+      }
+    }
+  }
+  if (width === 0 && height === 0)
+    return { ok: false, reason: 'it is an AVIF whose size could not be read (damaged or truncated file).' };
+  return checkSize(
+    { format: 'avif', width, height, bitDepth: 8, channels: hasAlpha ? 4 : 3, hasAlpha, cmyk: false },
+    limits,
+  );
+}
+
 function formatName(bytes: Uint8Array): string | undefined {
   const ascii = (from: number, to: number) => String.fromCharCode(...bytes.subarray(from, to));
-  if (bytes.length >= 12 && ascii(0, 4) === 'RIFF' && ascii(8, 12) === 'WEBP') return 'WebP';
   if (bytes.length >= 6 && (ascii(0, 6) === 'GIF87a' || ascii(0, 6) === 'GIF89a')) return 'GIF';
   if (bytes.length >= 2 && ascii(0, 2) === 'BM') return 'BMP';
-  if (bytes.length >= 12 && ascii(4, 8) === 'ftyp') return 'AVIF/HEIF';
+  if (bytes.length >= 12 && ascii(4, 8) === 'ftyp') return 'HEIF/HEIC';
   if (bytes.length >= 4 && (ascii(0, 4) === 'II*\0' || ascii(0, 4) === 'MM\0*')) return 'TIFF';
   return undefined;
 }
@@ -203,13 +325,8 @@ function probeJpeg(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
   if (frame.bitDepth !== 8) {
     return { ok: false, reason: `it is a ${frame.bitDepth}-bit JPEG; only 8-bit JPEGs are supported.` };
   }
-  if (frame.channels === 4) {
-    return {
-      ok: false,
-      reason: 'it is a CMYK JPEG (print colours), which is not supported; convert it to RGB and try again.',
-    };
-  }
-  if (frame.channels !== 1 && frame.channels !== 3) {
+  // Four components are CMYK or YCCK (print colours): browsers and the Node decoder convert them to RGB.
+  if (frame.channels !== 1 && frame.channels !== 3 && frame.channels !== 4) {
     return {
       ok: false,
       reason: `it is a JPEG with ${frame.channels} colour components, which is not supported.`,
@@ -232,7 +349,7 @@ function probeJpeg(bytes: Uint8Array, limits: ProbeLimits): ProbeResult {
     bitDepth: 8,
     channels: frame.channels,
     hasAlpha: false,
-    cmyk: false,
+    cmyk: frame.channels === 4,
     orientation,
   };
   return checkSize(header, limits);
@@ -326,18 +443,34 @@ export function displaySize(header: ImageHeader): { width: number; height: numbe
 }
 
 /**
- * Says from the bytes alone whether a file is a PNG or JPEG this project can decode, or why not. The reason
+ * From the first bytes of a file (64 are enough), whether it may be an image at all: the reason when it is
+ * certainly not, so a large file of another kind (a video, an archive) is refused without reading it whole.
+ */
+export function sniffImage(head: Uint8Array): { ok: true } | { ok: false; reason: string } {
+  if (head.length === 0) return { ok: false, reason: 'the file is empty (0 bytes).' };
+  if (isPng(head) || isJpeg(head) || isWebp(head) || isAvif(head)) return { ok: true };
+  const probe = probeImage(head);
+  return probe.ok ? { ok: true } : probe;
+}
+
+/**
+ * Says from the bytes alone whether a file is a PNG, JPEG, WebP or AVIF this project can decode, or why not. The reason
  * completes the sentence "NAME was skipped because …".
  */
 export function probeImage(bytes: Uint8Array, limits: ProbeLimits = DEFAULT_PROBE_LIMITS): ProbeResult {
   if (bytes.length === 0) return { ok: false, reason: 'the file is empty (0 bytes).' };
   if (isPng(bytes)) return probePng(bytes, limits);
   if (isJpeg(bytes)) return probeJpeg(bytes, limits);
+  if (isWebp(bytes)) return probeWebp(bytes, limits);
+  if (isAvif(bytes)) return probeAvif(bytes, limits);
   const other = formatName(bytes);
   if (other) {
-    return { ok: false, reason: `it is a ${other} file; only PNG and JPEG images are supported.` };
+    return {
+      ok: false,
+      reason: `it is a ${other} file; only PNG, JPEG, WebP and AVIF images are supported.`,
+    };
   }
-  return { ok: false, reason: 'it is not an image (neither PNG nor JPEG).' };
+  return { ok: false, reason: 'it is not an image (not PNG, JPEG, WebP or AVIF).' };
 }
 
 /**

@@ -5,8 +5,15 @@
  * the running statistics with the unbiased one (momentum 0.1, PyTorch's rule); eval mode uses the running
  * statistics. Kernels: shaders/batchnorm.wgsl.
  */
-import source from '../../shaders/batchnorm.wgsl?raw';
+
+import batchnormFile from '../../shaders/batchnorm.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
+import { composeShader } from '../gpu/shader';
+
+/** batchnorm.wgsl composed with the grid indexing and workgroup reduction libraries. */
+const source = composeShader(gridSource, reduceLibSource, batchnormFile);
 
 export interface BatchNormShape {
   rows: number;

@@ -2,16 +2,14 @@
  * Transposed convolution (PyTorch ConvTranspose2d semantics) in NHWC with weights [kh, kw, Cin, Cout]: the
  * LightDecoder's ×2 upsampler (4×4/s2/p1) and the 2×2/s2/p0 ablation, for any kernel/stride/padding.
  *
- * The kernels share the dense conv's GEMM machinery in shaders/conv2d.wgsl (conv_transpose.wgsl, appended
- * to it, adds the weight gradient):
- * - forward = conv_phase: one GEMM per output phase (o mod s) over only the taps that reach it (2×2 taps
+ * The kernels are the dense conv family's ops on the one GEMM core (shaders/conv/, shaders/lib/gemm_core.wgsl):
+ * - forward = phase.wgsl: one GEMM per output phase (o mod s) over only the taps that reach it (2×2 taps
  *   per phase for 4×4/s2/p1), so no work is spent on zero insertion;
- * - grad-input = conv_forward of dy with the weight read transposed (an ordinary 4×4/s2 conv);
- * - grad-weight = convt_grad_weight: per tap a [Cin, Cout] GEMM over batch × space, split-K + reduce;
+ * - grad-input = forward.wgsl on dy with the weight read transposed (an ordinary 4×4/s2 conv);
+ * - grad-weight = transpose_grad_weight.wgsl: per tap a [Cin, Cout] GEMM over batch × space, split-K + reduce;
  * - grad-bias = column sums of dy.
  * Float64 twin: src/reference/conv-transpose.ts.
  */
-import convTransposeSource from '../../shaders/conv_transpose.wgsl?raw';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import {
   absentBinding,
@@ -100,7 +98,7 @@ export function convTransposeForward(
     accumulate: options.accumulate,
   };
   return prepareConv(gpu, {
-    kernel: convKernel(gpu, 'conv_phase', { tile, weightTransposed: false, vec: vecFlags(s.inC, s.outC) }),
+    kernel: convKernel(gpu, 'phase', { tile, weightTransposed: false, vec: vecFlags(s.inC, s.outC) }),
     buffers: [out, x, absentBinding(gpu), weight, options.bias ?? absentBinding(gpu)],
     params: convParams(uniforms),
     workgroups: [Math.ceil(phaseRows / tile.tileM), Math.ceil(s.outC / tile.tileN), s.strideH * s.strideW],
@@ -125,7 +123,7 @@ export function convTransposeBackwardInput(
   const tile = chooseTile(rows, s.inC);
   const uniforms = { ...swappedUniforms(s, outH, outW), accumulate: options.accumulate };
   return prepareConv(gpu, {
-    kernel: convKernel(gpu, 'conv_forward', {
+    kernel: convKernel(gpu, 'forward', {
       tile,
       weightTransposed: true,
       vec: vecFlags(s.outC, s.inC, true),
@@ -156,11 +154,7 @@ export function convTransposeBackwardWeight(
   const tilesPerTap = Math.ceil(s.inC / tile.tileM) * Math.ceil(s.outC / tile.tileN);
   const { slices, rowsPerSlice } = chooseSlices(tilesPerTap * taps, pixels);
   return splitKWeightGradient(gpu, label, {
-    kernel: convKernel(gpu, 'convt_grad_weight', {
-      tile,
-      appendSource: convTransposeSource,
-      vec: vecFlags(s.inC, s.outC),
-    }),
+    kernel: convKernel(gpu, 'transpose_grad_weight', { tile, vec: vecFlags(s.inC, s.outC) }),
     dw,
     count,
     slices,

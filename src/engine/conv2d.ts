@@ -1,25 +1,44 @@
 /**
  * Dense 2-D convolution (NHWC activations, HWIO weights, or [kh, kw, C] for depthwise) on the GPU: forward
  * with optional bias and cell-resolution output mask, grad-input, grad-weight (split-K + fixed-order reduce)
- * and bias gradient. Kernels: shaders/conv2d.wgsl. Float64 twin: src/reference/conv2d.ts.
+ * and bias gradient. Kernels: the GEMM ops of shaders/conv/ on shaders/lib/gemm_core.wgsl, and
+ * shaders/conv/depthwise.wgsl. Float64 twin: src/reference/conv2d.ts.
  *
  * Every function returns an `Encodable` (one PreparedDispatch, or a PreparedSequence of several plus their
  * scratch buffers) built once for static shapes; `encode(pass)` each step, `release()` when done.
  */
-import convSource from '../../shaders/conv2d.wgsl?raw';
+import convFamilySource from '../../shaders/conv/conv.wgsl?raw';
+import depthwiseSource from '../../shaders/conv/depthwise.wgsl?raw';
+import forwardSource from '../../shaders/conv/forward.wgsl?raw';
+import gradWeightSource from '../../shaders/conv/grad_weight.wgsl?raw';
+import im2colSource from '../../shaders/conv/im2col.wgsl?raw';
+import phaseSource from '../../shaders/conv/phase.wgsl?raw';
+import transposeGradWeightSource from '../../shaders/conv/transpose_grad_weight.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import operandsSource from '../../shaders/lib/operands.wgsl?raw';
 import {
-  type Binding,
   type DispatchSpec,
   type Encodable,
   type Gpu,
   type GpuTensor,
   grid1d,
   type Kernel,
-  Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+import {
+  absentBinding,
+  chooseSlices,
+  chooseTile,
+  type GemmTile,
+  gemmKernel,
+  prepareGemm,
+  reduceSlices,
+} from './gemm';
 import { columnSum } from './reduce';
+
+export { absentBinding, chooseSlices, chooseTile, type GemmTile, reduceSlices } from './gemm';
 
 export interface Conv2dShape {
   batch: number;
@@ -61,20 +80,39 @@ export function conv2dOutputSize(shape: Conv2dShape): { outH: number; outW: numb
 
 // ------------------------------------------------------------------------------------------------ internals
 
-/** Reduction depth of one tile step in the shader (BK). */
-const TILE_K = 16;
-
-const absentBindings = new WeakMap<Gpu, GpuTensor>();
-
-/** A 4-float buffer bound where an entry point declares an optional input (bias, mask) that is absent. */
-export function absentBinding(gpu: Gpu): GpuTensor {
-  let tensor = absentBindings.get(gpu);
-  if (!tensor) {
-    tensor = gpu.upload('conv.absentBinding', new Float32Array(4));
-    absentBindings.set(gpu, tensor);
-  }
-  return tensor;
-}
+/**
+ * The conv family's uniforms (shaders/conv/*.wgsl): the GEMM's source (src_*) and destination (dst_*) maps,
+ * the kernel geometry, split-K slicing, the cell mask's grid, and the bias / accumulate flags.
+ */
+export const ConvParams = uniformStruct(
+  'ConvParams',
+  {
+    batch: 'u32',
+    srcH: 'u32',
+    srcW: 'u32',
+    srcC: 'u32',
+    dstH: 'u32',
+    dstW: 'u32',
+    dstC: 'u32',
+    kernelH: 'u32',
+    kernelW: 'u32',
+    strideH: 'u32',
+    strideW: 'u32',
+    padH: 'u32',
+    padW: 'u32',
+    // Split-K: reduction rows handled by one slice (grad-weight).
+    rowsPerSlice: 'u32',
+    slices: 'u32',
+    maskH: 'u32',
+    maskW: 'u32',
+    cellH: 'u32',
+    cellW: 'u32',
+    hasBias: 'u32',
+    // 1: add into `out` (gradient accumulation / skip fan-in); 0: overwrite.
+    accumulate: 'u32',
+  },
+  { rowsPerSlice: 0, slices: 1, maskH: 1, maskW: 1, cellH: 1, cellW: 1, hasBias: false, accumulate: false },
+);
 
 export interface ConvUniforms {
   batch: number;
@@ -97,77 +135,25 @@ export interface ConvUniforms {
   accumulate?: boolean;
 }
 
-export function convParams(u: ConvUniforms): Params {
-  return new Params()
-    .u32(u.batch)
-    .u32(u.srcH)
-    .u32(u.srcW)
-    .u32(u.srcC)
-    .u32(u.dstH)
-    .u32(u.dstW)
-    .u32(u.dstC)
-    .u32(u.kernelH)
-    .u32(u.kernelW)
-    .u32(u.strideH)
-    .u32(u.strideW)
-    .u32(u.padH)
-    .u32(u.padW)
-    .u32(u.rowsPerSlice ?? 0)
-    .u32(u.slices ?? 1)
-    .u32(u.mask?.gridH ?? 1)
-    .u32(u.mask?.gridW ?? 1)
-    .u32(u.mask?.cellH ?? 1)
-    .u32(u.mask?.cellW ?? 1)
-    .u32(u.hasBias ? 1 : 0)
-    .u32(u.accumulate ? 1 : 0);
+export function convParams({ mask, ...u }: ConvUniforms) {
+  return ConvParams.pack({
+    ...u,
+    maskH: mask?.gridH,
+    maskW: mask?.gridW,
+    cellH: mask?.cellH,
+    cellW: mask?.cellW,
+  });
 }
 
-export interface GemmTile {
-  tileM: number;
-  tileN: number;
-}
+/** Operand slots read as vec4 arrays (lhs and rhs; shaders/conv/conv.wgsl). */
+const CONV_VEC4_SLOTS = [1, 3];
 
-/**
- * 64×64 tiles (256 threads, 4×4 per thread) when they still give enough workgroups to fill a GPU; 32×32
- * (64 threads) for small problems, where occupancy matters more than per-tile reuse.
- */
-export function chooseTile(rows: number, cols: number): GemmTile {
-  const bigTiles = Math.ceil(rows / 64) * Math.ceil(cols / 64);
-  return bigTiles >= 96 ? { tileM: 64, tileN: 64 } : { tileM: 32, tileN: 32 };
-}
-
-/**
- * Split-K for reductions over batch × space: enough slices that tiles × slices reaches ~256 workgroups,
- * but at least 256 reduction rows per slice so the partials stay small relative to the work.
- */
-export function chooseSlices(tiles: number, reductionRows: number): { slices: number; rowsPerSlice: number } {
-  const wanted = Math.max(1, Math.min(Math.ceil(256 / Math.max(1, tiles)), Math.ceil(reductionRows / 256)));
-  const rowsPerSlice = Math.max(TILE_K, Math.ceil(Math.ceil(reductionRows / wanted) / TILE_K) * TILE_K);
-  return { slices: Math.max(1, Math.ceil(reductionRows / rowsPerSlice)), rowsPerSlice };
-}
-
-/**
- * conv2d.wgsl reads its operands (bindings 1 and 3) as vec4 arrays, so their bindings are rounded up to
- * whole 16-byte units; pooled buffers and arena segments always have that room.
- */
-function vec4Binding(t: GpuTensor): Binding {
-  const size = Math.ceil(Math.max(1, t.length) / 4) * 16;
-  if (t.offset + size > t.buffer.size) {
-    throw new RangeError(
-      `${t.label}: a convolution operand must have room to be read in 16-byte units; its buffer ends ` +
-        `${t.offset + size - t.buffer.size} bytes too early. Allocate it with gpu.tensor or in an Arena.`,
-    );
-  }
-  return { buffer: t.buffer, offset: t.offset, size };
-}
-
-/** gpu.prepare for conv2d.wgsl entry points: binds the operands (positions 1 and 3) as vec4 arrays. */
+/** gpu.prepare for the conv family: binds the operands (slots 1 and 3) as vec4 arrays. */
 export function prepareConv(
   gpu: Gpu,
   spec: Omit<DispatchSpec, 'buffers'> & { buffers: GpuTensor[] },
 ): PreparedDispatch {
-  const buffers = spec.buffers.map((t, i) => (i === 1 || i === 3 ? vec4Binding(t) : t));
-  return gpu.prepare({ ...spec, buffers });
+  return prepareGemm(gpu, CONV_VEC4_SLOTS, spec);
 }
 
 /**
@@ -183,48 +169,55 @@ function maskMode(mask?: GpuCellMask): number {
   return mask.kind === 'u32' ? 1 : 2;
 }
 
+/** The conv family's GEMM ops: the op file (hooks) and the axis each operand's runs follow. */
+const CONV_GEMM_OPS = {
+  forward: { source: forwardSource, aRunsAlongM: false },
+  phase: { source: phaseSource, aRunsAlongM: false },
+  grad_weight: { source: gradWeightSource, aRunsAlongM: true },
+  transpose_grad_weight: { source: transposeGradWeightSource, aRunsAlongM: true },
+} as const;
+
+export type ConvGemmOp = keyof typeof CONV_GEMM_OPS;
+
+const convGemmFamily = [ConvParams.wgsl, convFamilySource, im2colSource];
+
 export function convKernel(
   gpu: Gpu,
-  entryPoint: string,
+  op: ConvGemmOp,
   options: {
-    tile?: GemmTile;
+    tile: GemmTile;
+    vec: { a: boolean; b: boolean };
     weightTransposed?: boolean;
     mask?: GpuCellMask;
-    appendSource?: string;
-    vec?: { a: boolean; b: boolean };
-  } = {},
+  },
 ): Kernel {
-  const constants: Record<string, number> = { MASK_MODE: maskMode(options.mask) };
-  if (options.vec) {
-    constants.VEC_A = options.vec.a ? 1 : 0;
-    constants.VEC_B = options.vec.b ? 1 : 0;
-  }
-  if (options.tile) {
-    constants.TILE_M = options.tile.tileM;
-    constants.TILE_N = options.tile.tileN;
-  }
-  if (options.weightTransposed !== undefined) constants.WEIGHT_T = options.weightTransposed ? 1 : 0;
-  const code = options.appendSource ? `${convSource}\n${options.appendSource}` : convSource;
-  return gpu.kernel({ label: `conv2d.${entryPoint}`, code, entryPoint, constants });
+  const { source, aRunsAlongM } = CONV_GEMM_OPS[op];
+  return gemmKernel(gpu, {
+    label: `conv2d.${op}`,
+    family: convGemmFamily,
+    op: source,
+    tile: options.tile,
+    vec: options.vec,
+    aRunsAlongM,
+    bRunsAlongK: options.weightTransposed ?? false,
+    constants: { MASK_MODE: maskMode(options.mask) },
+  });
 }
 
-/** out (+)= Σ_s partials[s, :]; count elements, fixed slice order. */
-export function reduceSlices(
-  gpu: Gpu,
-  out: GpuTensor,
-  partials: GpuTensor,
-  count: number,
-  slices: number,
-  accumulate: boolean,
-): PreparedDispatch {
-  return prepareConv(gpu, {
-    kernel: gpu.kernel({ label: 'conv2d.reduce_slices', code: convSource, entryPoint: 'reduce_slices' }),
-    buffers: [out, partials],
-    params: new Params()
-      .u32(count)
-      .u32(slices)
-      .u32(accumulate ? 1 : 0),
-    workgroups: grid1d(Math.ceil(count / 256)),
+const depthwiseModule = composeShader(
+  ConvParams.wgsl,
+  gridSource,
+  operandsSource,
+  convFamilySource,
+  depthwiseSource,
+);
+
+function depthwiseKernel(gpu: Gpu, entryPoint: string, mask?: GpuCellMask): Kernel {
+  return gpu.kernel({
+    label: `conv2d.${entryPoint}`,
+    code: depthwiseModule,
+    entryPoint,
+    constants: { MASK_MODE: maskMode(mask) },
   });
 }
 
@@ -363,7 +356,7 @@ export function conv2dForward(
   const rows = shape.batch * outH * outW;
   if (shape.depthwise) {
     return prepareConv(gpu, {
-      kernel: convKernel(gpu, 'dw_forward', { mask }),
+      kernel: depthwiseKernel(gpu, 'dw_forward', mask),
       buffers,
       params: convParams({ ...uniforms, accumulate: options.accumulate }),
       workgroups: grid1d(Math.ceil((rows * shape.outC) / 256)),
@@ -371,7 +364,7 @@ export function conv2dForward(
   }
   const tile = chooseTile(rows, shape.outC);
   return prepareConv(gpu, {
-    kernel: convKernel(gpu, 'conv_forward', {
+    kernel: convKernel(gpu, 'forward', {
       tile,
       weightTransposed: false,
       mask,
@@ -410,7 +403,7 @@ export function conv2dBackwardInput(
   const { mask } = options;
   if (shape.depthwise) {
     return prepareConv(gpu, {
-      kernel: convKernel(gpu, 'dw_grad_input', { mask }),
+      kernel: depthwiseKernel(gpu, 'dw_grad_input', mask),
       buffers: [dx, dy, mask?.tensor ?? absentBinding(gpu), weight],
       params: convParams({ ...baseUniforms(shape, outH, outW), mask, accumulate: options.accumulate }),
       workgroups: grid1d(Math.ceil((shape.batch * shape.inH * shape.inW * shape.inC) / 256)),
@@ -421,7 +414,7 @@ export function conv2dBackwardInput(
   const phaseRows = shape.batch * Math.ceil(shape.inH / shape.strideH) * Math.ceil(shape.inW / shape.strideW);
   const tile = chooseTile(phaseRows * shape.strideH * shape.strideW, shape.inC);
   return prepareConv(gpu, {
-    kernel: convKernel(gpu, 'conv_phase', {
+    kernel: convKernel(gpu, 'phase', {
       tile,
       weightTransposed: true,
       mask,
@@ -463,7 +456,7 @@ export function conv2dBackwardWeight(
     const groups = Math.ceil(count / 64);
     const { slices, rowsPerSlice } = chooseSlices(groups / 4, pixels);
     return splitKWeightGradient(gpu, label, {
-      kernel: convKernel(gpu, 'dw_grad_weight', { mask }),
+      kernel: depthwiseKernel(gpu, 'dw_grad_weight', mask),
       dw,
       count,
       slices,
@@ -477,7 +470,7 @@ export function conv2dBackwardWeight(
   const tiles = Math.ceil(rows / tile.tileM) * Math.ceil(shape.outC / tile.tileN);
   const { slices, rowsPerSlice } = chooseSlices(tiles, pixels);
   return splitKWeightGradient(gpu, label, {
-    kernel: convKernel(gpu, 'conv_grad_weight', { tile, mask, vec: vecFlags(shape.inC, shape.outC) }),
+    kernel: convKernel(gpu, 'grad_weight', { tile, mask, vec: vecFlags(shape.inC, shape.outC) }),
     dw,
     count,
     slices,

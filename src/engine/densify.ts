@@ -4,7 +4,8 @@
  * pixels, or zeros (ablation). The sparse norm before it and the projection conv after it are separate
  * layers composed by the model. Kernels: shaders/scatter.wgsl. Twin: src/reference/densify.ts.
  */
-import scatterSource from '../../shaders/scatter.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import scatterFile from '../../shaders/scatter.wgsl?raw';
 import {
   type Gpu,
   type GpuTensor,
@@ -13,7 +14,11 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { absentBinding, chooseSlices, reduceSlices } from './conv2d';
+import { composeShader } from '../gpu/shader';
+import { absentBinding, chooseSlices, reduceSlices } from './gemm';
+
+/** scatter.wgsl composed with the grid indexing library. */
+const scatterSource = composeShader(gridSource, scatterFile);
 
 export interface DensifyDims {
   batch: number;

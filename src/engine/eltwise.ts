@@ -1,5 +1,10 @@
-import eltwiseSource from '../../shaders/eltwise.wgsl?raw';
+import eltwiseFile from '../../shaders/eltwise.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader } from '../gpu/shader';
+
+/** eltwise.wgsl composed with the grid indexing library. */
+const eltwiseSource = composeShader(gridSource, eltwiseFile);
 
 export type UnaryOp = 'relu' | 'relu6' | 'gelu';
 export type BinaryOp = 'add' | 'mul';

@@ -3,8 +3,15 @@
  * compacted active rows it is SparK's sparse LN (masked sites have no row and stay 0); on NHWC pixels it is
  * the dense LN. Kernels: shaders/layernorm.wgsl.
  */
-import source from '../../shaders/layernorm.wgsl?raw';
+
+import layernormFile from '../../shaders/layernorm.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
+import { composeShader } from '../gpu/shader';
+
+/** layernorm.wgsl composed with the grid indexing and workgroup reduction libraries. */
+const source = composeShader(gridSource, reduceLibSource, layernormFile);
 
 const ROWS_PER_CHUNK = 256;
 

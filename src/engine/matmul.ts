@@ -6,16 +6,23 @@
  * fixed order in a second dispatch, so the result is deterministic and the GPU is filled even when the output
  * has only a handful of tiles.
  */
+import operandsSource from '../../shaders/lib/operands.wgsl?raw';
 import matmulSource from '../../shaders/matmul.wgsl?raw';
+import naiveSource from '../../shaders/matmul_naive.wgsl?raw';
+import { type Gpu, type GpuTensor, type PreparedDispatch, PreparedSequence } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import {
-  type Gpu,
-  type GpuTensor,
-  grid1d,
-  Params,
-  type PreparedDispatch,
-  PreparedSequence,
-} from '../gpu/runtime';
+  absentBinding,
+  chooseSplits,
+  chooseTile,
+  gemmGrid,
+  gemmKernel,
+  prepareGemm,
+  reduceSlices,
+  TILE_K,
+} from './gemm';
 
+export { chooseSplits } from './gemm';
 export { PreparedSequence };
 
 export interface MatmulOptions {
@@ -43,19 +50,18 @@ export interface SplitKOptions extends MatmulOptions {
   splits?: number;
 }
 
-interface TileConfig {
-  wgX: number;
-  wgY: number;
-  bk: number;
-}
+/** Uniforms of shaders/matmul.wgsl and matmul_naive.wgsl. */
+export const MatmulParams = uniformStruct(
+  'MatmulParams',
+  { m: 'u32', n: 'u32', k: 'u32', kChunk: 'u32', alpha: 'f32', accumulate: 'u32', hasBias: 'u32' },
+  { alpha: 1, accumulate: false, hasBias: false },
+);
 
-// 32×32 tiles (64 threads, BK 32) are the portable shape and keep small GEMMs spread over many workgroups;
-// 64×64 tiles (256 threads, BK 16) halve the shared-memory traffic per FMA once there are enough tiles to
-// fill a large GPU. Both stage 8 KiB of workgroup memory.
-const SMALL_TILE: TileConfig = { wgX: 8, wgY: 8, bk: 32 };
-const LARGE_TILE: TileConfig = { wgX: 16, wgY: 16, bk: 16 };
-/** Output tiles of 64×64 from which the large configuration is used (≈ a few per compute unit). */
-const LARGE_TILE_MIN_TILES = 128;
+/** Operand slots read as vec4 arrays (a and b). */
+const MATMUL_VEC4_SLOTS = [1, 2];
+
+/** The split-K policy's tile: the core's small tile (its K chunks are whole BK steps). */
+const SPLIT_TILE = { tileM: 32, tileN: 32 };
 
 function ceilDiv(a: number, b: number): number {
   return Math.ceil(a / b);
@@ -81,91 +87,50 @@ function checkShape(label: string, options: MatmulOptions): void {
   if (bias) need(bias, N, `a bias over ${N} columns`);
 }
 
-/**
- * Binds a tensor as array<vec4<f32>>: the range is rounded up to 16 bytes, which always stays inside the
- * buffer for pooled buffers (power-of-two sizes) and arena segments (256-byte padded).
- */
-function vec4Binding(t: GpuTensor): GPUBufferBinding {
-  const size = ceilDiv(Math.max(1, t.length), 4) * 16;
-  if (t.offset + size > t.buffer.size) {
-    throw new RangeError(
-      `${t.label}: a GEMM operand must have room to be read in 16-byte units; its buffer ends ` +
-        `${t.offset + size - t.buffer.size} bytes too early. Allocate it with gpu.tensor or in an Arena.`,
-    );
-  }
-  return { buffer: t.buffer, offset: t.offset, size };
-}
-
-function tiledKernel(gpu: Gpu, options: MatmulOptions, tile: TileConfig, withBias: boolean) {
+function tiledKernel(gpu: Gpu, options: MatmulOptions, tile: { tileM: number; tileN: number }) {
   const { M, N, K, transA = false, transB = false } = options;
   // vec4 loads need the stored matrix's contiguous dimension to be a multiple of 4 (every row then starts
   // 16-byte aligned); the other dimension is free.
-  const vecA = transA ? M % 4 === 0 : K % 4 === 0;
-  const vecB = transB ? K % 4 === 0 : N % 4 === 0;
-  return gpu.kernel({
-    label: withBias ? 'matmul.gemm_bias' : 'matmul.gemm',
-    code: matmulSource,
-    entryPoint: withBias ? 'gemm_bias' : 'gemm',
-    constants: {
-      WG_X: tile.wgX,
-      WG_Y: tile.wgY,
-      BK: tile.bk,
-      TRANS_A: transA ? 1 : 0,
-      TRANS_B: transB ? 1 : 0,
-      VEC_A: vecA ? 1 : 0,
-      VEC_B: vecB ? 1 : 0,
-    },
+  return gemmKernel(gpu, {
+    label: 'matmul.gemm',
+    family: [MatmulParams.wgsl],
+    op: matmulSource,
+    tile,
+    vec: { a: transA ? M % 4 === 0 : K % 4 === 0, b: transB ? K % 4 === 0 : N % 4 === 0 },
+    aRunsAlongM: transA,
+    bRunsAlongK: transB,
   });
 }
 
-function chooseTile(M: number, N: number): TileConfig {
-  return ceilDiv(M, 64) * ceilDiv(N, 64) >= LARGE_TILE_MIN_TILES ? LARGE_TILE : SMALL_TILE;
-}
-
-function gemmParams(M: number, N: number, K: number, kChunk: number, alpha: number, accumulate: boolean) {
-  return new Params()
-    .u32(M)
-    .u32(N)
-    .u32(K)
-    .u32(kChunk)
-    .f32(alpha)
-    .u32(accumulate ? 1 : 0);
-}
+const naiveModule = composeShader(MatmulParams.wgsl, operandsSource, naiveSource);
 
 /** out[M,N] (= or +=) alpha·op(a)·op(b) (+ bias), one dispatch. */
 export function matmul(gpu: Gpu, options: MatmulOptions): PreparedDispatch {
   checkShape('matmul', options);
   const { out, a, b, M, N, K, bias, accumulate = false, alpha = 1 } = options;
-  const buffers = [out, vec4Binding(a), vec4Binding(b), ...(bias ? [bias] : [])];
-  const params = gemmParams(M, N, K, K, alpha, accumulate);
+  const buffers = [out, a, b, bias ?? absentBinding(gpu)];
+  const params = MatmulParams.pack({ m: M, n: N, k: K, kChunk: K, alpha, accumulate, hasBias: !!bias });
   if (options.naive) {
     const kernel = gpu.kernel({
-      label: bias ? 'matmul.naive_bias' : 'matmul.naive',
-      code: matmulSource,
-      entryPoint: bias ? 'gemm_naive_bias' : 'gemm_naive',
+      label: 'matmul.naive',
+      code: naiveModule,
+      entryPoint: 'gemm_naive',
       constants: { TRANS_A: options.transA ? 1 : 0, TRANS_B: options.transB ? 1 : 0 },
     });
-    return gpu.prepare({ kernel, buffers, params, workgroups: [ceilDiv(N, 16), ceilDiv(M, 16)] });
+    return prepareGemm(gpu, MATMUL_VEC4_SLOTS, {
+      kernel,
+      buffers,
+      params,
+      workgroups: [ceilDiv(N, 16), ceilDiv(M, 16)],
+    });
   }
   const tile = chooseTile(M, N);
-  const kernel = tiledKernel(gpu, options, tile, bias !== undefined);
-  return gpu.prepare({
-    kernel,
+  return prepareGemm(gpu, MATMUL_VEC4_SLOTS, {
+    kernel: tiledKernel(gpu, options, tile),
     buffers,
     params,
-    workgroups: [ceilDiv(N, 4 * tile.wgX), ceilDiv(M, 4 * tile.wgY)],
+    workgroups: gemmGrid(M, N, tile),
   });
-}
-
-/**
- * Slices for split-K: enough workgroups to fill a large GPU (≈256 in all) while each slice still runs at
- * least 8 BK steps, so that staging overhead and partials traffic stay small next to the FMAs.
- */
-export function chooseSplits(M: number, N: number, K: number): number {
-  const tiles = ceilDiv(M, 32) * ceilDiv(N, 32);
-  const byOccupancy = ceilDiv(256, tiles);
-  const byDepth = Math.floor(K / (8 * SMALL_TILE.bk));
-  return Math.max(1, Math.min(byOccupancy, byDepth, 64));
 }
 
 /**
@@ -175,39 +140,28 @@ export function chooseSplits(M: number, N: number, K: number): number {
 export function matmulSplitK(gpu: Gpu, options: SplitKOptions): PreparedSequence {
   checkShape('matmulSplitK', options);
   const { out, a, b, M, N, K, bias, accumulate = false, alpha = 1 } = options;
-  const tile = SMALL_TILE;
+  const tile = SPLIT_TILE;
   const requested = options.splits ?? chooseSplits(M, N, K);
   if (!Number.isInteger(requested) || requested < 1)
     throw new RangeError(`matmulSplitK: splits must be a positive integer, got ${requested}.`);
   // Slices are whole BK steps so that vec4 loads along K stay aligned inside each slice.
-  const kChunk = ceilDiv(ceilDiv(K, requested), tile.bk) * tile.bk;
+  const kChunk = ceilDiv(ceilDiv(K, requested), TILE_K) * TILE_K;
   const splits = ceilDiv(K, kChunk);
   if (splits === 1 || options.naive) {
     const single = matmul(gpu, options);
     return new PreparedSequence('matmul', [single], [], gpu);
   }
   const partials = gpu.tensor('matmul.splitk.partials', [splits, M, N]);
-  const sliceDispatch = gpu.prepare({
-    kernel: tiledKernel(gpu, options, tile, false),
-    buffers: [partials, vec4Binding(a), vec4Binding(b)],
-    params: gemmParams(M, N, K, kChunk, 1, false),
-    workgroups: [ceilDiv(N, 4 * tile.wgX), ceilDiv(M, 4 * tile.wgY), splits],
+  const sliceDispatch = prepareGemm(gpu, MATMUL_VEC4_SLOTS, {
+    kernel: tiledKernel(gpu, options, tile),
+    buffers: [partials, a, b, absentBinding(gpu)],
+    params: MatmulParams.pack({ m: M, n: N, k: K, kChunk }),
+    workgroups: gemmGrid(M, N, tile, splits),
   });
-  const reduceKernel = gpu.kernel({
-    label: bias ? 'matmul.splitk_reduce_bias' : 'matmul.splitk_reduce',
-    code: matmulSource,
-    entryPoint: bias ? 'splitk_reduce_bias' : 'splitk_reduce',
-  });
-  const reduceDispatch = gpu.prepare({
-    kernel: reduceKernel,
-    buffers: [out, partials, ...(bias ? [bias] : [])],
-    params: new Params()
-      .u32(M * N)
-      .u32(N)
-      .u32(splits)
-      .f32(alpha)
-      .u32(accumulate ? 1 : 0),
-    workgroups: grid1d(ceilDiv(M * N, 256)),
+  const reduceDispatch = reduceSlices(gpu, out, partials, M * N, splits, accumulate, {
+    alpha,
+    bias,
+    cols: N,
   });
   return new PreparedSequence('matmul.splitk', [sliceDispatch, reduceDispatch], [partials], gpu);
 }

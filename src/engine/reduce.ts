@@ -6,7 +6,9 @@
  *   columnSum(gpu, { out, x, rows, cols, accumulate?, mask? })  out[c] (= or +=) Σ_r x[r, c] (× cell mask)
  *   segmentSumSquares(gpu, { out, x, segments })     out[s] = Σx² over segment s; out[S] = Σ_s; out[S+1] = √
  */
-import reduceSource from '../../shaders/reduce.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
+import reduceFile from '../../shaders/reduce.wgsl?raw';
 import {
   type Gpu,
   type GpuTensor,
@@ -15,8 +17,12 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader } from '../gpu/shader';
 import type { GpuCellMask } from './conv2d';
 import type { Arena } from './params';
+
+/** reduce.wgsl composed with the grid indexing and workgroup reduction libraries. */
+const reduceSource = composeShader(gridSource, reduceLibSource, reduceFile);
 
 function sequence(
   label: string,

@@ -3,13 +3,16 @@
  * k×k convs of any stride/padding as implicit GEMM over gathered rows × HWIO weight, and depthwise (groups = C,
  * stride 1) convs that walk the window through the scale's grid index. Neighbour maps come from
  * `SparsePyramid.neighbours(...)` (or the model's `ModelSites.neighbours`) and are shared by forward and backward.
- * Kernels: shaders/sparse_gemm.wgsl (appended to shaders/conv2d.wgsl: the dense conv's tiles, split-K and
- * loaders) and shaders/sparse_depthwise.wgsl (depthwise through the grid index).
+ * Kernels: shaders/sparse/ (the gathered A loader and the GEMM ops' hooks, on shaders/lib/gemm_core.wgsl) and
+ * shaders/sparse_depthwise.wgsl (depthwise through the grid index).
  *
  * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
  */
-import depthwiseSource from '../../shaders/sparse_depthwise.wgsl?raw';
-import gemmSource from '../../shaders/sparse_gemm.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import sparseGemmSource from '../../shaders/sparse/gemm.wgsl?raw';
+import sparseGradWeightSource from '../../shaders/sparse/grad_weight.wgsl?raw';
+import sparseFamilySource from '../../shaders/sparse/sparse.wgsl?raw';
+import depthwiseFile from '../../shaders/sparse_depthwise.wgsl?raw';
 import {
   type Encodable,
   type Gpu,
@@ -19,19 +22,20 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import type { GpuNeighbourMaps, GpuSiteScale } from '../sparse/sites';
+import { composeShader, uniformStruct } from '../gpu/shader';
+import type { GpuNeighbourMaps, GpuSiteScale, NeighbourMaps } from '../sparse/sites';
+import { vecFlags } from './conv2d';
 import {
   absentBinding,
-  type ConvUniforms,
   chooseSlices,
   chooseTile,
-  convKernel,
-  convParams,
   type GemmTile,
-  prepareConv,
+  gemmGrid,
+  gemmKernel,
+  prepareGemm,
   reduceSlices,
-  vecFlags,
-} from './conv2d';
+} from './gemm';
+import { matmul, matmulSplitK } from './matmul';
 import { columnSum } from './reduce';
 
 /** Sites per split of the depthwise weight-gradient reduction (a multiple of this). */
@@ -81,36 +85,87 @@ function checkConv(
 }
 
 /**
- * The sparse GEMMs run in shaders/conv2d.wgsl's machinery (shaders/sparse_gemm.wgsl appended): the same tile
- * policy (chooseTile), split-K policy (chooseSlices) and vec4 flags as the dense conv, so a sparse conv costs
- * the dense conv's time per useful FLOP. Uniforms: batch = GEMM rows, kernelH = taps (see the shader header).
+ * The sparse GEMMs' uniforms (shaders/sparse/sparse.wgsl): rows, depth (gathered channels per tap), cols, taps
+ * (neighbour-map columns), split-K slicing, bias / accumulate flags.
  */
-function gemmUniforms(rows: number, depth: number, cols: number, taps: number): ConvUniforms {
-  return {
-    batch: rows,
-    srcH: 1,
-    srcW: 1,
-    srcC: depth,
-    dstH: 1,
-    dstW: 1,
-    dstC: cols,
-    kernelH: taps,
-    kernelW: 1,
-    strideH: 1,
-    strideW: 1,
-    padH: 0,
-    padW: 0,
-  };
-}
+export const SparseGemmParams = uniformStruct(
+  'SparseGemmParams',
+  {
+    rows: 'u32',
+    depth: 'u32',
+    cols: 'u32',
+    taps: 'u32',
+    rowsPerSlice: 'u32',
+    slices: 'u32',
+    hasBias: 'u32',
+    accumulate: 'u32',
+  },
+  { rowsPerSlice: 0, slices: 1, hasBias: false, accumulate: false },
+);
 
-function gemmKernel(
+/** Operand slots read as vec4 arrays (lhs and rhs; shaders/sparse/sparse.wgsl). */
+const SPARSE_VEC4_SLOTS = [1, 3];
+
+/**
+ * The sparse GEMMs run on the one GEMM core with the dense conv's tile policy (chooseTile), split-K policy
+ * (chooseSlices) and vec4 flags, so a sparse conv costs the dense conv's time per useful FLOP.
+ */
+function gemmOp(
   gpu: Gpu,
-  entryPoint: 'sparse_gemm' | 'sparse_grad_weight',
+  op: 'gemm' | 'grad_weight',
   tile: GemmTile,
   vec: { a: boolean; b: boolean },
   weightTransposed = false,
 ) {
-  return convKernel(gpu, entryPoint, { tile, vec, weightTransposed, appendSource: gemmSource });
+  return gemmKernel(gpu, {
+    label: `sparse.${op}`,
+    family: [SparseGemmParams.wgsl, sparseFamilySource],
+    op: op === 'gemm' ? sparseGemmSource : sparseGradWeightSource,
+    tile,
+    vec,
+    aRunsAlongM: op === 'grad_weight',
+    bRunsAlongK: weightTransposed,
+  });
+}
+
+/**
+ * A 1×1, stride-1, unpadded window on one site set maps every row to itself: such convs (ConvNeXt's pointwise
+ * layers, 1×1 projections) run as plain row GEMMs (the core's plain-rows loader, src/engine/matmul.ts), with no
+ * gather through the map.
+ */
+export function isPointwise(maps: NeighbourMaps): boolean {
+  const { kernel, stride, padding } = maps.geometry;
+  // (An empty site set keeps the gathered path, which handles zero rows.)
+  const sameRows = maps.inputRows === maps.outputRows && maps.inputRows > 0;
+  return kernel === 1 && stride === 1 && padding === 0 && sameRows;
+}
+
+/** dx = dy·Wᵀ (written), dW += xᵀ·dy (split-K over rows), dBias += Σ dy, for a pointwise conv. */
+function pointwiseBackward(gpu: Gpu, label: string, a: SparseConvBackwardArgs): PreparedSequence {
+  const { cin, cout } = a;
+  const rows = a.maps.maps.outputRows;
+  const parts: Encodable[] = [];
+  if (a.dx) {
+    expect(label, 'dx', a.dx, rows * cin);
+    parts.push(matmul(gpu, { out: a.dx, a: a.dy, b: a.weight, transB: true, M: rows, N: cin, K: cout }));
+  }
+  parts.push(
+    matmulSplitK(gpu, {
+      out: a.dWeight,
+      a: a.x,
+      transA: true,
+      b: a.dy,
+      M: cin,
+      N: cout,
+      K: rows,
+      accumulate: true,
+    }),
+  );
+  if (a.dBias)
+    parts.push(
+      columnSum(gpu, { label: `${label}.bias`, out: a.dBias, x: a.dy, rows, cols: cout, accumulate: true }),
+    );
+  return new PreparedSequence(label, parts, [], gpu);
 }
 
 /** Forward: y[o] = bias + Σ_taps x[nbr(o, t)] · W[t]. One implicit-GEMM dispatch. */
@@ -122,12 +177,14 @@ export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedD
   expect(label, 'y', a.y, maps.maps.outputRows * cout);
   if (a.bias) expect(label, 'bias', a.bias, cout);
   const rows = maps.maps.outputRows;
+  if (isPointwise(maps.maps))
+    return matmul(gpu, { out: a.y, a: a.x, b: a.weight, M: rows, N: cout, K: cin, bias: a.bias });
   const tile = chooseTile(rows, cout);
-  return prepareConv(gpu, {
-    kernel: gemmKernel(gpu, 'sparse_gemm', tile, vecFlags(cin, cout)),
+  return prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
+    kernel: gemmOp(gpu, 'gemm', tile, vecFlags(cin, cout)),
     buffers: [a.y, a.x, maps.forward, a.weight, a.bias ?? absentBinding(gpu)],
-    params: convParams({ ...gemmUniforms(rows, cin, cout, maps.maps.taps), hasBias: !!a.bias }),
-    workgroups: [Math.ceil(rows / tile.tileM), Math.ceil(cout / tile.tileN), 1],
+    params: SparseGemmParams.pack({ rows, depth: cin, cols: cout, taps: maps.maps.taps, hasBias: !!a.bias }),
+    workgroups: gemmGrid(rows, cout, tile),
   });
 }
 
@@ -158,6 +215,7 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
   expect(label, 'x', a.x, inputRows * cin);
   expect(label, 'dWeight', a.dWeight, taps * cin * cout);
   if (a.dBias) expect(label, 'dBias', a.dBias, cout);
+  if (isPointwise(maps.maps)) return pointwiseBackward(gpu, label, a);
   const parts: Encodable[] = [];
   const scratch: GpuTensor[] = [];
   if (a.dx) {
@@ -168,11 +226,11 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
       );
     const tile = chooseTile(inputRows, cin);
     parts.push(
-      prepareConv(gpu, {
-        kernel: gemmKernel(gpu, 'sparse_gemm', tile, vecFlags(cout, cin, true), true),
+      prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
+        kernel: gemmOp(gpu, 'gemm', tile, vecFlags(cout, cin, true), true),
         buffers: [a.dx, a.dy, maps.transposed, a.weight, absentBinding(gpu)],
-        params: convParams(gemmUniforms(inputRows, cout, cin, taps)),
-        workgroups: [Math.ceil(inputRows / tile.tileM), Math.ceil(cin / tile.tileN), 1],
+        params: SparseGemmParams.pack({ rows: inputRows, depth: cout, cols: cin, taps }),
+        workgroups: gemmGrid(inputRows, cin, tile),
       }),
     );
   }
@@ -180,15 +238,15 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
   const tile = chooseTile(weightRows, cout);
   const grid = [Math.ceil(weightRows / tile.tileM), Math.ceil(cout / tile.tileN)] as const;
   const { slices, rowsPerSlice } = chooseSlices(grid[0] * grid[1], outputRows);
-  const kernel = gemmKernel(gpu, 'sparse_grad_weight', tile, vecFlags(cin, cout));
-  const uniforms = { ...gemmUniforms(outputRows, cin, cout, taps), rowsPerSlice, slices };
+  const kernel = gemmOp(gpu, 'grad_weight', tile, vecFlags(cin, cout));
+  const uniforms = { rows: outputRows, depth: cin, cols: cout, taps, rowsPerSlice, slices };
   const buffers = (out: GpuTensor) => [out, a.x, maps.forward, a.dy];
   if (slices === 1) {
     parts.push(
-      prepareConv(gpu, {
+      prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
         kernel,
         buffers: buffers(a.dWeight),
-        params: convParams({ ...uniforms, accumulate: true }),
+        params: SparseGemmParams.pack({ ...uniforms, accumulate: true }),
         workgroups: [grid[0], grid[1], 1],
       }),
     );
@@ -196,10 +254,10 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
     const partials = gpu.tensor(`${label}.partials`, [slices, weightRows * cout]);
     scratch.push(partials);
     parts.push(
-      prepareConv(gpu, {
+      prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
         kernel,
         buffers: buffers(partials),
-        params: convParams(uniforms),
+        params: SparseGemmParams.pack(uniforms),
         workgroups: [grid[0], grid[1], slices],
       }),
       reduceSlices(gpu, a.dWeight, partials, weightRows * cout, slices, true),
@@ -269,7 +327,11 @@ function depthwiseParams(
 }
 
 function depthwiseKernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `sparse_depthwise.${entryPoint}`, code: depthwiseSource, entryPoint });
+  return gpu.kernel({
+    label: `sparse_depthwise.${entryPoint}`,
+    code: composeShader(gridSource, depthwiseFile),
+    entryPoint,
+  });
 }
 
 function checkDepthwise(label: string, a: SparseDepthwiseShape, weight: GpuTensor): void {

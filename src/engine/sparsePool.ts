@@ -2,9 +2,14 @@
  * Sparse max-pool on compacted rows (ResNet's 3×3/s2/p1 after the stem), matching SparseMaxPooling: masked
  * neighbours take part with their 0, padding does not. Kernels: shaders/sparse_pool.wgsl.
  */
-import source from '../../shaders/sparse_pool.wgsl?raw';
+import gridSource from '../../shaders/lib/grid.wgsl?raw';
+import sparsepoolFile from '../../shaders/sparse_pool.wgsl?raw';
 import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader } from '../gpu/shader';
 import type { GpuNeighbourMaps } from '../sparse/sites';
+
+/** sparse_pool.wgsl composed with the grid indexing library. */
+const source = composeShader(gridSource, sparsepoolFile);
 
 export interface SparseMaxPoolArgs {
   maps: GpuNeighbourMaps;

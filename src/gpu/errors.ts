@@ -31,6 +31,39 @@ export class GpuOperationError extends Error {
   }
 }
 
+/**
+ * A GPU error (validation or out of memory) that stopped a run, with the sentence the user sees: what
+ * failed, at which step, and what to do. The trainer, the worker and the CLI stop on it.
+ */
+export class GpuRunError extends Error {
+  constructor(
+    readonly kind: 'validation' | 'out-of-memory' | 'internal',
+    readonly label: string,
+    readonly detail: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'GpuRunError';
+  }
+}
+
+/** The sentence for a GPU error met while doing `what` (e.g. "step 12", "building the model"). */
+export function gpuErrorSentence(
+  kind: 'validation' | 'out-of-memory' | 'internal',
+  what: string,
+  detail: string,
+): string {
+  if (kind === 'out-of-memory')
+    return (
+      `The GPU ran out of memory while ${what}, so the run was stopped (${detail}). ` +
+      'Use a smaller batch, image size or model, or close other tabs and programs that use the GPU.'
+    );
+  return (
+    `The GPU refused the work of ${what} (${kind} error: ${detail}), so the run was stopped rather than go on ` +
+    'with wrong numbers. This is a SparkLab bug: please report it with this message.'
+  );
+}
+
 /** Raised by operations attempted after the device was lost; the trainer catches it to recover. */
 export class DeviceLostError extends Error {
   constructor(message: string) {

@@ -110,6 +110,45 @@ describe('GPU runtime', () => {
     expect(received?.message).toMatch(/usage/i);
   });
 
+  it('a read-back whose copy fails throws instead of returning the previous read from the pooled staging buffer', async () => {
+    const gpu = await testGpu();
+    const good = gpu.upload('readback-good', new Float32Array([1, 2, 3, 4]));
+    expect([...(await gpu.read(good))]).toEqual([1, 2, 3, 4]);
+    // An invalid buffer (MAP_READ with STORAGE), as an allocation that failed leaves behind; its own scope
+    // keeps the creation error out of the runtime's events.
+    gpu.device.pushErrorScope('validation');
+    const invalid = gpu.device.createBuffer({ label: 'failed-allocation', size: 16, usage: 0x01 | 0x80 });
+    await gpu.device.popErrorScope();
+    const read = gpu.readBytes(invalid, 0, 16);
+    await expect(read).rejects.toThrow(GpuOperationError);
+    await expect(read).rejects.toThrow(/read-back of failed-allocation: validation error/);
+    // The runtime is still usable, and the next read is of the right buffer.
+    expect([...(await gpu.read(good))]).toEqual([1, 2, 3, 4]);
+    gpu.releaseTensor(good);
+  });
+
+  it('the pool keeps at most poolCapBytes of released buffers and destroys the rest', async () => {
+    const gpu = await createNodeGpu('pool-cap-test');
+    gpu.poolCapBytes = 3 * 4096;
+    const buffers = Array.from({ length: 8 }, (_, i) => gpu.createBuffer(`b${i}`, 4096));
+    for (const b of buffers) gpu.releaseBuffer(b);
+    expect(gpu.liveBuffers()).toEqual({ count: 0, bytes: 0, pooledBytes: 3 * 4096 });
+    gpu.trimPool();
+    expect(gpu.liveBuffers().pooledBytes).toBe(0);
+    gpu.destroy();
+  });
+
+  it('markLost() behaves as a lost device; its successor reuses the compiled pipelines', async () => {
+    const gpu = await createNodeGpu('marked-loss-test');
+    gpu.kernel({ label: 'noop', code: NOOP_SHADER, entryPoint: 'main' });
+    gpu.markLost('injected');
+    expect(() => gpu.tensor('after', [4])).toThrow(DeviceLostError);
+    const next = gpu.successorAfterMarkedLoss();
+    expect(next.isLost).toBe(false);
+    expect(next.pipelineCount).toBe(1);
+    next.destroy();
+  });
+
   it('a destroyed device emits a typed device-lost event and later calls throw DeviceLostError', async () => {
     const gpu = await createNodeGpu('lost-device-test'); // its own device: the shared one must survive
     const lost = new Promise<GpuEvent>((resolve) => {

@@ -7,9 +7,21 @@ import type { AcquiredDevice, AdapterSummary } from './device';
 import { adapterLabel } from './device';
 import { classifyGpuError, DeviceLostError, GpuEventHub, GpuOperationError } from './errors';
 
+/** A GPU error caught by an error scope: its kind and the driver's message. */
+export interface ScopedGpuError {
+  kind: 'validation' | 'out-of-memory' | 'internal';
+  message: string;
+}
+
 export const STORAGE_USAGE = 0x80 | 0x04 | 0x08; // STORAGE | COPY_SRC | COPY_DST (numeric: no globals needed)
 const UNIFORM_USAGE = 0x40 | 0x08; // UNIFORM | COPY_DST
 const MAP_READ_USAGE = 0x01 | 0x08; // MAP_READ | COPY_DST
+
+/**
+ * Released buffers kept for reuse at most this many bytes; beyond it they are destroyed. Rebuilding a model
+ * with other sizes (a preset or batch change) would otherwise leave the old sizes pooled for ever.
+ */
+export const DEFAULT_POOL_CAP_BYTES = 64 * 2 ** 20;
 
 /** A view of (part of) a GPU buffer as a tensor: what kernels bind. Offsets are in bytes, 256-aligned. */
 export interface GpuTensor {
@@ -146,13 +158,18 @@ export class Gpu {
   readonly hasTimestamps: boolean;
   private lost = false;
   private lostMessage = '';
+  /** Resolves when the device is lost (really or by markLost): error scopes of a lost device never answer. */
+  private readonly lostSignal: Promise<void>;
+  private signalLost: () => void = () => undefined;
 
-  private readonly pipelines = new Map<string, GPUComputePipeline>();
+  private pipelines = new Map<string, GPUComputePipeline>();
   private readonly live = new Map<GPUBuffer, number>();
   private liveBytes = 0;
   private readonly pool = new Map<string, PoolEntry[]>();
   private pooledBytes = 0;
   private readonly stagingPool: GPUBuffer[] = [];
+  /** See DEFAULT_POOL_CAP_BYTES. */
+  poolCapBytes = DEFAULT_POOL_CAP_BYTES;
 
   constructor(
     acquired: AcquiredDevice,
@@ -162,6 +179,9 @@ export class Gpu {
     this.adapter = acquired.adapter;
     this.summary = acquired.summary;
     this.hasTimestamps = this.device.features.has('timestamp-query');
+    this.lostSignal = new Promise((resolve) => {
+      this.signalLost = resolve;
+    });
     this.device.addEventListener('uncapturederror', (event) => {
       // Handled here: preventDefault() stops the host (browser or Dawn) from also printing it to the console.
       event.preventDefault();
@@ -169,7 +189,9 @@ export class Gpu {
       this.events.emit({ kind: classifyGpuError(error), label: 'uncaptured', message: error.message });
     });
     this.device.lost.then((info) => {
+      if (this.lost) return;
       this.lost = true;
+      this.signalLost();
       this.lostMessage = info.message || 'the GPU device was lost';
       this.events.emit({
         kind: 'device-lost',
@@ -236,6 +258,10 @@ export class Gpu {
     this.live.delete(buffer);
     this.liveBytes -= size;
     if (this.lost) return;
+    if (this.pooledBytes + size > this.poolCapBytes) {
+      buffer.destroy();
+      return;
+    }
     const key = `${buffer.usage}:${size}`;
     const list = this.pool.get(key) ?? [];
     list.push({ buffer, usage: buffer.usage });
@@ -296,9 +322,13 @@ export class Gpu {
       stagingIndex >= 0
         ? this.stagingPool.splice(stagingIndex, 1)[0]
         : this.device.createBuffer({ label: 'readback staging', size, usage: MAP_READ_USAGE });
-    const encoder = this.device.createCommandEncoder({ label: 'readback' });
-    encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
-    this.device.queue.submit([encoder.finish()]);
+    // The copy runs in error scopes: a copy from an invalid buffer (e.g. one whose allocation ran out of
+    // memory) does nothing, and the pooled staging buffer would then hand back the previous read's bytes.
+    const { error: copyError } = this.scoped(() => {
+      const encoder = this.device.createCommandEncoder({ label: 'readback' });
+      encoder.copyBufferToBuffer(buffer, offset, staging, 0, size);
+      this.device.queue.submit([encoder.finish()]);
+    });
     try {
       await staging.mapAsync(1 /* GPUMapMode.READ */, 0, size);
     } catch (error) {
@@ -306,6 +336,14 @@ export class Gpu {
       if (this.lost)
         throw new DeviceLostError(`The GPU device was lost during a read-back (${this.lostMessage}).`);
       throw error;
+    }
+    const failed = await copyError;
+    if (failed) {
+      staging.unmap();
+      staging.destroy();
+      const label = `the read-back of ${buffer.label || 'a buffer'}`;
+      this.events.emit({ kind: failed.kind, label, message: failed.message });
+      throw new GpuOperationError(failed.kind, label, failed.message);
     }
     const copy = staging.getMappedRange(0, size).slice(0, byteLength);
     staging.unmap();
@@ -412,6 +450,66 @@ export class Gpu {
       for (const dispatch of prepared) dispatch.encode(pass);
     });
     for (const dispatch of prepared) dispatch.release();
+  }
+
+  /**
+   * Runs synchronous `work` inside validation and out-of-memory error scopes and returns its value at once;
+   * `error` resolves, once the GPU has checked the work, to the first error either scope caught (or
+   * undefined). Synchronous on purpose: error scopes are a per-device stack, and nothing else can push or
+   * pop between this push and pop.
+   */
+  scoped<T>(work: () => T): { value: T; error: Promise<ScopedGpuError | undefined> } {
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    let outcome: { ok: true; value: T } | { ok: false; thrown: unknown };
+    try {
+      outcome = { ok: true, value: work() };
+    } catch (thrown) {
+      outcome = { ok: false, thrown };
+    }
+    const validation = this.device.popErrorScope();
+    const memory = this.device.popErrorScope();
+    if (!outcome.ok) {
+      // The scopes are popped either way; their errors are secondary to the exception.
+      Promise.all([validation, memory]).catch(() => undefined);
+      throw outcome.thrown;
+    }
+    const value = outcome.value;
+    const answered = Promise.all([validation, memory]).then(
+      ([v, m]) => {
+        const first = v ?? m;
+        return first ? { kind: classifyGpuError(first), message: first.message } : undefined;
+      },
+      // A lost device rejects nothing here by the spec, but some hosts do: the loss is reported on its own.
+      () => undefined,
+    );
+    // Nor do all hosts answer the scopes of a lost device: the loss, reported on its own, ends the wait.
+    const error = Promise.race([answered, this.lostSignal.then(() => undefined)]);
+    return { value, error };
+  }
+
+  /**
+   * Marks the device lost exactly as its `lost` promise does (events, DeviceLostError from then on) without
+   * destroying it. Fault-injection tests lose a device this way and recover on a new Gpu over the same
+   * GPUDevice, which spares compiling every pipeline again; real losses arrive through `device.lost`.
+   */
+  markLost(message: string): void {
+    if (this.lost) return;
+    this.lost = true;
+    this.signalLost();
+    this.lostMessage = message;
+    this.events.emit({ kind: 'device-lost', reason: 'unknown', message });
+  }
+
+  /**
+   * After `markLost`: a new Gpu over the same (still working) GPUDevice that reuses the compiled pipelines,
+   * standing in for the fresh device a real recovery gets. Fault-injection tests only.
+   */
+  successorAfterMarkedLoss(host = this.host): Gpu {
+    if (!this.lost) throw new Error('successorAfterMarkedLoss() is for a device lost through markLost().');
+    const next = new Gpu({ device: this.device, adapter: this.adapter, summary: this.summary }, host);
+    next.pipelines = this.pipelines;
+    return next;
   }
 
   /** Runs `work` inside validation and out-of-memory error scopes and throws a labelled error if either fired. */

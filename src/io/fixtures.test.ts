@@ -62,19 +62,23 @@ describe('official parity fixtures', () => {
     expect(() => parseFixture(bad, 'cut.safetensors')).toThrow(/data section|truncated/);
   });
 
-  it('a fixture whose mask does not keep len_keep cells is rejected', () => {
+  it('a fixture mask may keep any number of cells per image, but not none', () => {
     const fixture = bytesOf('resnet-basic-s8-in32.safetensors');
     const raw = Buffer.from(fixture);
     const n = Number(raw.readBigUInt64LE(0));
     const header = JSON.parse(raw.subarray(8, 8 + n).toString('utf8'));
     const [begin] = header.mask.data_offsets;
-    const copy = fixture.slice();
-    // Flip the first cell of image 0: one more or one fewer visible cell than len_keep.
-    copy[8 + n + begin] ^= 1;
-    expect(() => parseFixture(copy, 'mask.safetensors')).toThrow(FixtureError);
-    expect(() => parseFixture(copy, 'mask.safetensors')).toThrow(
-      /visible cells; the configuration keeps exactly 6/,
-    );
+    const [batch, , g] = header.mask.shape;
+    const cellsOf = (bytes: Uint8Array) =>
+      Array.from(bytes.subarray(8 + n + begin, 8 + n + begin + batch * g * g));
+    // Flip the first cell of image 0: one more or one fewer visible cell than len_keep, which is accepted.
+    const flipped = fixture.slice();
+    flipped[8 + n + begin] ^= 1;
+    expect(Array.from(parseFixture(flipped, 'flipped.safetensors').mask.data)).toEqual(cellsOf(flipped));
+    const empty = fixture.slice();
+    empty.fill(0, 8 + n + begin, 8 + n + begin + g * g);
+    expect(() => parseFixture(empty, 'mask.safetensors')).toThrow(FixtureError);
+    expect(() => parseFixture(empty, 'mask.safetensors')).toThrow(/image 0 of the mask has no visible cell/);
   });
 });
 

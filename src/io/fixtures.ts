@@ -5,7 +5,6 @@
  */
 import { type FixtureConfig, parseFixtureConfig, totalStride } from '../models/config';
 import { sparkState } from '../models/official-names';
-import { lenKeep } from '../sparse/mask';
 import { readSafetensors, type SafeTensor, SafetensorsError, toFloat64Array } from './safetensors';
 
 export const FIXTURE_FORMAT = 'spark-parity-fixture/1';
@@ -70,7 +69,7 @@ export function parseFixture(bytes: Uint8Array, fileName = 'fixture'): ParityFix
   if (mask?.dtype !== 'U8' || !sameShape(mask.shape, [batch, 1, g, g]))
     throw new FixtureError(`${fileName}: "mask" must be U8 [${batch}, 1, ${g}, ${g}].`);
   const maskData = mask.data as Uint8Array;
-  const keep = lenKeep(g, g, config.spark.maskRatio);
+  // Any number of visible cells per image, as the official model accepts (active_b1ff); at least one.
   for (let b = 0; b < batch; b++) {
     let visible = 0;
     for (let i = 0; i < g * g; i++) {
@@ -78,10 +77,8 @@ export function parseFixture(bytes: Uint8Array, fileName = 'fixture'): ParityFix
       if (v !== 0 && v !== 1) throw new FixtureError(`${fileName}: mask values must be 0 or 1, found ${v}.`);
       visible += v;
     }
-    if (visible !== keep)
-      throw new FixtureError(
-        `${fileName}: image ${b} of the mask has ${visible} visible cells; the configuration keeps exactly ${keep}.`,
-      );
+    if (visible === 0)
+      throw new FixtureError(`${fileName}: image ${b} of the mask has no visible cell; keep at least one.`);
   }
   const state = new Map<string, NamedArray>();
   for (const entry of sparkState(config.spark)) {

@@ -1,8 +1,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { readSafetensors, SafetensorsError, toFloat64Array, writeSafetensors } from './safetensors';
+import { describe, expect, it, vi } from 'vitest';
+import {
+  openSafetensors,
+  parseSafetensorsHeader,
+  readSafetensors,
+  SafetensorsError,
+  toFloat64Array,
+  writeSafetensors,
+} from './safetensors';
 
 function sample(): Uint8Array {
   return writeSafetensors(
@@ -106,7 +113,7 @@ describe('safetensors', () => {
         new DataView(f.buffer).setBigUint64(0, 1n << 60n, true);
         return f;
       },
-      /sane range/,
+      /accepted range/,
     ],
     ['invalid JSON', () => rawFile('{"a": ', 0), /not valid UTF-8 JSON/],
     ['a non-object header', () => rawFile('[1,2]', 0), /not a JSON object/],
@@ -191,5 +198,68 @@ describe('safetensors', () => {
     expect(file.metadata.format).toBe('spark-parity-fixture/1');
     expect(file.tensors.get('mask')!.dtype).toBe('U8');
     expect(file.tensors.get('param/sparse_encoder.sp_cnn.bn1.num_batches_tracked')!.dtype).toBe('I64');
+  });
+
+  const emptyTensors = (count: number) =>
+    rawFile(
+      `{${Array.from({ length: count }, (_, i) => `"t${i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`).join(',')}}`,
+      0,
+    );
+
+  it('refuses a header of a million empty tensors quickly (its length is over the cap)', () => {
+    const bytes = emptyTensors(1_000_000);
+    const started = performance.now();
+    expect(() => readSafetensors(bytes, 'many.safetensors')).toThrow(/header length \d+ is outside/);
+    expect(performance.now() - started).toBeLessThan(200);
+  });
+
+  it('refuses more tensors than the cap before parsing the header JSON', () => {
+    const bytes = emptyTensors(50_000);
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      expect(() => readSafetensors(bytes, 'many.safetensors')).toThrow(/declares about 50000 tensors/);
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('refuses a header larger than the cap from its length field alone', () => {
+    const first8 = new Uint8Array(8);
+    new DataView(first8.buffer).setBigUint64(0, BigInt(64 * 2 ** 20), true);
+    // 8 bytes given, a 1 GiB file claimed: the length is refused before any more is read.
+    expect(() => parseSafetensorsHeader(first8, 2 ** 30, 'big.safetensors')).toThrow(/accepted range/);
+  });
+
+  it('parses the header from the first bytes of a file, without its data', () => {
+    const bytes = sample();
+    const headerEnd = 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = parseSafetensorsHeader(bytes.subarray(0, headerEnd), bytes.byteLength, 'x');
+    expect(header.tensors.get('weight')).toMatchObject({ dtype: 'F32', shape: [2, 3] });
+    expect(header.dataStart).toBe(headerEnd);
+    expect(header.metadata.format).toBe('test/1');
+    // A metadata lookup of an inherited name finds nothing the file did not say.
+    expect(header.metadata.constructor).toBeUndefined();
+  });
+
+  it('decodes lazily as views into the one buffer of the file', () => {
+    const bytes = sample();
+    const reader = openSafetensors(bytes, 'lazy.safetensors');
+    const weight = reader.tensor('weight')!;
+    expect(weight.data.buffer).toBe(bytes.buffer);
+    expect(Array.from(weight.data as Float32Array)).toEqual([1, -2, 3.5, 4, 5, 6]);
+    expect(reader.tensor('absent')).toBeUndefined();
+    // An unaligned file (the bytes start at an odd offset of their buffer) is copied, still correct.
+    const shifted = new Uint8Array(bytes.byteLength + 1);
+    shifted.set(bytes, 1);
+    const odd = openSafetensors(shifted.subarray(1)).tensor('weight')!;
+    expect(odd.data.buffer).not.toBe(shifted.buffer);
+    expect(Array.from(odd.data as Float32Array)).toEqual([1, -2, 3.5, 4, 5, 6]);
+  });
+
+  it('refuses tensors of absurd rank', () => {
+    const shape = Array.from({ length: 40 }, () => 1);
+    const bytes = rawFile(`{"a":{"dtype":"U8","shape":[${shape}],"data_offsets":[0,1]}}`, 1);
+    expect(() => readSafetensors(bytes)).toThrow(/40 dimensions/);
   });
 });

@@ -7,7 +7,10 @@
  * section) plus an optional `__metadata__` object of string → string. The reader trusts nothing: files come
  * from users (checkpoints dropped into the browser), so every size and offset is checked before any tensor
  * is built, and a malformed file throws a `SafetensorsError` whose message is a sentence a user can act on.
- * Reading is pure: it returns new arrays and never touches existing state, so a failed load changes nothing.
+ * The header is parsed once and checked first (`parseSafetensorsHeader` needs only the first bytes of a
+ * file, so a caller can refuse a file before reading all of it); tensors are then decoded lazily as views
+ * into the one buffer (`openSafetensors`). Reading never touches existing state, so a failed load changes
+ * nothing.
  */
 
 export type SafetensorsDtype =
@@ -73,8 +76,48 @@ export class SafetensorsError extends Error {
   }
 }
 
-/** The official implementation refuses headers above 100 MB; a real header is a few hundred KB at most. */
-export const MAX_HEADER_BYTES = 100_000_000;
+/**
+ * Caps on what a header may ask for, checked before the JSON is parsed where possible. The official
+ * implementation refuses headers above 100 MB; ours are a few hundred KB at most (a few thousand tensors with
+ * the optimiser moments), so the defaults leave room for big official-architecture files and still refuse a
+ * header of a million empty tensors before it costs seconds and hundreds of MiB.
+ */
+export interface SafetensorsLimits {
+  maxHeaderBytes: number;
+  maxTensors: number;
+  /** Dimensions per tensor; real tensors have at most 5. */
+  maxRank: number;
+}
+
+export const DEFAULT_SAFETENSORS_LIMITS: SafetensorsLimits = {
+  maxHeaderBytes: 8 * 2 ** 20,
+  maxTensors: 20_000,
+  maxRank: 16,
+};
+
+/** Kept for callers of the old constant: the default header cap. */
+export const MAX_HEADER_BYTES = DEFAULT_SAFETENSORS_LIMITS.maxHeaderBytes;
+
+/** Where one tensor lies; offsets are relative to the data section, as in the header. */
+export interface TensorInfo {
+  name: string;
+  dtype: SafetensorsDtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/** A validated header: everything about the file except the tensor values. */
+export interface SafetensorsHeader {
+  /** In the order of their data offsets. */
+  tensors: Map<string, TensorInfo>;
+  /** A prototype-free object, so a key like "constructor" is only ever what the file says. */
+  metadata: Record<string, string>;
+  /** Byte offset of the data section in the file (8 + header length). */
+  dataStart: number;
+  /** Size of the whole file. */
+  fileBytes: number;
+}
 
 function isDtype(value: unknown): value is SafetensorsDtype {
   return typeof value === 'string' && Object.hasOwn(DTYPE_BYTES, value);
@@ -105,9 +148,13 @@ const DTYPE_ARRAY: Readonly<
   BOOL: Uint8Array,
 };
 
-/** Copies `bytes` into a fresh (aligned) typed array of the dtype; the data is little-endian on disk. */
-function decode(dtype: SafetensorsDtype, bytes: Uint8Array, count: number): TensorData {
-  // Every platform that runs WebGPU is little-endian, so a typed-array view of the copy is the decoded data.
+/**
+ * A typed array of `bytes` (little-endian on disk; every platform that runs WebGPU is little-endian): a view
+ * sharing the file's buffer when the bytes are aligned for the element type, else an aligned copy.
+ */
+function typedView(dtype: SafetensorsDtype, bytes: Uint8Array, count: number, copy: boolean): TensorData {
+  const aligned = bytes.byteOffset % DTYPE_BYTES[dtype] === 0;
+  if (!copy && aligned) return new DTYPE_ARRAY[dtype](bytes.buffer as ArrayBuffer, bytes.byteOffset, count);
   return new DTYPE_ARRAY[dtype](bytes.slice().buffer, 0, count);
 }
 
@@ -115,55 +162,110 @@ function describeFile(name: string | undefined): string {
   return name ? `"${name}"` : 'the file';
 }
 
+function plainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Occurrences of `needle` in `haystack` (a cheap upper bound on the tensor count before JSON.parse). */
+function countOccurrences(haystack: Uint8Array, needle: Uint8Array): number {
+  let count = 0;
+  const first = needle[0];
+  let at = haystack.indexOf(first);
+  while (at >= 0 && at + needle.length <= haystack.length) {
+    let match = true;
+    for (let k = 1; k < needle.length; k++) {
+      if (haystack[at + k] !== needle[k]) {
+        match = false;
+        break;
+      }
+    }
+    if (match) count++;
+    at = haystack.indexOf(first, at + 1);
+  }
+  return count;
+}
+
+const DATA_OFFSETS_KEY = new TextEncoder().encode('data_offsets');
+
 /**
- * Parses a safetensors file. Throws `SafetensorsError` (and returns nothing) if anything is inconsistent:
- * the header length, the JSON, an unknown dtype, a bad shape, offsets outside the data section or not
- * matching shape × dtype size, overlapping tensors, or bytes of the data section that no tensor owns.
+ * The header length from the first 8 bytes of a file of `fileBytes` bytes, checked against the file size and
+ * the cap: callers that read files piece by piece read exactly this many bytes more, then parse the header.
  */
-export function readSafetensors(bytes: Uint8Array, fileName?: string): SafetensorsFile {
+export function safetensorsHeaderLength(
+  first8: Uint8Array,
+  fileBytes: number,
+  fileName?: string,
+  limits: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS,
+): number {
   const file = describeFile(fileName);
-  if (bytes.byteLength < 8) {
+  if (fileBytes < 8 || first8.byteLength < 8) {
     throw new SafetensorsError(
-      `${file} is not a safetensors file: it has ${bytes.byteLength} bytes, fewer than the 8-byte header length.`,
+      `${file} is not a safetensors file: it has ${fileBytes} bytes, fewer than the 8-byte header length.`,
     );
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const headerLength = view.getBigUint64(0, true);
-  if (headerLength < 2n || headerLength > BigInt(MAX_HEADER_BYTES)) {
+  const headerLength = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
+  if (headerLength < 2n || headerLength > BigInt(limits.maxHeaderBytes)) {
     throw new SafetensorsError(
-      `${file} is not a safetensors file: its header length ${headerLength} is outside the sane range 2..${MAX_HEADER_BYTES} bytes.`,
+      `${file} is not a safetensors file SparkLab can read: its header length ${headerLength} is outside the accepted range 2..${limits.maxHeaderBytes} bytes.`,
     );
   }
   const n = Number(headerLength);
-  if (8 + n > bytes.byteLength) {
+  if (8 + n > fileBytes) {
     throw new SafetensorsError(
-      `${file} is truncated: its header claims ${n} bytes but only ${bytes.byteLength - 8} follow the length field.`,
+      `${file} is truncated: its header claims ${n} bytes but only ${fileBytes - 8} follow the length field.`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Parses and validates the header of a file of `fileBytes` bytes from its first bytes (`prefix` must hold at
+ * least the length field and the header; the tensor data need not have been read). Throws SafetensorsError
+ * if anything is inconsistent: the header length, the JSON, an unknown dtype, a bad shape, offsets outside
+ * the data section or not matching shape × dtype size, overlapping tensors, bytes of the data section that no
+ * tensor owns, or more tensors, dimensions or header bytes than the limits allow.
+ */
+export function parseSafetensorsHeader(
+  prefix: Uint8Array,
+  fileBytes: number,
+  fileName?: string,
+  limits: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS,
+): SafetensorsHeader {
+  const file = describeFile(fileName);
+  const n = safetensorsHeaderLength(prefix, fileBytes, fileName, limits);
+  if (prefix.byteLength < 8 + n) {
+    throw new SafetensorsError(`${file}: only ${prefix.byteLength} of its ${8 + n} header bytes were given.`);
+  }
+  const headerBytes = prefix.subarray(8, 8 + n);
+  // Each tensor entry names "data_offsets" once; counting the key bounds the work JSON.parse would do.
+  const declared = countOccurrences(headerBytes, DATA_OFFSETS_KEY);
+  if (declared > limits.maxTensors) {
+    throw new SafetensorsError(
+      `${file} declares about ${declared} tensors, more than the ${limits.maxTensors} SparkLab accepts; it is not a model file.`,
     );
   }
   let header: unknown;
   try {
-    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
-    header = JSON.parse(text);
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(headerBytes));
   } catch (error) {
     throw new SafetensorsError(
       `${file} has a header that is not valid UTF-8 JSON (${(error as Error).message}).`,
     );
   }
-  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+  if (!plainObject(header)) {
     throw new SafetensorsError(`${file} has a header that is not a JSON object.`);
   }
   const dataStart = 8 + n;
-  const dataLength = bytes.byteLength - dataStart;
+  const dataLength = fileBytes - dataStart;
 
-  const metadata: Record<string, string> = {};
-  const entries: { name: string; dtype: SafetensorsDtype; shape: number[]; begin: number; end: number }[] =
-    [];
-  for (const [name, raw] of Object.entries(header as Record<string, unknown>)) {
+  const metadata: Record<string, string> = Object.create(null);
+  const entries: TensorInfo[] = [];
+  for (const [name, raw] of Object.entries(header)) {
     if (name === '__metadata__') {
-      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+      if (!plainObject(raw)) {
         throw new SafetensorsError(`${file} has a __metadata__ entry that is not an object of strings.`);
       }
-      for (const [key, value] of Object.entries(raw as Record<string, unknown>)) {
+      for (const [key, value] of Object.entries(raw)) {
         if (typeof value !== 'string') {
           throw new SafetensorsError(`${file} has metadata "${key}" that is not a string.`);
         }
@@ -171,16 +273,21 @@ export function readSafetensors(bytes: Uint8Array, fileName?: string): Safetenso
       }
       continue;
     }
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-      throw new SafetensorsError(`${file}: tensor "${name}" is not described by an object.`);
-    }
-    const info = raw as Record<string, unknown>;
-    if (!isDtype(info.dtype)) {
+    if (entries.length >= limits.maxTensors) {
       throw new SafetensorsError(
-        `${file}: tensor "${name}" has unknown dtype ${JSON.stringify(info.dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')}).`,
+        `${file} has more than ${limits.maxTensors} tensors, more than SparkLab accepts; it is not a model file.`,
       );
     }
-    const shape = info.shape;
+    if (!plainObject(raw)) {
+      throw new SafetensorsError(`${file}: tensor "${name}" is not described by an object.`);
+    }
+    const dtype = raw.dtype;
+    if (!isDtype(dtype)) {
+      throw new SafetensorsError(
+        `${file}: tensor "${name}" has unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(DTYPE_BYTES).join(', ')}).`,
+      );
+    }
+    const shape = raw.shape;
     if (
       !Array.isArray(shape) ||
       !shape.every((d) => typeof d === 'number' && Number.isSafeInteger(d) && d >= 0)
@@ -189,7 +296,12 @@ export function readSafetensors(bytes: Uint8Array, fileName?: string): Safetenso
         `${file}: tensor "${name}" has shape ${JSON.stringify(shape)}, which is not a list of non-negative integers.`,
       );
     }
-    const offsets = info.data_offsets;
+    if (shape.length > limits.maxRank) {
+      throw new SafetensorsError(
+        `${file}: tensor "${name}" has ${shape.length} dimensions, more than the ${limits.maxRank} accepted.`,
+      );
+    }
+    const offsets = raw.data_offsets;
     if (
       !Array.isArray(offsets) ||
       offsets.length !== 2 ||
@@ -205,13 +317,14 @@ export function readSafetensors(bytes: Uint8Array, fileName?: string): Safetenso
         `${file}: tensor "${name}" has data_offsets [${begin}, ${end}] outside the ${dataLength}-byte data section (the file may be truncated).`,
       );
     }
-    const expectedBytes = elementsOf(shape) * DTYPE_BYTES[info.dtype];
+    // A product past 2^53 is inexact, but it is then also far above any data section, so the check holds.
+    const expectedBytes = elementsOf(shape) * DTYPE_BYTES[dtype];
     if (end - begin !== expectedBytes) {
       throw new SafetensorsError(
-        `${file}: tensor "${name}" (${info.dtype} [${shape.join(', ')}]) needs ${expectedBytes} bytes but its data_offsets span ${end - begin}.`,
+        `${file}: tensor "${name}" (${dtype} [${shape.join(', ')}]) needs ${expectedBytes} bytes but its data_offsets span ${end - begin}.`,
       );
     }
-    entries.push({ name, dtype: info.dtype, shape: shape as number[], begin, end });
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
   }
 
   // Ranges must tile the data section: no overlaps (two tensors sharing bytes) and no unowned bytes, as the
@@ -236,17 +349,78 @@ export function readSafetensors(bytes: Uint8Array, fileName?: string): Safetenso
       `${file}: the data section has ${dataLength} bytes but its tensors cover only ${cursor}; the file is malformed.`,
     );
   }
+  return { tensors: new Map(entries.map((e) => [e.name, e])), metadata, dataStart, fileBytes };
+}
 
-  const tensors = new Map<string, SafeTensor>();
-  for (const entry of entries) {
-    const slice = bytes.subarray(dataStart + entry.begin, dataStart + entry.end);
-    tensors.set(entry.name, {
-      dtype: entry.dtype,
-      shape: entry.shape,
-      data: decode(entry.dtype, slice, elementsOf(entry.shape)),
-    });
+/**
+ * A parsed file whose tensors are decoded only when asked for, as views into the one buffer of the file
+ * (copies only where the bytes are not aligned for their type). Parse once with `openSafetensors`, check the
+ * header (`header.tensors`: names, dtypes, shapes) against the model, then take the tensors needed.
+ */
+export class SafetensorsReader {
+  constructor(
+    readonly bytes: Uint8Array,
+    readonly header: SafetensorsHeader,
+    readonly fileName?: string,
+  ) {}
+
+  get metadata(): Record<string, string> {
+    return this.header.metadata;
   }
-  return { tensors, metadata };
+
+  names(): string[] {
+    return [...this.header.tensors.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.header.tensors.has(name);
+  }
+
+  info(name: string): TensorInfo | undefined {
+    return this.header.tensors.get(name);
+  }
+
+  /** The tensor as a view into the file's buffer (valid while the caller keeps `bytes` unchanged). */
+  tensor(name: string, options: { copy?: boolean } = {}): SafeTensor | undefined {
+    const info = this.header.tensors.get(name);
+    if (!info) return undefined;
+    const start = this.header.dataStart;
+    const slice = this.bytes.subarray(start + info.begin, start + info.end);
+    return {
+      dtype: info.dtype,
+      shape: [...info.shape],
+      data: typedView(info.dtype, slice, elementsOf(info.shape), options.copy ?? false),
+    };
+  }
+}
+
+/** Parses the header of a whole file held in memory (validated as `parseSafetensorsHeader` does). */
+export function openSafetensors(
+  bytes: Uint8Array,
+  fileName?: string,
+  limits: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS,
+): SafetensorsReader {
+  return new SafetensorsReader(
+    bytes,
+    parseSafetensorsHeader(bytes, bytes.byteLength, fileName, limits),
+    fileName,
+  );
+}
+
+/**
+ * Parses a whole safetensors file and copies every tensor out (for small files and tools; loading a model
+ * uses `openSafetensors`, which decodes lazily). Throws `SafetensorsError`, and returns nothing, if anything
+ * is inconsistent (see `parseSafetensorsHeader`). The result shares nothing with `bytes`.
+ */
+export function readSafetensors(
+  bytes: Uint8Array,
+  fileName?: string,
+  limits: SafetensorsLimits = DEFAULT_SAFETENSORS_LIMITS,
+): SafetensorsFile {
+  const reader = openSafetensors(bytes, fileName, limits);
+  const tensors = new Map<string, SafeTensor>();
+  for (const name of reader.names()) tensors.set(name, reader.tensor(name, { copy: true })!);
+  return { tensors, metadata: reader.metadata };
 }
 
 export interface TensorToWrite {

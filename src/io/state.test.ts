@@ -1,10 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ENCODER_PREFIX, encoderState, sparkState } from '../models/official-names';
 import { parseFixture } from './fixtures';
-import { readSafetensors } from './safetensors';
-import { exportEncoderTimm, loadEncoderTimm, loadState, StateError, saveState } from './state';
+import { openSafetensors, parseSafetensorsHeader, readSafetensors } from './safetensors';
+import {
+  checkFileSize,
+  checkStateHeader,
+  exportEncoderTimm,
+  loadEncoderTimm,
+  loadState,
+  StateError,
+  saveState,
+  stateDataBytes,
+} from './state';
 
 const fixture = parseFixture(
   new Uint8Array(
@@ -60,5 +69,37 @@ describe('state checkpoints under official names', () => {
       expect(e.name.startsWith(ENCODER_PREFIX)).toBe(true);
       expect(Array.from(back.get(e.name)!)).toEqual(Array.from(Float32Array.from(values.get(e.name)!)));
     }
+  });
+
+  it('checks names and shapes against the model from the header alone, before the data is read', () => {
+    const bytes = saveState(config, values);
+    const headerEnd = 8 + Number(new DataView(bytes.buffer).getBigUint64(0, true));
+    const header = parseSafetensorsHeader(bytes.subarray(0, headerEnd), bytes.byteLength, 'head-only');
+    expect(() => checkStateHeader(sparkState(config), header, 'head-only')).not.toThrow();
+    const wider = { ...config, decoderWidth: 64 };
+    expect(() => checkStateHeader(sparkState(wider), header, 'head-only')).toThrow(/this model needs/);
+  });
+
+  it('loads from a reader opened once, without parsing the file again', () => {
+    const bytes = saveState(config, values);
+    const reader = openSafetensors(bytes, 'once');
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      const { values: back } = loadState(config, reader, 'once');
+      expect(back.size).toBe(sparkState(config).length);
+      // The config metadata is a string; nothing in loading re-reads the header.
+      expect(parse).not.toHaveBeenCalled();
+    } finally {
+      parse.mockRestore();
+    }
+  });
+
+  it('refuses a file far larger than the model from its size alone', () => {
+    const dataBytes = stateDataBytes(config);
+    const actual = saveState(config, values).byteLength;
+    expect(() => checkFileSize(actual, dataBytes, 'ok')).not.toThrow();
+    expect(() => checkFileSize(2 ** 31, dataBytes, 'video.safetensors')).toThrow(
+      /video.safetensors is 2048.0 MiB, far more than/,
+    );
   });
 });

@@ -10,8 +10,11 @@
 import type { SparkConfig } from '../models/config';
 import { encoderState, type StateEntry, sparkState, timmEncoderState } from '../models/official-names';
 import {
-  readSafetensors,
+  DEFAULT_SAFETENSORS_LIMITS,
+  openSafetensors,
   SafetensorsError,
+  type SafetensorsHeader,
+  SafetensorsReader,
   type TensorToWrite,
   toFloat64Array,
   writeSafetensors,
@@ -85,24 +88,47 @@ export interface LoadOptions {
   ignoreUnexpected?: boolean;
 }
 
-function load(entries: readonly StateEntry[], bytes: Uint8Array, fileName: string, options: LoadOptions) {
-  let file: ReturnType<typeof readSafetensors>;
+/** A whole file in memory, or one already opened (parsed once) by `openSafetensors`. */
+export type StateSource = Uint8Array | SafetensorsReader;
+
+function rethrowAsState(error: unknown): never {
+  if (error instanceof SafetensorsError) throw new StateError(error.message);
+  throw error;
+}
+
+/** Opens bytes once; a reader is passed through, so one parse serves every check and load. */
+export function openStateFile(source: StateSource, fileName: string): SafetensorsReader {
+  if (source instanceof SafetensorsReader) return source;
   try {
-    file = readSafetensors(bytes, fileName);
+    return openSafetensors(source, fileName);
   } catch (error) {
-    if (error instanceof SafetensorsError) throw new StateError(error.message);
-    throw error;
+    rethrowAsState(error);
   }
-  const out = new Map<string, Float64Array>();
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/**
+ * Checks a parsed header against the tensors a model needs (names, dtypes, shapes), before any tensor is
+ * decoded: works on a header read from the first bytes of a file, so a mismatch is refused without reading
+ * the rest. Throws StateError naming the first problem.
+ */
+export function checkStateHeader(
+  entries: readonly StateEntry[],
+  header: SafetensorsHeader,
+  fileName: string,
+  options: LoadOptions = {},
+): void {
   const missing: string[] = [];
   for (const entry of entries) {
-    const t = file.tensors.get(entry.name);
+    const t = header.tensors.get(entry.name);
     if (!t) {
       missing.push(entry.name);
       continue;
     }
-    const sameShape = t.shape.length === entry.shape.length && t.shape.every((d, i) => d === entry.shape[i]);
-    if (!sameShape)
+    if (!sameShape(t.shape, entry.shape))
       throw new StateError(
         `${fileName}: ${entry.name} has shape [${t.shape}] but this model needs [${entry.shape}]; the file was saved for another configuration.`,
       );
@@ -111,7 +137,6 @@ function load(entries: readonly StateEntry[], bytes: Uint8Array, fileName: strin
       throw new StateError(
         `${fileName}: ${entry.name} is ${t.dtype}, expected ${entry.dtype === 'F32' ? 'a float' : 'an integer'} tensor.`,
       );
-    out.set(entry.name, toFloat64Array(t));
   }
   if (missing.length > 0)
     throw new StateError(
@@ -119,23 +144,61 @@ function load(entries: readonly StateEntry[], bytes: Uint8Array, fileName: strin
     );
   if (!options.ignoreUnexpected) {
     const known = new Set(entries.map((e) => e.name));
-    const extra = [...file.tensors.keys()].filter((name) => !known.has(name));
+    const extra = [...header.tensors.keys()].filter((name) => !known.has(name));
     if (extra.length > 0)
       throw new StateError(
         `${fileName} has ${extra.length} tensor(s) this model does not have, e.g. ${extra.slice(0, 3).join(', ')}; it was saved for another configuration.`,
       );
   }
-  return { values: out, metadata: file.metadata };
 }
 
-/** Reads a full-state checkpoint for `config`; throws StateError (and returns nothing) on any mismatch. */
+/** Bytes of the tensor data of a state file of `config` (float32 values, int64 counters). */
+export function stateDataBytes(config: SparkConfig): number {
+  let bytes = 0;
+  for (const e of sparkState(config))
+    bytes += e.shape.reduce((a, b) => a * b, 1) * (e.dtype === 'I64' ? 8 : 4);
+  return bytes;
+}
+
+/**
+ * The largest file accepted for a model whose tensor data takes `dataBytes`: the data, a full header, and
+ * as much again for tensors the model ignores (a classifier head, float64 copies). Anything larger is not a
+ * file of this model, and is refused from its size alone, before it is read.
+ */
+export function maxFileBytesFor(dataBytes: number): number {
+  return 2 * dataBytes + DEFAULT_SAFETENSORS_LIMITS.maxHeaderBytes + 8;
+}
+
+/** Throws StateError when a file of `fileBytes` is far larger than any file of this model could be. */
+export function checkFileSize(fileBytes: number, dataBytes: number, fileName: string): void {
+  const limit = maxFileBytesFor(dataBytes);
+  if (fileBytes > limit) {
+    const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+    throw new StateError(
+      `${fileName} is ${mib(fileBytes)}, far more than the ${mib(dataBytes)} of this model's weights (at most ${mib(limit)} accepted); it is not a file of this model.`,
+    );
+  }
+}
+
+function load(entries: readonly StateEntry[], source: StateSource, fileName: string, options: LoadOptions) {
+  const reader = openStateFile(source, fileName);
+  checkStateHeader(entries, reader.header, fileName, options);
+  const out = new Map<string, Float64Array>();
+  for (const entry of entries) out.set(entry.name, toFloat64Array(reader.tensor(entry.name)!));
+  return { values: out, metadata: reader.metadata };
+}
+
+/**
+ * Reads a full-state checkpoint for `config` (bytes, or a reader already opened so the file is parsed once);
+ * throws StateError (and returns nothing) on any mismatch, found from the header before any tensor is decoded.
+ */
 export function loadState(
   config: SparkConfig,
-  bytes: Uint8Array,
+  source: StateSource,
   fileName = 'checkpoint',
   options: LoadOptions = {},
 ): { values: Map<string, Float64Array>; metadata: Record<string, string> } {
-  return load(sparkState(config), bytes, fileName, options);
+  return load(sparkState(config), source, fileName, options);
 }
 
 /**
@@ -144,12 +207,12 @@ export function loadState(
  */
 export function loadEncoderTimm(
   config: SparkConfig,
-  bytes: Uint8Array,
+  source: StateSource,
   fileName = 'encoder',
   options: LoadOptions = {},
 ): Map<string, Float64Array> {
   const timm = timmEncoderState(config);
   const full = encoderState(config);
-  const { values } = load(timm, bytes, fileName, options);
+  const { values } = load(timm, source, fileName, options);
   return new Map(timm.map((e, i) => [full[i].name, values.get(e.name)!]));
 }

@@ -47,6 +47,26 @@ describe('model configs', () => {
     expect(decoderChannels(c)).toEqual([32, 16, 8, 4]);
   });
 
+  it('decoder channels follow the official floor rule width // 2**i; any width with a channel left is valid', () => {
+    // The held-out official configuration that used to be refused: width 48 at total stride 32.
+    const held = validateSparkConfig(
+      spark({ inputSize: 64, decoderWidth: 48, backbone: resnet({ stemStride: 2, maxpool: true }) }),
+    );
+    expect(totalStride(held.backbone)).toBe(32);
+    expect(decoderChannels(held)).toEqual([48, 24, 12, 6, 3, 1]);
+    expect(decoderChannels(validateSparkConfig(spark({ decoderWidth: 13 })))).toEqual([13, 6, 3, 1]);
+    expect(decoderChannels(validateSparkConfig(spark({ decoderWidth: 8 })))).toEqual([8, 4, 2, 1]);
+    // Total strides beyond 64 are powers of two like any other (the official decoder only asserts that).
+    const deep = resnet({
+      widths: [2, 2, 2, 2, 2, 2, 2],
+      depths: [1, 1, 1, 1, 1, 1, 1],
+      stageStrides: [2, 2, 2, 2, 2, 2, 2],
+    });
+    expect(
+      totalStride(validateSparkConfig(spark({ inputSize: 256, decoderWidth: 128, backbone: deep })).backbone),
+    ).toBe(128);
+  });
+
   it('supports total strides 4, 8, 16 and 32 through stem, maxpool and stage strides', () => {
     const cases: [Partial<ResNetConfig>, number][] = [
       [{ stemStride: 1, stageStrides: [2, 2], widths: [8, 8], depths: [1, 1] }, 4],
@@ -77,7 +97,16 @@ describe('model configs', () => {
     ],
     ['a 1×1 grid keeping no cell', { inputSize: 8 }, /grid is 1×1.*keeps no cell visible/],
     ['a mask ratio of 1', { maskRatio: 1 }, /mask ratio must be in \[0, 1\)/],
-    ['a decoder width that cannot halve per block', { decoderWidth: 12 }, /divisible by 2\^3 = 8/],
+    [
+      'a decoder width whose deepest block would have no channel',
+      { decoderWidth: 7 },
+      /width 7 is too small for its 3 blocks.*at least 8/,
+    ],
+    [
+      'a total stride of 1 (the official LightDecoder would have no block)',
+      { inputSize: 8, backbone: resnet({ stemStride: 1, stageStrides: [1], widths: [4], depths: [1] }) },
+      /power of two of at least 2, got 1/,
+    ],
     [
       'a later stage with stride 1',
       { backbone: resnet({ stageStrides: [2, 1, 2] }) },

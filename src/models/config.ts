@@ -36,7 +36,7 @@ export type DensifyNorm = 'bn' | 'ln' | 'none';
 export interface SparkConfig {
   inputSize: number;
   maskRatio: number;
-  /** LightDecoder width (channels of the first block; halves per block). */
+  /** LightDecoder width (channels of the first block; ⌊width / 2^i⌋ in block i, as the official code). */
   decoderWidth: number;
   backbone: BackboneConfig;
   /** 'bn' for ResNet and 'ln' for ConvNeXt in the official code. */
@@ -176,17 +176,21 @@ export function validateSparkConfig(config: SparkConfig): SparkConfig {
   } else {
     fail(`Unknown backbone family '${(b as { family: string }).family}'; use 'resnet' or 'convnext'.`);
   }
+  // Each check below is one the official code also makes, or a failure it would hit later; docs/ENGINE.md
+  // ("Masks, batch sizes and restrictions") lists them with the official behaviour.
   const r = totalStride(b);
-  if (![2, 4, 8, 16, 32, 64].includes(r))
-    fail(`The encoder's total stride must be a power of two between 2 and 64, got ${r}.`);
+  // LightDecoder asserts is_pow2n(r); with r = 1 it has no block and its forward fails.
+  if (!(Number.isInteger(r) && r >= 2 && (r & (r - 1)) === 0))
+    fail(`The encoder's total stride must be a power of two of at least 2, got ${r}.`);
   if (config.inputSize % r !== 0)
     fail(
       `The image size ${config.inputSize} is not divisible by the encoder's total stride ${r}; use a multiple of ${r}.`,
     );
+  // The official channels are width // 2**i (floor): any width works while the deepest block keeps a channel.
   const blocks = decoderBlockCount(config);
-  if (config.decoderWidth % 2 ** blocks !== 0)
+  if (Math.floor(config.decoderWidth / 2 ** blocks) < 1)
     fail(
-      `The decoder width ${config.decoderWidth} must be divisible by 2^${blocks} = ${2 ** blocks} (its channels halve in each of its ${blocks} blocks).`,
+      `The decoder width ${config.decoderWidth} is too small for its ${blocks} blocks: channels halve (rounding down) in each, so the last would have none; use a width of at least ${2 ** blocks}.`,
     );
   const grid = config.inputSize / r;
   try {

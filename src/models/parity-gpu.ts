@@ -20,9 +20,17 @@ function zeroGrads(gpu: Gpu, arena: Arena): void {
   gpu.device.queue.writeBuffer(arena.grads, 0, new Float32Array(arena.size));
 }
 
-export async function runGpuOnFixture(gpu: Gpu, fixture: ParityFixture): Promise<ParityResults> {
+export async function runGpuOnFixture(
+  gpu: Gpu,
+  fixture: ParityFixture,
+  options: {
+    /** Build the model for this batch (≥ the fixture's) and run the fixture's smaller batch through it. */
+    buildBatch?: number;
+  } = {},
+): Promise<ParityResults> {
   const { spark, batch, lamb } = fixture.config;
-  const model = createSparkModel(gpu, spark, batch, { label: `parity.${fixture.fileName}` });
+  const built = Math.max(batch, options.buildBatch ?? batch);
+  const model = createSparkModel(gpu, spark, built, { label: `parity.${fixture.fileName}` });
   try {
     const state = new Map<string, Float64Array>();
     for (const [name, t] of fixture.state) state.set(name, t.data);

@@ -152,3 +152,47 @@ export const PRESET_TRAINING: Record<PresetName, PresetTraining> = {
   'resnet50-224': { batch: 64, lr: (2e-4 * 64) / 256, optimizer: 'lamb', steps: 10000 },
   'convnext-s-224': { batch: 64, lr: (2e-4 * 64) / 256, optimizer: 'lamb', steps: 10000 },
 };
+
+/**
+ * The architectures the official SparK `main.py` pre-trains (its `--model` names, at the input size of
+ * their manifests in ../shared/fixtures/official-manifests): decoder width 768, BatchNorm densify for
+ * ResNets and LayerNorm for ConvNeXts, mask ratio 0.6. Kept apart from PRESETS (the playground's list):
+ * these are for exporting to and opening from the official code, far beyond what a browser trains.
+ */
+const officialResnet = (depths: number[]): SparkConfig => ({
+  ...PRESETS['resnet50-224'],
+  backbone: {
+    ...PRESETS['resnet50-224'].backbone,
+    widths: [64, 128, 256, 512],
+    depths,
+    stageStrides: [1, 2, 2, 2],
+  },
+});
+const officialConvnext = (dims: number[], inputSize = 224): SparkConfig => ({
+  ...PRESETS['convnext-s-224'],
+  inputSize,
+  backbone: { family: 'convnext', dims, depths: [3, 3, 27, 3] },
+});
+
+export const OFFICIAL_PRESETS = {
+  'resnet50-224': officialResnet([3, 4, 6, 3]),
+  'resnet101-224': officialResnet([3, 4, 23, 3]),
+  'resnet152-224': officialResnet([3, 8, 36, 3]),
+  'resnet200-224': officialResnet([3, 24, 36, 3]),
+  'convnext_small-224': officialConvnext([96, 192, 384, 768]),
+  'convnext_base-224': officialConvnext([128, 256, 512, 1024]),
+  'convnext_large-224': officialConvnext([192, 384, 768, 1536]),
+  'convnext_large-384': officialConvnext([192, 384, 768, 1536], 384),
+} as const satisfies Record<string, SparkConfig>;
+
+export type OfficialPresetName = keyof typeof OFFICIAL_PRESETS;
+
+/** A validated deep copy of an official-architecture configuration. */
+export function officialPreset(name: OfficialPresetName): SparkConfig {
+  const config = OFFICIAL_PRESETS[name];
+  if (!config)
+    throw new Error(
+      `Unknown official architecture '${name}'; available: ${Object.keys(OFFICIAL_PRESETS).join(', ')}.`,
+    );
+  return validateSparkConfig(structuredClone(config) as SparkConfig);
+}

@@ -10,7 +10,7 @@ import { Rng } from '../reference/random';
 import { lambStep } from '../reference/spark/lamb';
 import { SparkReference, type SparkState } from '../reference/spark/model';
 import { Tensor } from '../reference/spark/tape';
-import { randomMask } from '../sparse/mask';
+import { explicitMask, randomMask } from '../sparse/mask';
 import { type LambConfig, type SparkConfig, totalStride, validateSparkConfig } from './config';
 import { sparkState } from './official-names';
 
@@ -53,6 +53,8 @@ export interface ReferenceFixtureOptions {
   seed: number;
   lamb?: LambConfig;
   state?: SparkState;
+  /** [batch, g, g] cell mask (1 = visible, any count per image); a random len_keep mask when absent. */
+  cells?: Uint8Array;
 }
 
 /** Runs the float64 reference (eval, train + backward, one LAMB step) and packages it as a parity fixture. */
@@ -70,7 +72,9 @@ export function referenceFixture(config: SparkConfig, options: ReferenceFixtureO
   const grid = S / totalStride(config.backbone);
   const rng = new Rng(seed * 7919 + 1);
   const input = Float64Array.from(rng.normals(batch * 3 * S * S));
-  const mask = randomMask(batch, grid, grid, config.maskRatio, rng);
+  const mask = options.cells
+    ? explicitMask(batch, grid, grid, options.cells)
+    : randomMask(batch, grid, grid, config.maskRatio, rng);
   const state = options.state ?? randomSparkState(config, seed);
 
   const model = new SparkReference(config, state);

@@ -17,8 +17,11 @@
  * NHWC kernels. `unusedParams` lists what the official optimiser would skip (grad None): only non-empty
  * with decoderInputs 'coarsest' or encoders with more feature maps than decoder blocks.
  *
- * Every image of a batch keeps exactly len_keep mask cells, so the number of active sites per scale is a
- * property of the configuration: `setBatch` only changes buffer contents, never sizes or bind groups.
+ * Masks: any number of visible cells per image (1 to all, differing within a batch), any batch from 1 to the
+ * built one. Buffers are sized for the worst case (built batch, every cell visible) when the model is made;
+ * `setBatch` changes their contents, and rebuilds the prepared dispatches (over the same buffers) only when
+ * the batch or the total number of visible cells changes, which random masking (always len_keep per image)
+ * at a fixed batch never does.
  */
 
 import type { Arena } from '../engine/params';
@@ -50,7 +53,10 @@ export interface SparkSnapshot {
 
 export interface SparkGpuModel {
   readonly config: SparkConfig;
+  /** The built batch: the largest `setBatch` accepts. */
   readonly batch: number;
+  /** The batch of the last `setBatch` (the built batch before the first). */
+  readonly activeBatch: number;
   /** Trainable parameters under official names, GPU layouts (src/engine/layout.ts), grads at the same offsets. */
   readonly params: Arena;
   /** BN running_mean / running_var under official names (no grads). */
@@ -75,7 +81,11 @@ export interface SparkGpuModel {
   /** Reads the parameter gradients back, official names and layouts. */
   readGrads(): Promise<Map<string, Float32Array>>;
 
-  /** Uploads images ([B, 3, S, S] NCHW, normalised) and a mask; rewrites site indices in place. */
+  /**
+   * Uploads images ([n, 3, S, S] NCHW, normalised, 1 ≤ n ≤ batch) and a mask of n images (each with at
+   * least one visible cell); rewrites site indices in place. Snapshots and activations then cover n images.
+   * Training needs more than one value per BatchNorm channel (PyTorch's rule); evaluation does not.
+   */
   setBatch(images: Float32Array, mask: CellMask): void;
   /**
    * Records forward (train mode: batch statistics, running stats updated), loss and backward. Parameter

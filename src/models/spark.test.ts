@@ -349,13 +349,29 @@ describe('GPU SparK model plumbing', () => {
     expect(() => model.setBatch(new Float32Array(10), randomMask(2, 3, 3, 0.5, 1))).toThrow(
       /a batch of 2 images \[3, 24, 24\] needs 3456/,
     );
-    expect(() => model.setBatch(images(2, 24, 1), randomMask(2, 3, 3, 0.25, 1))).toThrow(
-      /keeps 7 visible cells; this model's configuration keeps exactly 4 per image/,
+    expect(() => model.setBatch(images(3, 24, 1), randomMask(3, 3, 3, 0.5, 1))).toThrow(
+      /covers 3 images; this model was built for batches of 1 to 2/,
     );
-    expect(() => model.setBatch(images(2, 24, 1), randomMask(3, 3, 3, 0.5, 1))).toThrow(/built for 2×3×3/);
-    expect(() => createSparkModel(gpu, config({ maskRatio: 0.9 }), 1)).toThrow(
-      /sees a single value per channel; use a batch of at least 2/,
+    expect(() => model.setBatch(images(2, 24, 1), randomMask(2, 2, 2, 0.5, 1))).toThrow(
+      /grid is 2×2 cells, but the model was built for 3×3/,
     );
+    expect(() =>
+      model.setBatch(images(2, 24, 1), {
+        batch: 2,
+        gridH: 3,
+        gridW: 3,
+        cells: new Uint8Array(18).fill(0).fill(1, 0, 9),
+      }),
+    ).toThrow(/Image 1 of the mask has no visible cell/);
+    // One visible cell in a batch of one evaluates, but a training BatchNorm would see one value per channel.
+    const single = createSparkModel(gpu, config({ maskRatio: 0.9 }), 1);
+    single.setBatch(images(1, 24, 1), randomMask(1, 3, 3, 0.9, 1));
+    gpu.submit('eval', (pass) => single.encodeEval(pass));
+    expect(Number.isFinite((await single.readSnapshot()).loss)).toBe(true);
+    expect(() => single.encodeTrainForward({} as GPUComputePassEncoder)).toThrow(
+      /would normalise a single value per channel; train on more visible cells or a larger batch/,
+    );
+    single.destroy();
     const state = randomSparkState(c, 1);
     state.delete('mask_tokens.1');
     expect(() => model.loadState(state)).toThrow('The state has no tensor named mask_tokens.1.');

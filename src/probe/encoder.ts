@@ -18,7 +18,7 @@ import { nchwToNhwc } from '../engine/transpose';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import { featureChannels, type SparkConfig, totalStride, validateSparkConfig } from '../models/config';
 import { buildSparseConvNeXt } from '../models/convnext';
-import { type Act, type Encodable, type Layer, Net } from '../models/layers/graph';
+import { type Act, ActivationMemory, type Encodable, type Layer, Net } from '../models/layers/graph';
 import { ModelSites } from '../models/layers/sites';
 import { ENCODER_PREFIX, encoderState, type StateEntry } from '../models/official-names';
 import { buildSparseResNet } from '../models/resnet';
@@ -62,6 +62,8 @@ export class DenseEncoder {
   readonly width: number;
   private readonly entries: StateEntry[];
   private readonly net: Net;
+  /** The probe builds its graph once, at its own batch, so its activations are sized by that one build. */
+  private readonly memory: ActivationMemory;
   private readonly sites: ModelSites;
   private readonly images: GpuTensor;
   readonly features: Act[];
@@ -90,6 +92,7 @@ export class DenseEncoder {
     }
     this.width = pooledWidth(config, pool);
     const created: { net?: Net; sites?: ModelSites } = {};
+    this.memory = new ActivationMemory(gpu);
     try {
       this.params.allocate(gpu);
       this.stats.allocate(gpu);
@@ -97,7 +100,7 @@ export class DenseEncoder {
       const cells = new Uint8Array(batch * grid * grid).fill(1);
       this.sites = new ModelSites(gpu, { batch, gridH: grid, gridW: grid, cells }, `${label}.sites`, true);
       created.sites = this.sites;
-      const net = new Net(gpu, this.params, this.stats, label);
+      const net = new Net(gpu, this.params, this.stats, label, this.memory);
       created.net = net;
       this.net = net;
       this.images = net.tensor('images', [batch, 3, S, S]);
@@ -138,6 +141,7 @@ export class DenseEncoder {
       net.finish();
     } catch (error) {
       created.net?.release();
+      this.memory.release();
       created.sites?.release();
       this.params.release(gpu);
       this.stats.release(gpu);
@@ -226,6 +230,7 @@ export class DenseEncoder {
     if (this.destroyed) return;
     this.destroyed = true;
     this.net.release();
+    this.memory.release();
     this.sites.release();
     this.params.release(this.gpu);
     this.stats.release(this.gpu);

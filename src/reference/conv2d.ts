@@ -1,5 +1,5 @@
 /**
- * Float64 twins of shaders/conv2d.wgsl: dense 2-D convolution in NHWC with HWIO weights (or [kh, kw, C] for
+ * Float64 twins of the dense conv kernels (shaders/conv/): dense 2-D convolution in NHWC with HWIO weights (or [kh, kw, C] for
  * depthwise), optional bias and an optional output mask at cell resolution. Written as plain loops over the
  * definition, not as GEMMs, so they check the GPU's index arithmetic independently.
  */

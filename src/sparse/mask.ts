@@ -1,7 +1,8 @@
 /**
  * SparK masks (spark-spec §1): a grid of h×w cells per image, cell side = the encoder's total stride.
- * 1 = visible (active), 0 = masked. Every image keeps exactly `len_keep` cells, so the number of active
- * sites at every scale is fixed for a configuration and GPU buffers can be sized once.
+ * 1 = visible (active), 0 = masked. Random masks keep exactly `len_keep` cells per image, as the official
+ * training does; a mask given by hand (the official visualisation's `active_b1ff`) may keep any number from
+ * 1 to all, different for each image. The model sizes its buffers for the all-visible worst case.
  */
 import { Rng } from '../reference/random';
 
@@ -74,8 +75,8 @@ export function randomMask(
 }
 
 /**
- * An explicit mask given by the user (e.g. the visualisation's hand-drawn one). Every image must keep the
- * same number of visible cells (at least one): the sparse buffers are sized from that count.
+ * An explicit mask given by the user (e.g. the visualisation's hand-drawn one): each image keeps at least one
+ * visible cell, and the counts may differ between images.
  */
 export function explicitMask(
   batch: number,
@@ -90,7 +91,6 @@ export function explicitMask(
       `The mask has ${values.length} values but a batch of ${batch} on a ${gridH}×${gridW} grid needs ${batch * cellsPerImage}.`,
     );
   const cells = new Uint8Array(values.length);
-  let firstCount = -1;
   for (let b = 0; b < batch; b++) {
     let count = 0;
     for (let i = 0; i < cellsPerImage; i++) {
@@ -103,20 +103,20 @@ export function explicitMask(
       count += v;
     }
     if (count === 0) throw new RangeError(`Image ${b} of the mask has no visible cell; keep at least one.`);
-    if (firstCount >= 0 && count !== firstCount)
-      throw new RangeError(
-        `Image ${b} of the mask keeps ${count} visible cells but image 0 keeps ${firstCount}; every image must keep the same number.`,
-      );
-    firstCount = count;
   }
   return { batch, gridH, gridW, cells };
 }
 
-/** Visible cells per image (the same for every image by construction). */
-export function visibleCellsPerImage(mask: CellMask): number {
-  let count = 0;
-  for (let i = 0; i < mask.gridH * mask.gridW; i++) count += mask.cells[i];
-  return count;
+/** Visible cells of each image. */
+export function visibleCellCounts(mask: CellMask): number[] {
+  const perImage = mask.gridH * mask.gridW;
+  const counts: number[] = [];
+  for (let b = 0; b < mask.batch; b++) {
+    let count = 0;
+    for (let i = 0; i < perImage; i++) count += mask.cells[b * perImage + i];
+    counts.push(count);
+  }
+  return counts;
 }
 
 /**

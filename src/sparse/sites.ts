@@ -1,8 +1,9 @@
 /**
  * Active-site indexing per scale (spark-spec §1.3, KERNELS §3.2). At a scale where each mask cell covers
  * side×side pixels, the active sites are the pixels of visible cells, stored as compacted rows in block-major
- * order (b, cell-y, cell-x, y-in-cell, x-in-cell), so a cell's sites are contiguous. Since every image keeps
- * exactly len_keep cells, the row count B·len_keep·side² is fixed for a configuration.
+ * order (b, cell-y, cell-x, y-in-cell, x-in-cell), so a cell's sites are contiguous. The row count is
+ * (visible cells in the whole batch)·side²: B·len_keep·side² for random masks, anything from B·side² to
+ * B·g²·side² for hand-made ones.
  *
  * Neighbour maps are built on the CPU from the grid index (a few ms for a 224-px batch; `buildMs` records the
  * measured cost) once per mask and per (input scale, output scale, k, stride, padding), and shared by every

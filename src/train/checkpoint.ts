@@ -94,6 +94,109 @@ export function writeTrainerCheckpoint(checkpoint: TrainerCheckpoint): Uint8Arra
   });
 }
 
+/** The largest finite 32-bit float: a larger value becomes infinite on the GPU. */
+const F32_MAX = 3.4028234663852886e38;
+
+/**
+ * The first value a training state cannot hold — NaN, an infinity, a magnitude beyond 32-bit floats, a
+ * negative variance, step count or second moment — as a phrase naming the tensor and the (flat, official
+ * layout) index; undefined when every value is usable.
+ */
+export function findNonFiniteValue(values: ReadonlyMap<string, ArrayLike<number>>): string | undefined {
+  for (const [name, data] of values) {
+    const nonNegative =
+      name.endsWith('running_var') ||
+      name.endsWith('num_batches_tracked') ||
+      name.startsWith(MOMENT_PREFIXES.expAvgSq);
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (Number.isNaN(v)) return `${name}[${i}] is NaN`;
+      if (!Number.isFinite(v) || Math.abs(v) > F32_MAX)
+        return `${name}[${i}] is ${v}, beyond the range of 32-bit floats`;
+      if (nonNegative && v < 0) return `${name}[${i}] is ${v}, but it cannot be negative`;
+    }
+  }
+  return undefined;
+}
+
+function isWhole(value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max;
+}
+
+function isFiniteIn(value: unknown, min: number, max: number): value is number {
+  return typeof value === 'number' && Number.isFinite(value) && value >= min && value <= max;
+}
+
+/**
+ * Checks a progress record field by field (whole numbers and their ranges, a known optimiser, finite
+ * hyper-parameters, 32-bit generator states) and returns it typed; throws a sentence naming the first bad
+ * field. A record is never trusted by a cast: restoring half of one would leave a hybrid of two runs.
+ */
+export function validateProgress(value: unknown, fileName: string): TrainerProgress {
+  const bad = (field: string, why: string) =>
+    new CheckpointFormatError(
+      `${fileName}: the training progress has ${field} ${why}; it cannot resume training.`,
+    );
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new CheckpointFormatError(`${fileName}: the training progress in its metadata is not an object.`);
+  const p = value as Record<string, unknown>;
+  if (typeof p.runId !== 'string' || p.runId.length === 0) throw bad('runId', 'missing or not a name');
+  if (!isWhole(p.totalSteps, 1))
+    throw bad('totalSteps', `= ${String(p.totalSteps)}, not a positive whole number`);
+  if (!isWhole(p.step, 0, p.totalSteps))
+    throw bad('step', `= ${String(p.step)}, not a whole number from 0 to ${p.totalSteps}`);
+  if (!isWhole(p.seed, 0, 0xffffffff)) throw bad('seed', `= ${String(p.seed)}, not a 32-bit whole number`);
+  if (!isWhole(p.batch, 2)) throw bad('batch', `= ${String(p.batch)}, not a whole number of at least 2`);
+  for (const field of ['dataRngState', 'maskRngState'] as const)
+    if (!isWhole(p[field], 0, 0xffffffff))
+      throw bad(field, `= ${String(p[field])}, not a 32-bit generator state`);
+  const steps = p.optimizerSteps as Record<string, unknown> | undefined;
+  if (steps === null || typeof steps !== 'object') throw bad('optimizerSteps', 'missing');
+  for (const field of ['decay', 'noDecay'] as const)
+    if (!isWhole(steps[field], 0))
+      throw bad(`optimizerSteps.${field}`, `= ${String(steps[field])}, not a whole number`);
+  const hyper = p.hyper as Record<string, unknown> | undefined;
+  if (hyper === null || typeof hyper !== 'object') throw bad('hyper', 'missing');
+  if (hyper.optimizer !== 'lamb' && hyper.optimizer !== 'adamw')
+    throw bad('hyper.optimizer', `= ${JSON.stringify(hyper.optimizer)}, not "lamb" or "adamw"`);
+  const ranges: [keyof TrainingHyper, number, number][] = [
+    ['peakLr', 0, 1e3],
+    ['weightDecayStart', 0, 1e3],
+    ['weightDecayEnd', 0, 1e3],
+    ['beta1', 0, 0.999999],
+    ['beta2', 0, 0.999999999],
+    ['maxGradNorm', 0, 1e30],
+  ];
+  for (const [field, min, max] of ranges)
+    if (!isFiniteIn(hyper[field], min, max))
+      throw bad(`hyper.${field}`, `= ${String(hyper[field])}, not a finite number from ${min} to ${max}`);
+  if (!isWhole(hyper.warmupSteps, 0, p.totalSteps))
+    throw bad(
+      'hyper.warmupSteps',
+      `= ${String(hyper.warmupSteps)}, not a whole number from 0 to ${p.totalSteps}`,
+    );
+  return {
+    runId: p.runId,
+    step: p.step,
+    totalSteps: p.totalSteps,
+    seed: p.seed,
+    batch: p.batch,
+    hyper: {
+      optimizer: hyper.optimizer,
+      peakLr: hyper.peakLr as number,
+      warmupSteps: hyper.warmupSteps,
+      weightDecayStart: hyper.weightDecayStart as number,
+      weightDecayEnd: hyper.weightDecayEnd as number,
+      beta1: hyper.beta1 as number,
+      beta2: hyper.beta2 as number,
+      maxGradNorm: hyper.maxGradNorm as number,
+    },
+    dataRngState: p.dataRngState as number,
+    maskRngState: p.maskRngState as number,
+    optimizerSteps: { decay: steps.decay as number, noDecay: steps.noDecay as number },
+  };
+}
+
 function parseJson<T>(text: string | undefined, what: string, fileName: string): T {
   if (text === undefined) throw new CheckpointFormatError(`${fileName} has no ${what} in its metadata.`);
   try {
@@ -112,8 +215,14 @@ export function readTrainerCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'
         'import weights-only files with "import weights" instead.',
     );
   }
-  const config = validateSparkConfig(parseJson<SparkConfig>(file.metadata.config, 'configuration', fileName));
-  const progress = parseJson<TrainerProgress>(file.metadata.progress, 'training progress', fileName);
+  const configJson = parseJson<unknown>(file.metadata.config, 'configuration', fileName);
+  if (configJson === null || typeof configJson !== 'object' || Array.isArray(configJson))
+    throw new CheckpointFormatError(`${fileName}: the configuration in its metadata is not an object.`);
+  const config = validateSparkConfig(configJson as SparkConfig);
+  const progress = validateProgress(
+    parseJson<unknown>(file.metadata.progress, 'training progress', fileName),
+    fileName,
+  );
   // The model part goes through the same validation as any state file.
   const { values } = loadState(config, bytes, fileName, { ignoreUnexpected: true });
   const state = new Map<string, Float32Array>();
@@ -139,5 +248,11 @@ export function readTrainerCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'
       );
     }
   }
+  // Values a run cannot continue from (NaN, infinities, negative variances) are refused here, by name.
+  const named = new Map<string, Float32Array>(state);
+  for (const [name, data] of expAvg) named.set(`${MOMENT_PREFIXES.expAvg}${name}`, data);
+  for (const [name, data] of expAvgSq) named.set(`${MOMENT_PREFIXES.expAvgSq}${name}`, data);
+  const bad = findNonFiniteValue(named);
+  if (bad) throw new CheckpointFormatError(`${fileName} cannot be restored: ${bad}.`);
   return { config, progress, state, expAvg, expAvgSq };
 }

@@ -42,10 +42,16 @@ export class SparkLoss {
   readonly loss: GpuTensor;
   private readonly normalize: boolean;
   private readonly maskedOnly: boolean;
+  private readonly ownsStats: boolean;
 
   constructor(
     private readonly gpu: Gpu,
     readonly config: SparkLossConfig,
+    /**
+     * A buffer to keep the statistics in (at least `SparkLoss.statsLength(...)` floats), owned by the caller:
+     * a model that serves several batch sizes keeps its loss at one place for all of them.
+     */
+    storage?: GpuTensor,
   ) {
     const { batch, size, patch } = config;
     if (![batch, size, patch].every((v) => Number.isInteger(v) && v >= 1)) {
@@ -58,8 +64,27 @@ export class SparkLoss {
     this.patches = batch * this.grid * this.grid;
     this.normalize = config.normalizeTarget ?? true;
     this.maskedOnly = config.maskedOnly ?? true;
-    this.stats = gpu.tensor('loss.stats', [STATS_OFFSET + 4 * this.patches]);
-    this.loss = { buffer: this.stats.buffer, offset: 0, shape: [1], length: 1, label: 'loss' };
+    const length = SparkLoss.statsLength(batch, this.grid);
+    if (storage && storage.length < length)
+      throw new RangeError(
+        `SparkLoss: ${storage.label} holds ${storage.length} floats, fewer than ${length}.`,
+      );
+    this.ownsStats = !storage;
+    this.stats = storage
+      ? { buffer: storage.buffer, offset: storage.offset, shape: [length], length, label: storage.label }
+      : gpu.tensor('loss.stats', [length]);
+    this.loss = {
+      buffer: this.stats.buffer,
+      offset: this.stats.offset,
+      shape: [1],
+      length: 1,
+      label: 'loss',
+    };
+  }
+
+  /** Floats of the statistics buffer for a batch on a grid of grid×grid patches. */
+  static statsLength(batch: number, grid: number): number {
+    return STATS_OFFSET + 4 * batch * grid * grid;
   }
 
   private params(gradScale = 1): Params {
@@ -153,6 +178,6 @@ export class SparkLoss {
   }
 
   release(): void {
-    this.gpu.releaseTensor(this.stats);
+    if (this.ownsStats) this.gpu.releaseTensor(this.stats);
   }
 }

@@ -22,9 +22,9 @@
  */
 import type { Dataset } from '../data/datasets';
 import { fromGpuLayout, toGpuLayout } from '../engine/layout';
-import { DeviceLostError } from '../gpu/errors';
+import { DeviceLostError, GpuRunError, gpuErrorSentence } from '../gpu/errors';
 import { Profiler } from '../gpu/profiler';
-import type { Gpu, GpuTensor } from '../gpu/runtime';
+import type { Gpu, GpuTensor, ScopedGpuError } from '../gpu/runtime';
 import type { CheckpointMeta, CheckpointStore } from '../io/checkpoint-store';
 import { ConfigError, gridSize, type SparkConfig, validateSparkConfig } from '../models/config';
 import { createSparkModel, type SparkGpuModel, type SparkSnapshot } from '../models/spark-model';
@@ -53,7 +53,17 @@ export type TrainerEvent =
   | { type: 'rolled-back'; fromStep: number; toStep: number; message: string }
   | { type: 'paused'; step: number; reason: 'non-finite' | 'device-lost'; message: string }
   | { type: 'device-lost'; message: string; recovered: boolean; resumedFromStep?: number }
-  | { type: 'checkpoint'; step: number; name: string; bytes: number };
+  | { type: 'checkpoint'; step: number; name: string; bytes: number }
+  /** A checkpoint was taken but the store refused it; `keptStep` is the newest checkpoint held in memory. */
+  | { type: 'store-failed'; step: number; name: string; message: string; keptStep: number };
+
+/** What a snapshot shows: the batch the model last saw, its mask and outputs, and the step they belong to. */
+export interface TrainerSnapshot {
+  step: number;
+  images: Float32Array;
+  mask: CellMask;
+  model: SparkSnapshot;
+}
 
 export interface TrainerOptions {
   config: SparkConfig;
@@ -160,6 +170,8 @@ interface DeviceState {
   /** [metricsEvery · 2] (loss, gradient norm) per step of the current interval. */
   ring: GpuTensor;
   profiler?: Profiler;
+  /** Stops listening to the device's uncaptured errors. */
+  unlisten: () => void;
 }
 
 interface PendingRead {
@@ -205,8 +217,20 @@ export class Trainer {
   private checkPrevious = false;
   private fault?: NonFiniteStep;
   private stopRequested = false;
+  /** A validation or out-of-memory error the GPU reported for this run's work: the run stops on it. */
+  private gpuFault?: GpuRunError;
+  /** Error-scope results of submitted steps not yet known. */
+  private scopeChecks: Promise<void>[] = [];
+  /** True while `run` is looping: snapshots are then taken at its next step boundary. */
+  private running = false;
+  private snapshotRequests: Array<{
+    resolve: (shot: TrainerSnapshot) => void;
+    reject: (error: unknown) => void;
+  }> = [];
+  /** The store name of this run's checkpoints (a resumed run keeps the name it was saved under). */
+  checkpointName: string;
 
-  private constructor(options: TrainerOptions, gpu: Gpu) {
+  private constructor(options: TrainerOptions) {
     this.options = options;
     this.config = structuredClone(options.config);
     this.batch = options.batch;
@@ -225,7 +249,7 @@ export class Trainer {
       );
     }
     this.images = new Float32Array(this.batch * 3 * size * size);
-    this.device = this.build(gpu);
+    this.checkpointName = options.checkpointName ?? 'latest';
   }
 
   /**
@@ -235,9 +259,68 @@ export class Trainer {
   static async create(gpu: Gpu, options: TrainerOptions): Promise<Trainer> {
     validateTrainingSetup(options.config, options.batch, options.totalSteps);
     validateTrainingSetup(options.config, options.batch, options.totalSteps, gpu.device.limits);
-    const trainer = new Trainer(options, gpu);
-    trainer.device.model.initialize(options.seed);
+    const trainer = new Trainer(options);
+    trainer.device = await trainer.buildChecked(gpu, (device) => device.model.initialize(options.seed));
+    // Step 0 is a checkpoint in memory: a rollback or a device loss before the first periodic checkpoint
+    // then restores a known state instead of keeping (or inventing) one.
+    await trainer.keepInMemory();
     return trainer;
+  }
+
+  /**
+   * Builds the device objects inside GPU error scopes (and runs `then` on them there, e.g. the weight
+   * initialisation); a validation or out-of-memory error frees what was built and throws a GpuRunError.
+   */
+  private async buildChecked(gpu: Gpu, then?: (device: DeviceState) => void): Promise<DeviceState> {
+    const { value: device, error } = gpu.scoped(() => {
+      const built = this.build(gpu);
+      then?.(built);
+      return built;
+    });
+    const failed = await error;
+    if (failed) {
+      this.teardownDevice(device);
+      gpu.trimPool();
+      throw this.gpuRunError(failed, 'building the model');
+    }
+    return device;
+  }
+
+  private gpuRunError(error: ScopedGpuError, what: string): GpuRunError {
+    const kept = this.lastCheckpoint
+      ? ` The checkpoint of step ${this.lastCheckpoint.step} is kept; resume from it once the cause is fixed.`
+      : '';
+    return new GpuRunError(
+      error.kind,
+      what,
+      error.message,
+      `${gpuErrorSentence(error.kind, what, error.message)}${kept}`,
+    );
+  }
+
+  /** Records a GPU error of this run's work; the run loop stops on it at the next step boundary. */
+  private noteGpuError(error: ScopedGpuError, what: string): void {
+    this.gpuFault ??= this.gpuRunError(error, what);
+  }
+
+  /** Follows an error scope of submitted work (see Gpu.scoped). */
+  private watchScope(error: Promise<ScopedGpuError | undefined>, what: string): void {
+    const check = error.then((failed) => {
+      if (failed) this.noteGpuError(failed, what);
+    });
+    this.scopeChecks.push(check);
+    void check.finally(() => {
+      this.scopeChecks = this.scopeChecks.filter((c) => c !== check);
+    });
+  }
+
+  private throwIfGpuFault(): void {
+    if (this.gpuFault) throw this.gpuFault;
+  }
+
+  /** Keeps the current (verified) state as the in-memory checkpoint, without storing it. */
+  private async keepInMemory(): Promise<void> {
+    this.lastCheckpoint = { step: this.step, bytes: writeTrainerCheckpoint(await this.capture()) };
   }
 
   get gpu(): Gpu {
@@ -293,11 +376,20 @@ export class Trainer {
     this.checkPrevious = false;
     // A new model has seen nothing yet.
     this.shown = undefined;
-    return { gpu, model, optimizer, guard, ring, profiler };
+    // Errors of work outside any error scope (uploads, writes) would otherwise go unnoticed.
+    const unlisten = gpu.events.on((event) => {
+      if (event.kind !== 'device-lost' && event.label === 'uncaptured')
+        this.noteGpuError(event, 'GPU work outside an error scope');
+    });
+    return { gpu, model, optimizer, guard, ring, profiler, unlisten };
   }
 
   private teardown(): void {
-    const d = this.device;
+    this.teardownDevice(this.device);
+  }
+
+  private teardownDevice(d: DeviceState): void {
+    d.unlisten();
     d.profiler?.destroy();
     d.guard.release();
     d.optimizer.release();
@@ -318,27 +410,46 @@ export class Trainer {
    */
   async run(steps = this.totalSteps - this.step): Promise<RunOutcome> {
     this.stopRequested = false;
+    this.running = true;
+    try {
+      return await this.runSteps(steps);
+    } catch (error) {
+      // The run is over with an error: nobody will serve the snapshots asked for.
+      for (const request of this.snapshotRequests.splice(0)) request.reject(error);
+      throw error;
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runSteps(steps: number): Promise<RunOutcome> {
     if (this.pending.length === 0) this.lastReadDone = performance.now();
     const target = Math.min(this.totalSteps, this.step + Math.max(0, steps));
     while (true) {
       try {
         while (this.step < target && !this.fault && !this.stopRequested) {
           this.encodeStep();
+          this.throwIfGpuFault();
           if (this.interval.length >= this.metricsEvery) this.issueRead();
           // Back-pressure: never more than two intervals ahead of the GPU; awaiting also lets a pause in.
           while (this.pending.length >= 2) await this.pending[0].promise;
+          this.throwIfGpuFault();
           const every = this.options.checkpointEvery ?? 100;
           if (every > 0 && this.step % every === 0 && this.step < this.totalSteps && !this.fault) {
             // Only a verified state is saved: the flush may reveal a non-finite step, handled below instead.
             await this.flush();
             if (!this.fault) await this.checkpoint();
           }
+          // A snapshot asked for while training is read here, between two steps, without stopping.
+          await this.serveSnapshots();
         }
         await this.flush();
         if (this.fault) {
           const message = await this.rollback();
+          await this.serveSnapshots();
           return { status: 'paused', step: this.step, reason: 'non-finite', message };
         }
+        await this.serveSnapshots();
         return { status: this.step >= target ? 'completed' : 'stopped', step: this.step };
       } catch (error) {
         if (!isDeviceLoss(error, this.device.gpu)) throw error;
@@ -347,10 +458,16 @@ export class Trainer {
     }
   }
 
-  /** Records and submits one step; no await, no read-back. */
+  /** Records and submits one step inside GPU error scopes; no await, no read-back. */
   private encodeStep(): void {
-    const { gpu, model, optimizer, guard, ring, profiler } = this.device;
+    const { gpu } = this.device;
     gpu.assertAlive();
+    const { error } = gpu.scoped(() => this.encodeStepWork());
+    this.watchScope(error, `step ${this.step}`);
+  }
+
+  private encodeStepWork(): void {
+    const { gpu, model, optimizer, guard, ring, profiler } = this.device;
     const iteration = this.step;
     const record: StepRecord = {
       step: iteration + 1,
@@ -456,6 +573,8 @@ export class Trainer {
     this.issueRead();
     while (this.pending.length > 0) await this.pending[0].promise;
     this.device.gpu.assertAlive();
+    while (this.scopeChecks.length > 0) await Promise.all(this.scopeChecks);
+    this.throwIfGpuFault();
     // Time spent paused, checkpointing or evaluating is not training time.
     this.lastReadDone = performance.now();
   }
@@ -465,6 +584,20 @@ export class Trainer {
   }
 
   // ------------------------------------------------------------------ non-finite steps
+
+  /** Whether every value of the live state (parameters, BN statistics, both moments) is finite. */
+  private async stateIsFinite(): Promise<boolean> {
+    const { gpu, model, optimizer } = this.device;
+    for (const tensor of [
+      model.params.whole('values'),
+      model.stats.whole('values'),
+      optimizer.expAvg,
+      optimizer.expAvgSq,
+    ]) {
+      if (!(await gpu.read(tensor)).every(Number.isFinite)) return false;
+    }
+    return true;
+  }
 
   /** Restores the state before the first non-finite step, skips its batch; returns the explanation. */
   private async rollback(): Promise<string> {
@@ -487,14 +620,23 @@ export class Trainer {
     this.checkPrevious = false;
     this.fault = undefined;
     // The guard compares only the loss and gradient norm; a state that went bad without them (an overflow in
-    // the update itself) would have been backed up. Check the restored values and fall back to the checkpoint.
-    const values = await gpu.read(model.params.whole('values'));
-    if (!values.every(Number.isFinite) && this.lastCheckpoint) {
-      await this.restoreBytes(this.lastCheckpoint.bytes);
+    // the update itself, or a non-finite import) would have been backed up. Check everything it holds and
+    // fall back to the last checkpoint (there is always one in memory, step 0 at least).
+    let message = nonFiniteMessage(bad, this.step);
+    if (!(await this.stateIsFinite())) {
+      const checkpoint = this.lastCheckpoint;
+      if (!checkpoint)
+        throw new Error(
+          `Step ${record.step} produced non-finite values and no checkpoint is left to restore; configure the run again.`,
+        );
+      await this.restoreBytes(checkpoint.bytes, `the checkpoint of step ${checkpoint.step}`);
       this.dataRng.setState(record.dataRngAfter);
       this.maskRng.setState(record.maskRngAfter);
+      message =
+        `Step ${record.step} produced non-finite values, and the state before it was not finite either, so ` +
+        `the checkpoint of step ${this.step} was restored (the batch of step ${record.step} is skipped). ` +
+        'Training is paused; lower the learning rate and resume.';
     }
-    const message = nonFiniteMessage(bad, this.step);
     this.emit({ type: 'rolled-back', fromStep, toStep: this.step, message });
     this.emit({ type: 'paused', step: this.step, reason: 'non-finite', message });
     return message;
@@ -502,14 +644,24 @@ export class Trainer {
 
   // ------------------------------------------------------------------ device loss
 
+  /** After a device loss outside `run` (a pause, an export…): rebuilds on a new device from the last checkpoint. */
+  async recoverIfLost(): Promise<boolean> {
+    const gpu = this.device.gpu;
+    if (!gpu.isLost) return false;
+    await this.recoverDevice(new DeviceLostError('the device was lost between steps'));
+    return true;
+  }
+
   private async recoverDevice(cause: Error): Promise<void> {
     const message = `The GPU device was lost (${cause.message}).`;
     const factory = this.options.createGpu;
     this.generation++;
     this.pending = [];
     this.interval = [];
+    this.scopeChecks = [];
     this.phasePromise = undefined;
     this.fault = undefined;
+    this.gpuFault = undefined;
     if (!factory) {
       this.emit({ type: 'device-lost', message, recovered: false });
       throw new DeviceLostError(`${message} No way to get a new device was given, so the run stops here.`);
@@ -520,11 +672,12 @@ export class Trainer {
       // Releasing objects of a dead device can fail; they are gone either way.
     }
     const gpu = await factory();
-    this.device = this.build(gpu);
-    if (this.lastCheckpoint) {
-      await this.restoreBytes(this.lastCheckpoint.bytes);
+    this.device = await this.buildChecked(gpu);
+    const checkpoint = this.lastCheckpoint;
+    if (checkpoint) {
+      await this.restoreBytes(checkpoint.bytes, `the checkpoint of step ${checkpoint.step}`);
     } else {
-      // No checkpoint yet: start the run over from its seed (at most the steps run so far are redone).
+      // No checkpoint (Trainer.create keeps one of step 0, so only a trainer built some other way).
       this.device.model.initialize(this.seed);
       this.step = 0;
       this.dataRng.setState(new Rng((this.seed ^ 0x0da7a5ed) >>> 0).getState());
@@ -567,18 +720,33 @@ export class Trainer {
     };
   }
 
-  /** Serialises the state, keeps it as the device-loss fallback and saves it to the store (if any). */
-  async checkpoint(name = this.options.checkpointName ?? 'latest'): Promise<Uint8Array> {
+  /**
+   * Serialises the state, keeps it as the in-memory fallback (rollbacks, device loss) and saves it to the
+   * store (if any). A store that refuses the bytes costs nothing yet: a `store-failed` event says so and
+   * training goes on with the checkpoint in memory, unless `requireStored` (the user's own "save") asks
+   * for the store's error instead.
+   */
+  async checkpoint(
+    name = this.checkpointName,
+    options: { requireStored?: boolean } = {},
+  ): Promise<Uint8Array> {
     const captured = await this.capture();
     const bytes = writeTrainerCheckpoint(captured);
     this.lastCheckpoint = { step: this.step, bytes };
     if (this.options.store) {
-      await this.options.store.save(name, bytes, {
-        ...this.options.checkpointMeta,
-        runId: this.runId,
-        step: this.step,
-        totalSteps: this.totalSteps,
-      });
+      try {
+        await this.options.store.save(name, bytes, {
+          ...this.options.checkpointMeta,
+          runId: this.runId,
+          step: this.step,
+          totalSteps: this.totalSteps,
+        });
+      } catch (error) {
+        if (options.requireStored) throw error;
+        const message = error instanceof Error ? error.message : String(error);
+        this.emit({ type: 'store-failed', step: this.step, name, message, keptStep: this.step });
+        return bytes;
+      }
     }
     this.emit({ type: 'checkpoint', step: this.step, name, bytes: bytes.byteLength });
     return bytes;
@@ -587,8 +755,11 @@ export class Trainer {
   /**
    * Restores a checkpoint of this run's configuration and batch (weights, BN statistics, optimiser moments
    * and counters, step and random generators). A checkpoint of another mask ratio rebuilds the model.
+   * All or nothing: the file (format, configuration, progress record, every tensor's values) is checked
+   * before anything changes; a checkpoint that fails leaves the run exactly as it was.
    */
   async restoreBytes(bytes: Uint8Array, fileName = 'checkpoint'): Promise<TrainerProgress> {
+    // Validates the format, the configuration, the progress record and every tensor's values.
     const checkpoint = readTrainerCheckpoint(bytes, fileName);
     const { progress } = checkpoint;
     if (progress.batch !== this.batch) {
@@ -602,7 +773,6 @@ export class Trainer {
     if (JSON.stringify(theirs) !== JSON.stringify(ours)) {
       throw new ConfigError(`${fileName} was saved for another model configuration than this run's.`);
     }
-    await this.flush().catch(() => undefined);
     const sameOptimizer =
       JSON.stringify({
         ...progress.hyper,
@@ -612,25 +782,36 @@ export class Trainer {
         weightDecayEnd: 0,
       }) ===
       JSON.stringify({ ...this.hyper, peakLr: 0, warmupSteps: 0, weightDecayStart: 0, weightDecayEnd: 0 });
+    const rebuild = checkpoint.config.maskRatio !== this.config.maskRatio || !sameOptimizer;
+    if (rebuild)
+      validateTrainingSetup(
+        checkpoint.config,
+        this.batch,
+        progress.totalSteps,
+        this.device.gpu.device.limits,
+      );
+    await this.flush().catch(() => undefined);
+
+    // Everything is checked: commit.
     this.hyper = { ...progress.hyper };
     this.totalSteps = progress.totalSteps;
     this.schedule = this.makeSchedule();
     this.runId = progress.runId;
     this.seed = progress.seed;
-    if (checkpoint.config.maskRatio !== this.config.maskRatio || !sameOptimizer)
-      this.rebuildWith(checkpoint.config);
+    if (rebuild) await this.rebuildWith(checkpoint.config);
     const { model, optimizer, gpu } = this.device;
-    model.loadState(checkpoint.state);
-    for (const [which, source] of [
-      [optimizer.expAvg, checkpoint.expAvg],
-      [optimizer.expAvgSq, checkpoint.expAvgSq],
-    ] as const) {
-      for (const entry of model.params.entries) {
-        const data = source.get(entry.name);
-        if (!data) throw new ConfigError(`${fileName} has no optimiser moment for ${entry.name}.`);
-        gpu.write(which, toGpuLayout(entry.layout, entry.officialShape, data), entry.offset);
+    const { error } = gpu.scoped(() => {
+      model.loadState(checkpoint.state);
+      for (const [which, source] of [
+        [optimizer.expAvg, checkpoint.expAvg],
+        [optimizer.expAvgSq, checkpoint.expAvgSq],
+      ] as const) {
+        for (const entry of model.params.entries) {
+          const data = source.get(entry.name) as Float32Array;
+          gpu.write(which, toGpuLayout(entry.layout, entry.officialShape, data), entry.offset);
+        }
       }
-    }
+    });
     optimizer.steps.decay = progress.optimizerSteps.decay;
     optimizer.steps.noDecay = progress.optimizerSteps.noDecay;
     this.step = progress.step;
@@ -638,17 +819,37 @@ export class Trainer {
     this.maskRng.setState(progress.maskRngState);
     this.checkPrevious = false;
     this.fault = undefined;
+    this.gpuFault = undefined;
     this.lastCheckpoint = { step: this.step, bytes };
+    const failed = await error;
+    if (failed) throw this.gpuRunError(failed, `restoring ${fileName}`);
+    gpu.assertAlive();
     return progress;
   }
 
+  /**
+   * Loads imported weights (official names and layouts, already validated and finite) into the run, keeps
+   * its step, optimiser state and schedule, and keeps the result as the in-memory checkpoint.
+   */
+  async importState(values: Map<string, Float64Array | Float32Array>): Promise<void> {
+    await this.flush();
+    const { gpu, model } = this.device;
+    const { error } = gpu.scoped(() => model.loadState(values));
+    this.checkPrevious = false;
+    const failed = await error;
+    if (failed) throw this.gpuRunError(failed, 'loading the imported weights');
+    await this.keepInMemory();
+  }
+
   /** Rebuilds the device objects for another configuration (same batch), keeping nothing but the GPU. */
-  private rebuildWith(config: SparkConfig): void {
+  private async rebuildWith(config: SparkConfig): Promise<void> {
     validateTrainingSetup(config, this.batch, this.totalSteps, this.device.gpu.device.limits);
     const gpu = this.device.gpu;
     this.teardown();
     this.config = structuredClone(config);
-    this.device = this.build(gpu);
+    this.device = await this.buildChecked(gpu);
+    // The old sizes are not coming back: free what the new model did not reuse.
+    gpu.trimPool();
   }
 
   /**
@@ -693,8 +894,11 @@ export class Trainer {
       const mask = randomMask(this.batch, g, g, this.config.maskRatio, rng);
       model.setBatch(chunk, mask);
       this.shown = { images: chunk, mask };
-      gpu.submit('held-out eval', (pass) => model.encodeEval(pass));
-      sum += (await gpu.read(model.loss))[0];
+      const { error } = gpu.scoped(() => gpu.submit('held-out eval', (pass) => model.encodeEval(pass)));
+      const loss = (await gpu.read(model.loss))[0];
+      const failed = await error;
+      if (failed) throw this.gpuRunError(failed, 'the held-out evaluation');
+      sum += loss;
     }
     // The loss buffer now holds an eval loss: the guard must not read it as a training step's.
     this.checkPrevious = false;
@@ -707,16 +911,47 @@ export class Trainer {
   }
 
   /** The last batch as the model saw it, with the model's outputs (after every queued step finished). */
-  async snapshot(): Promise<{ images: Float32Array; mask: CellMask; model: SparkSnapshot }> {
+  async snapshot(): Promise<TrainerSnapshot> {
     await this.flush();
-    if (!this.shown) throw new Error('There is nothing to show yet: run a step or an evaluation first.');
-    const { images, mask } = this.shown;
-    return { images: images.slice(), mask, model: await this.device.model.readSnapshot() };
+    return this.readShown();
   }
 
-  /** Frees every GPU object of the run (the Gpu itself belongs to the caller). */
+  /**
+   * A snapshot without stopping training: while `run` loops, the loop reads it between two steps (the
+   * read-back waits for the steps already queued, not for a stop and a restart); otherwise it is taken now.
+   */
+  snapshotAtStepBoundary(): Promise<TrainerSnapshot> {
+    if (!this.running) return this.snapshot();
+    return new Promise((resolve, reject) => this.snapshotRequests.push({ resolve, reject }));
+  }
+
+  private async readShown(): Promise<TrainerSnapshot> {
+    if (!this.shown) throw new Error('There is nothing to show yet: run a step or an evaluation first.');
+    const { images, mask } = this.shown;
+    const step = this.step;
+    return { step, images: images.slice(), mask, model: await this.device.model.readSnapshot() };
+  }
+
+  /** Answers the snapshots asked for during `run`, at a step boundary. */
+  private async serveSnapshots(): Promise<void> {
+    if (this.snapshotRequests.length === 0) return;
+    const requests = this.snapshotRequests.splice(0);
+    try {
+      const shot = await this.readShown();
+      for (const request of requests) request.resolve(shot);
+    } catch (error) {
+      // After a device loss the recovered run answers them; any other failure is theirs.
+      if (isDeviceLoss(error, this.device.gpu)) this.snapshotRequests.unshift(...requests);
+      else for (const request of requests) request.reject(error);
+      if (isDeviceLoss(error, this.device.gpu)) throw error;
+    }
+  }
+
+  /** Frees every GPU object of the run and the pooled buffers it leaves (the Gpu belongs to the caller). */
   destroy(): void {
     this.generation++;
+    const gpu = this.device.gpu;
     this.teardown();
+    if (!gpu.isLost) gpu.trimPool();
   }
 }

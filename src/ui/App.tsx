@@ -9,7 +9,19 @@ import { MetricsPanel } from './components/Metrics';
 import { Notices } from './components/Notices';
 import { ProbePanel } from './components/ProbePanel';
 import { ReconstructionPanel } from './components/Reconstruction';
-import { useAppStore } from './store';
+import { RunsPanel } from './components/RunsTable';
+import { WatchSetPanel } from './components/WatchSet';
+import { useLabStore } from './lab-store';
+import { decodeLink, encodeLink } from './link';
+import { pushNotice, useAppStore } from './store';
+import { PanelBoundary } from './teach/PanelBoundary';
+import { RunBar } from './teach/RunBar';
+import { ScenarioPanel } from './teach/Scenarios';
+import { SparseViewPanel } from './teach/SparseView';
+import { ThemeSelect } from './teach/Theme';
+import { TourButton, TourInvite } from './teach/Tour';
+import { VanishLabPanel } from './teach/VanishLab';
+import { WebcamPanel } from './teach/Webcam';
 import { PlaygroundClient } from './trainer-client';
 import { createTrainerWorker } from './worker-entry';
 
@@ -83,39 +95,114 @@ function AdapterPanel() {
   );
 }
 
+/** Applies a shared link once, before the first render: its settings fill the form, its notices show. */
+function applyLink(): void {
+  const link = decodeLink(location.hash);
+  if (!link.present) return;
+  useAppStore.getState().setForm(link.form);
+  if (link.panel) useLabStore.setState({ panel: link.panel });
+  for (const text of link.notices) pushNotice('warning', 'link', text);
+}
+
+/** The hash follows the settings, so the address bar is always a link to what the page shows. */
+function useLinkInHash(): void {
+  const form = useAppStore((s) => s.form);
+  const panel = useLabStore((s) => s.panel);
+  useEffect(() => {
+    const hash = encodeLink({ form, ...(panel ? { panel } : {}) });
+    if (location.hash !== hash) history.replaceState(null, '', hash);
+  }, [form, panel]);
+}
+
 export function App() {
-  const [client] = useState(() => new PlaygroundClient(createTrainerWorker));
+  const [client] = useState(() => {
+    applyLink();
+    return new PlaygroundClient(createTrainerWorker);
+  });
   const gpuReady = useAppStore((s) => s.gpu.state === 'ready');
+  const gpuKnown = useAppStore((s) => s.gpu.state !== 'probing');
+  const preset = useAppStore((s) => s.form.preset);
+  const dataset = useAppStore((s) => s.form.dataset);
+  const userImages = useAppStore((s) => s.images.result?.total ?? 0);
+  const maskRatio = useAppStore((s) => s.form.maskRatio);
+  useLinkInHash();
+  // biome-ignore lint/correctness/useExhaustiveDependencies: the editor follows each new ratio
+  useEffect(() => {
+    client.lab.followRatio();
+  }, [maskRatio, client]);
   useEffect(() => {
     void probeWebGpu();
   }, []);
   useEffect(() => {
-    // A reload offers to resume what an earlier visit saved (only useful where training can run).
-    if (gpuReady) void client.loadSavedRuns();
+    // Kept runs from earlier visits, with the checkpoints to resume them (only useful where training can run).
+    if (gpuReady) void client.lab.restore();
   }, [gpuReady, client]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: a new preset means a new image size: reload the set
+  useEffect(() => {
+    // The watch set of the chosen data (the mask preview needs it before any run).
+    if (gpuKnown && (dataset !== 'user' || userImages > 0)) void client.lab.loadWatchImages();
+  }, [gpuKnown, preset, dataset, userImages, client]);
   return (
     <ClientContext.Provider value={client}>
       <main>
         <header>
-          <h1>SparkLab</h1>
+          <div className="header-row">
+            <h1>SparkLab</h1>
+            <div className="header-tools">
+              <TourButton />
+              <ThemeSelect />
+            </div>
+          </div>
           <p>
             SparK masked image modelling for convnets, trained live on your GPU with hand-written WebGPU
             kernels: hide most of an image, encode only what is visible with sparse convolutions, and learn to
             paint the rest back.
           </p>
+          <TourInvite />
         </header>
+        <RunBar />
         <AdapterPanel />
         <Notices />
         <div className="layout">
-          <Controls />
+          <PanelBoundary name="settings" helpId="controls" tourId="controls">
+            <Controls />
+          </PanelBoundary>
           <div className="views">
-            <ReconstructionPanel />
-            <MetricsPanel />
-            <HistogramPanel />
+            <PanelBoundary name="reconstruction" helpId="reconstruction" tourId="reconstruction">
+              <ReconstructionPanel />
+            </PanelBoundary>
+            <PanelBoundary name="sparse view" tourId="sparse">
+              <SparseViewPanel />
+            </PanelBoundary>
+            <PanelBoundary name="metrics" helpId="metrics">
+              <MetricsPanel />
+            </PanelBoundary>
+            <PanelBoundary name="watch set">
+              <WatchSetPanel />
+            </PanelBoundary>
+            <PanelBoundary name="histograms" helpId="histograms" tourId="histograms">
+              <HistogramPanel />
+            </PanelBoundary>
+            <PanelBoundary name="scenarios" tourId="scenarios">
+              <ScenarioPanel />
+            </PanelBoundary>
+            <PanelBoundary name="webcam">
+              <WebcamPanel />
+            </PanelBoundary>
           </div>
         </div>
-        <ProbePanel />
-        <MaskVanishingPanel />
+        <PanelBoundary name="runs">
+          <RunsPanel />
+        </PanelBoundary>
+        <PanelBoundary name="does it help">
+          <ProbePanel />
+        </PanelBoundary>
+        <PanelBoundary name="mask-vanishing" helpId="vanishing">
+          <MaskVanishingPanel />
+        </PanelBoundary>
+        <PanelBoundary name="mask drawing" tourId="vanish-lab">
+          <VanishLabPanel />
+        </PanelBoundary>
       </main>
     </ClientContext.Provider>
   );

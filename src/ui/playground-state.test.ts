@@ -61,6 +61,16 @@ describe('settings form', () => {
       batchSize: 32,
       steps: 2000,
       lr: '',
+      encoder: 'sparse',
+      decoderInputs: 'all',
+      maskToken: 'learned',
+      lossTarget: 'patch-norm',
+      lossOn: 'masked',
+      decoderWidth: '',
+      widths: '',
+      depths: '',
+      optimizer: '',
+      weightDecay: '',
     });
     expect(describePreset('tiny')).toBe('tiny: 32 px, ResNet (basic), stride 8, 4×4 mask grid');
     expect(describePreset('convnext-s-224')).toBe(
@@ -68,6 +78,42 @@ describe('settings form', () => {
     );
     // The 224-px official presets come last: a browser trains the small ones.
     expect(PLAYGROUND_PRESETS.slice(-2).sort()).toEqual(['convnext-s-224', 'resnet50-224']);
+  });
+
+  it('ablations other than SparK’s, typed sizes, optimiser and weight decay reach the RunConfig; bad ones are sentences', () => {
+    const check = checkForm({
+      ...DEFAULT_FORM,
+      encoder: 'dense-zero',
+      maskToken: 'zeros',
+      decoderWidth: '64',
+      widths: '8,16,16',
+      optimizer: 'adamw',
+      weightDecay: '0.1',
+    });
+    expect(check.ok).toBe(true);
+    if (!check.ok) return;
+    expect(check.config.model).toMatchObject({
+      maskRatio: 0.6,
+      encoder: 'dense-zero',
+      maskToken: 'zeros',
+      decoderWidth: 64,
+    });
+    expect(check.config.model).not.toHaveProperty('lossTarget');
+    expect(check.model.backbone).toMatchObject({ widths: [8, 16, 16], depths: [1, 1, 1] });
+    expect(check.config).toMatchObject({ optimizer: 'adamw', weightDecay: 0.1 });
+    expect(checkForm({ ...DEFAULT_FORM, decoderWidth: '30' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/decoder width 30 must be divisible by 2\^3/),
+    });
+    expect(checkForm({ ...DEFAULT_FORM, depths: '1,x' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/backbone depths must be whole numbers/),
+    });
+    expect(checkForm({ ...DEFAULT_FORM, weightDecay: '-1' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/weight decay must be a number of at least 0/),
+    });
+    expect(needsNewRun(DEFAULT_FORM, { ...DEFAULT_FORM, lossOn: 'all' })).toBe(true);
   });
 
   it('a typed learning rate is passed on; blank leaves the trainer default', () => {

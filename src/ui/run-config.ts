@@ -4,10 +4,17 @@
  * bad value is explained as the user types; the worker re-validates (and adds the adapter's limits) when it
  * configures the run.
  */
-import { gridSize, type SparkConfig, totalStride, validateSparkConfig } from '../models/config';
+import {
+  type EncoderMode,
+  gridSize,
+  SPARK_DEFAULTS,
+  type SparkConfig,
+  totalStride,
+  validateSparkConfig,
+} from '../models/config';
 import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
 import { lenKeep } from '../sparse/mask';
-import type { RunConfig } from '../worker/protocol';
+import type { OptimizerName, RunConfig } from '../worker/protocol';
 
 export type DatasetChoice = 'fashion-mnist' | 'photos' | 'user';
 
@@ -26,7 +33,72 @@ export interface PlaygroundForm {
   lr: string;
   steps: number;
   seed: number;
+  /** The ablation switches (SparK's choices are the defaults). */
+  encoder: EncoderMode;
+  decoderInputs: SparkConfig['decoderInputs'];
+  maskToken: SparkConfig['maskToken'];
+  lossTarget: SparkConfig['lossTarget'];
+  lossOn: SparkConfig['lossOn'];
+  /** Model overrides as typed; blank = the preset's. Widths/depths are comma-separated per stage. */
+  decoderWidth: string;
+  widths: string;
+  depths: string;
+  /** Blank = the preset's optimiser. */
+  optimizer: '' | OptimizerName;
+  /** Starting weight decay as typed; blank = the official 0.04. */
+  weightDecay: string;
 }
+
+/** The ablation switches: form field, test hook, label and options (first = SparK's choice). */
+export const ABLATIONS = [
+  {
+    field: 'encoder',
+    testId: 'ablation-encoder',
+    label: 'Encoder',
+    options: [
+      ['sparse', 'sparse (SparK)'],
+      ['dense-zero', 'dense, zero-filled'],
+    ],
+  },
+  {
+    field: 'decoderInputs',
+    testId: 'ablation-decoder',
+    label: 'Decoder inputs',
+    options: [
+      ['all', 'all scales (hierarchical)'],
+      ['coarsest', 'coarsest only'],
+    ],
+  },
+  {
+    field: 'maskToken',
+    testId: 'ablation-mask-token',
+    label: 'Mask token',
+    options: [
+      ['learned', 'learned'],
+      ['zeros', 'zeros'],
+    ],
+  },
+  {
+    field: 'lossTarget',
+    testId: 'ablation-target',
+    label: 'Target',
+    options: [
+      ['patch-norm', 'per-patch normalised'],
+      ['raw', 'raw pixels'],
+    ],
+  },
+  {
+    field: 'lossOn',
+    testId: 'ablation-loss-on',
+    label: 'Loss on',
+    options: [
+      ['masked', 'masked patches'],
+      ['all', 'all patches'],
+    ],
+  },
+] as const;
+
+export type AblationField = (typeof ABLATIONS)[number]['field'];
 
 /** Presets a browser can train at a useful speed, smallest first; the 224-px official ones are for loading. */
 export const PLAYGROUND_PRESETS: readonly PresetName[] = (Object.keys(PRESETS) as PresetName[]).sort(
@@ -44,6 +116,17 @@ export function formForPreset(name: PresetName, base?: PlaygroundForm): Playgrou
     batchSize: training.batch,
     steps: training.steps,
     lr: '',
+    encoder: base?.encoder ?? SPARK_DEFAULTS.encoder,
+    decoderInputs: base?.decoderInputs ?? SPARK_DEFAULTS.decoderInputs,
+    maskToken: base?.maskToken ?? SPARK_DEFAULTS.maskToken,
+    lossTarget: base?.lossTarget ?? SPARK_DEFAULTS.lossTarget,
+    lossOn: base?.lossOn ?? SPARK_DEFAULTS.lossOn,
+    // Sizes belong to a preset: a new preset starts from its own.
+    decoderWidth: '',
+    widths: '',
+    depths: '',
+    optimizer: base?.optimizer ?? '',
+    weightDecay: base?.weightDecay ?? '',
   };
 }
 
@@ -82,12 +165,60 @@ function parseLr(text: string): number | undefined | string {
   return value;
 }
 
+function parseWeightDecay(text: string): number | undefined | string {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const value = Number(trimmed);
+  if (!Number.isFinite(value) || value < 0)
+    return `The weight decay must be a number of at least 0 such as 0.04, got "${trimmed}".`;
+  return value;
+}
+
 /** The form as a RunConfig, or the first problem as a sentence. */
+function parseIntList(text: string, what: string): number[] | undefined | string {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const values = trimmed.split(/[\s,]+/).map(Number);
+  if (values.some((v) => !Number.isInteger(v) || v < 1))
+    return `The ${what} must be whole numbers of at least 1 separated by commas, such as 8, 16, 32; got "${trimmed}".`;
+  return values;
+}
+
+/** Model overrides of the form (ablations that differ from SparK's, sizes typed in); a sentence if bad. */
+export function modelOverrides(form: PlaygroundForm): Partial<SparkConfig> | string {
+  const overrides: Partial<SparkConfig> = { maskRatio: form.maskRatio };
+  for (const { field } of ABLATIONS)
+    if (form[field] !== SPARK_DEFAULTS[field]) (overrides as Record<string, unknown>)[field] = form[field];
+  const decoder = form.decoderWidth.trim();
+  if (decoder !== '') {
+    const width = Number(decoder);
+    if (!Number.isInteger(width) || width < 1)
+      return `The decoder width must be a positive whole number, got "${decoder}".`;
+    overrides.decoderWidth = width;
+  }
+  const widths = parseIntList(form.widths, 'backbone widths');
+  if (typeof widths === 'string') return widths;
+  const depths = parseIntList(form.depths, 'backbone depths');
+  if (typeof depths === 'string') return depths;
+  if (widths || depths) {
+    const base = PRESETS[form.preset].backbone;
+    if (base.family === 'resnet')
+      overrides.backbone = {
+        ...base,
+        widths: widths ?? [...base.widths],
+        depths: depths ?? [...base.depths],
+      };
+    else overrides.backbone = { ...base, dims: widths ?? [...base.dims], depths: depths ?? [...base.depths] };
+  }
+  return overrides;
+}
+
 export function checkForm(form: PlaygroundForm): FormCheck {
   let model: SparkConfig;
+  const overrides = modelOverrides(form);
+  if (typeof overrides === 'string') return { ok: false, message: overrides };
   try {
-    model = preset(form.preset);
-    model.maskRatio = form.maskRatio;
+    model = { ...preset(form.preset), ...structuredClone(overrides) };
     // The engine's validator: checks the ratio against this preset's mask grid, in the engine's words.
     model = validateSparkConfig(model);
   } catch (error) {
@@ -107,14 +238,20 @@ export function checkForm(form: PlaygroundForm): FormCheck {
     return { ok: false, message: `The seed must be a whole number of at least 0, got ${form.seed}.` };
   const lr = parseLr(form.lr);
   if (typeof lr === 'string') return { ok: false, message: lr };
+  const weightDecay = parseWeightDecay(form.weightDecay);
+  if (typeof weightDecay === 'string') return { ok: false, message: weightDecay };
+  if (form.optimizer !== '' && form.optimizer !== 'lamb' && form.optimizer !== 'adamw')
+    return { ok: false, message: `The optimiser must be LAMB or AdamW, got "${form.optimizer}".` };
   const config: RunConfig = {
     preset: form.preset,
-    model: { maskRatio: form.maskRatio },
+    model: overrides,
     data: { kind: form.dataset },
     batchSize: form.batchSize,
     steps: form.steps,
     seed: form.seed,
     ...(lr === undefined ? {} : { lr }),
+    ...(form.optimizer === '' ? {} : { optimizer: form.optimizer }),
+    ...(weightDecay === undefined ? {} : { weightDecay }),
   };
   return { ok: true, config, model };
 }
@@ -136,6 +273,21 @@ export function needsNewRun(configured: PlaygroundForm | undefined, form: Playgr
     configured.batchSize !== form.batchSize ||
     configured.lr.trim() !== form.lr.trim() ||
     configured.steps !== form.steps ||
-    configured.seed !== form.seed
+    configured.seed !== form.seed ||
+    ABLATIONS.some(({ field }) => configured[field] !== form[field]) ||
+    configured.decoderWidth.trim() !== form.decoderWidth.trim() ||
+    configured.widths.trim() !== form.widths.trim() ||
+    configured.depths.trim() !== form.depths.trim() ||
+    configured.optimizer !== form.optimizer ||
+    configured.weightDecay.trim() !== form.weightDecay.trim()
   );
+}
+
+/** A form from storage or an older version, with every field this version has (missing ones from defaults). */
+export function completeForm(partial: Partial<PlaygroundForm>): PlaygroundForm {
+  const name =
+    partial.preset && (PLAYGROUND_PRESETS as readonly string[]).includes(partial.preset)
+      ? partial.preset
+      : DEFAULT_FORM.preset;
+  return { ...formForPreset(name), ...partial, preset: name };
 }

@@ -62,6 +62,8 @@ export interface AppState {
   notices: Notice[];
   /** Checkpoints kept by the browser from earlier visits (newest first), offered for resuming. */
   savedRuns: CheckpointInfo[];
+  /** The browser's storage use (navigator.storage.estimate) and whether it is persistent; absent if unknown. */
+  storage?: { usage: number; quota: number; persisted: boolean };
   setGpu: (gpu: GpuStatus) => void;
   setForm: (patch: Partial<PlaygroundForm>) => void;
   dismissNotice: (id: number) => void;
@@ -135,8 +137,13 @@ export function reduceWorkerEvent(state: EventState, event: WorkerEvent): Partia
       // The same result is the return value of the addImages call, which the client merges (it arrives
       // even before any run exists); merging the event too would list every skipped file twice.
       return null;
+    case 'warning':
+      return add('warning', event.kind, event.message);
     case 'error':
-      return { run: { ...run, state: 'failed' }, ...add('error', 'worker-error', event.message) };
+      return {
+        run: { ...run, state: 'failed' },
+        ...add('error', event.kind ?? 'worker-error', event.message),
+      };
   }
 }
 

@@ -66,6 +66,9 @@ class ScriptedTrainer implements TrainerWorkerApi {
   async exportEncoder() {
     return new Uint8Array(4);
   }
+  async exportPth() {
+    return new Uint8Array(4);
+  }
   async importWeights(): Promise<ImportResult> {
     this.calls.push('importWeights');
     if (this.importError) throw new Error(this.importError);
@@ -198,8 +201,9 @@ describe('trainer client', () => {
     trainer.importError = 'the imported file is not a safetensors file: its header length is 1 TB.';
     const file = new File(['junk'], 'broken.safetensors');
     expect(await client.importWeights(file)).toBe(false);
+    // There was no run: one was configured for the import, so nothing the user had is "unchanged".
     expect(noticeTexts()).toEqual([
-      'import: broken.safetensors was not loaded: the imported file is not a safetensors file: its header length is 1 TB. The current weights are unchanged.',
+      'import-refused: broken.safetensors was not loaded: the imported file is not a safetensors file: its header length is 1 TB. The new run keeps the weights it was initialised with.',
     ]);
     trainer.importError = undefined;
     expect(await client.importWeights(new File(['ok'], 'good.safetensors'))).toBe(true);
@@ -208,6 +212,36 @@ describe('trainer client', () => {
     );
     // The run was configured once, for the first import.
     expect(trainer.calls.filter((c) => c === 'configure')).toHaveLength(1);
+  });
+
+  it('imports into the active run after a settings edit instead of replacing it, and says "unchanged" only then (item 5)', async () => {
+    await client.start();
+    useAppStore.getState().setForm({ batchSize: DEFAULT_FORM.batchSize * 2 });
+    trainer.importError = 'the imported file has no tensor named x.';
+    expect(await client.importWeights(new File(['junk'], 'other.safetensors'))).toBe(false);
+    expect(noticeTexts()).toEqual([
+      'import-refused: other.safetensors was not loaded: the imported file has no tensor named x. The current weights are unchanged.',
+    ]);
+    trainer.importError = undefined;
+    expect(await client.importWeights(new File(['ok'], 'good.safetensors'))).toBe(true);
+    expect(trainer.calls.filter((c) => c === 'configure')).toHaveLength(1);
+    expect(useAppStore.getState().run.runId).toBe('run-1');
+  });
+
+  it('asks once for persistent storage and shows the usage estimate (item 3)', async () => {
+    let asked = 0;
+    const storage = {
+      persisted: async () => false,
+      persist: async () => {
+        asked++;
+        return true;
+      },
+      estimate: async () => ({ usage: 3 * 2 ** 20, quota: 2 ** 30 }),
+    } as unknown as StorageManager;
+    await client.refreshStorage(storage);
+    await client.refreshStorage(storage);
+    expect(asked).toBe(1);
+    expect(useAppStore.getState().storage).toEqual({ usage: 3 * 2 ** 20, quota: 2 ** 30, persisted: false });
   });
 
   it('sends the mask ratio once the slider rests', async () => {

@@ -5,15 +5,18 @@
  */
 import * as Comlink from 'comlink';
 import type { ImageSource } from '../data/image-set';
+import type { LabTrainerRemote } from '../worker/lab-protocol';
 import {
   type CheckpointInfo,
+  type ConfigureResult,
   connectTrainer,
   subscribeEvents,
   type TrainerRemote,
   transferables,
   type WorkerEvent,
 } from '../worker/protocol';
-import { checkForm, metricsEveryFor, needsNewRun, type PlaygroundForm } from './run-config';
+import { LabClient } from './lab-client';
+import { checkForm, completeForm, metricsEveryFor, needsNewRun, type PlaygroundForm } from './run-config';
 import { INITIAL_RUN, mergeImages, pushNotice, reduceWorkerEvent, useAppStore } from './store';
 
 /**
@@ -46,7 +49,8 @@ function rememberForm(runId: string, form: PlaygroundForm): void {
 function recallForm(runId: string): PlaygroundForm | undefined {
   try {
     const text = localStorage.getItem(FORM_KEY_PREFIX + runId);
-    return text ? (JSON.parse(text) as PlaygroundForm) : undefined;
+    // Forms saved by an older page lack the newer fields: they get the defaults.
+    return text ? completeForm(JSON.parse(text) as Partial<PlaygroundForm>) : undefined;
   } catch {
     return undefined;
   }
@@ -79,8 +83,18 @@ export class PlaygroundClient {
   private lastSnapshotAt = 0;
   private maskRatioTimer?: ReturnType<typeof setTimeout>;
 
+  /** Kept runs, queue, watch set, exports (./lab-client.ts). */
+  readonly lab: LabClient;
+
   /** `createWorker` gives the worker (or, in tests, any comlink endpoint serving the API). */
-  constructor(private readonly createWorker: () => Promise<Comlink.Endpoint>) {}
+  constructor(private readonly createWorker: () => Promise<Comlink.Endpoint>) {
+    this.lab = new LabClient({
+      remote: () => this.connect() as Promise<LabTrainerRemote>,
+      startFresh: (form) => this.startFresh(form),
+      resume: (info) => this.resume(info),
+      refreshStorage: () => this.refreshStorage(),
+    });
+  }
 
   private get store() {
     return useAppStore;
@@ -116,6 +130,7 @@ export class PlaygroundClient {
   }
 
   private onEvent(event: WorkerEvent): void {
+    this.lab.onEvent(event);
     const state = this.store.getState();
     const change = reduceWorkerEvent(state, event);
     if (!change) return;
@@ -134,7 +149,9 @@ export class PlaygroundClient {
       await action(await this.connect());
       return true;
     } catch (error) {
-      pushNotice('error', kind, messageOf(error));
+      const text = messageOf(error);
+      // The worker may have announced the same failure as an event already (e.g. a GPU error ending a step).
+      if (!this.store.getState().notices.some((n) => n.text === text)) pushNotice('error', kind, text);
       return false;
     } finally {
       this.store.setState((s) => ({ run: { ...s.run, pending: null } }));
@@ -168,6 +185,19 @@ export class PlaygroundClient {
       notices: s.notices.filter((n) => n.kind === 'worker-crashed'),
     }));
     rememberForm(result.runId, form);
+    this.lab.onConfigured(result, form, this.lab.takeQueued());
+  }
+
+  /** Starts a new run with these settings (the lab's queue): the form shows them. */
+  startFresh(form: PlaygroundForm): Promise<boolean> {
+    this.store.getState().setForm(form);
+    return this.act('start', 'config', async (remote) => {
+      await this.ensureRun(remote, true);
+      await remote.start();
+      this.store.setState((s) =>
+        s.run.state === 'idle' || s.run.state === 'paused' ? { run: { ...s.run, state: 'running' } } : {},
+      );
+    });
   }
 
   start(): Promise<boolean> {
@@ -195,17 +225,34 @@ export class PlaygroundClient {
       const result = await remote.step(n);
       this.store.setState((s) => ({ run: { ...s.run, step: result.step } }));
       await this.refreshSnapshot(true);
+      this.lab.refreshCustom();
     });
   }
 
   reset(): Promise<boolean> {
     return this.act('reset', 'action', async (remote) => {
+      const previous = this.store.getState().run;
       const runId = await remote.reset();
       // The worker rebuilds the run from its configuration, i.e. the mask ratio it started with: keep the
       // slider's value instead, which is what the user sees.
       await remote.setMaskRatio(this.store.getState().form.maskRatio);
       const { configuredForm } = this.store.getState().run;
-      if (configuredForm) rememberForm(runId, configuredForm);
+      if (configuredForm) {
+        rememberForm(runId, configuredForm);
+        if (previous.model)
+          this.lab.onConfigured(
+            {
+              runId,
+              model: previous.model,
+              parameterCount: previous.parameterCount ?? 0,
+              warnings: previous.warnings,
+              runConfig: checkForm(configuredForm).ok
+                ? (checkForm(configuredForm) as { config: ConfigureResult['runConfig'] }).config
+                : undefined,
+            },
+            { ...configuredForm, maskRatio: this.store.getState().form.maskRatio },
+          );
+      }
       this.store.setState((s) => ({
         run: { ...s.run, runId, state: 'idle', step: 0, lastCheckpoint: undefined },
         metrics: [],
@@ -225,6 +272,28 @@ export class PlaygroundClient {
       this.store.setState({ savedRuns: list });
     } catch (error) {
       pushNotice('warning', 'saved-runs', `Saved runs could not be listed: ${messageOf(error)}`);
+    }
+    await this.refreshStorage();
+  }
+
+  private persistenceAsked = false;
+
+  /**
+   * Asks once for persistent storage (so the browser does not evict checkpoints when space runs low) and
+   * shows how much the site stores against its quota.
+   */
+  async refreshStorage(storage: StorageManager | undefined = globalThis.navigator?.storage): Promise<void> {
+    if (!storage?.estimate) return;
+    try {
+      let persisted = (await storage.persisted?.()) ?? false;
+      if (!persisted && !this.persistenceAsked && storage.persist) {
+        this.persistenceAsked = true;
+        persisted = await storage.persist();
+      }
+      const { usage = 0, quota = 0 } = await storage.estimate();
+      this.store.setState({ storage: { usage, quota, persisted } });
+    } catch {
+      // Storage estimates are informative only; a browser that refuses them leaves the line out.
     }
   }
 
@@ -267,6 +336,7 @@ export class PlaygroundClient {
       await remote.deleteCheckpoint(info.name);
       forgetForm(info.runId || info.name);
       this.store.setState((s) => ({ savedRuns: s.savedRuns.filter((c) => c.name !== info.name) }));
+      await this.refreshStorage();
     });
   }
 
@@ -283,8 +353,12 @@ export class PlaygroundClient {
   private async sendMaskRatio(ratio: number): Promise<void> {
     const { run, form } = this.store.getState();
     if (!checkForm({ ...form, maskRatio: ratio }).ok || !run.runId || !this.remote) return;
+    // A finished or failed run keeps the ratio it ran with (its kept record says so); the next run takes it.
+    if (run.state === 'finished' || run.state === 'failed') return;
     try {
       await this.remote.setMaskRatio(ratio);
+      this.lab.onMaskRatio(ratio);
+      this.lab.refreshCustom();
       // A resumed run should come back with the ratio it was last trained with.
       rememberForm(run.runId, { ...(recallForm(run.runId) ?? form), maskRatio: ratio });
     } catch (error) {
@@ -352,17 +426,38 @@ export class PlaygroundClient {
     return (await this.connect()).exportWeights();
   }
 
-  /** Loads a safetensors file into the current run (configuring one first); a bad file leaves it untouched. */
+  /** The run as a PyTorch .pth: the official SparK checkpoint or the timm-style encoder (docs/SCALE-OUT.md). */
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<boolean> {
+    return this.act('export', 'export', async (remote) => {
+      const { run } = this.store.getState();
+      if (!run.runId) throw new Error('There is nothing to export yet: start or step a run first.');
+      const suffix = format === 'official-pth' ? 'withdecoder-spark-style' : 'encoder-timm';
+      download(
+        await remote.exportPth(format),
+        `sparklab-${run.configuredForm?.preset ?? 'run'}-step${run.step}-${suffix}.pth`,
+      );
+    });
+  }
+
+  /**
+   * Loads a safetensors file into the active run, even when the form has changed since it was configured
+   * (a new run would replace the trained one); only without any run is one configured first. A refused file
+   * leaves the run's weights untouched, and the notice says "unchanged" only when there were weights.
+   */
   importWeights(file: File): Promise<boolean> {
-    return this.act('import', 'import', async (remote) => {
-      await this.ensureRun(remote);
+    return this.act('import', 'import-refused', async (remote) => {
+      const hadRun = Boolean(this.store.getState().run.runId);
+      if (!hadRun) await this.ensureRun(remote);
       const bytes = new Uint8Array(await file.arrayBuffer());
       let result: Awaited<ReturnType<TrainerRemote['importWeights']>>;
       try {
         result = await remote.importWeights(Comlink.transfer(bytes, transferables(bytes)));
       } catch (error) {
         throw new Error(
-          `${file.name} was not loaded: ${messageOf(error)} The current weights are unchanged.`,
+          `${file.name} was not loaded: ${messageOf(error)}` +
+            (hadRun
+              ? ' The current weights are unchanged.'
+              : ' The new run keeps the weights it was initialised with.'),
         );
       }
       const extra = result.unexpected.length > 0 ? `; ${result.unexpected.length} unknown names ignored` : '';

@@ -117,6 +117,9 @@ class FakeTrainer implements TrainerWorkerApi {
   async exportEncoder() {
     return withTransfer(new Uint8Array([4]));
   }
+  async exportPth() {
+    return withTransfer(new Uint8Array([5]));
+  }
   private checkpoint(name: string): CheckpointInfo {
     return { name, runId: this.runId, step: this.stepCount, bytes: 3, savedAt: '2026-01-01T00:00:00Z' };
   }

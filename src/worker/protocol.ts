@@ -66,6 +66,8 @@ export interface ConfigureResult {
   model: SparkConfig;
   /** Things that work but the user may not expect (e.g. a tiny held-out set). */
   warnings: string[];
+  /** The run configuration as the worker stored and runs it (the lab shows this, not the form). */
+  runConfig?: RunConfig;
 }
 
 export type RunState = 'unconfigured' | 'idle' | 'running' | 'paused' | 'recovering' | 'finished' | 'failed';
@@ -157,7 +159,10 @@ export type WorkerEvent =
   | { type: 'device-lost'; runId: string; message: string; recovered: boolean; resumedFromStep?: number }
   | { type: 'checkpoint'; runId: string; checkpoint: CheckpointInfo }
   | { type: 'images'; runId: string; result: AddImagesResult }
-  | { type: 'error'; runId: string; message: string };
+  /** Something went wrong that costs nothing yet (a checkpoint not stored); `kind` names it for the page. */
+  | { type: 'warning'; runId: string; kind: string; message: string }
+  /** The run stopped (state `failed`); `kind` names the failure (e.g. `gpu-error`) when it is known. */
+  | { type: 'error'; runId: string; message: string; kind?: string };
 
 export type WorkerEventListener = (event: WorkerEvent) => void;
 
@@ -182,6 +187,11 @@ export interface TrainerWorkerApi {
   importWeights(bytes: Uint8Array): Promise<ImportResult>;
   /** Encoder only, timm-style names (what PyTorch's load_state_dict expects). */
   exportEncoder(): Promise<Uint8Array>;
+  /**
+   * The run as a PyTorch `.pth` (src/io/pth): the official SparK checkpoint that `main.py --resume_from` takes
+   * (weights, LAMB/AdamW state, epoch -1: the official schedule restarts at 0), or the timm-style encoder.
+   */
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<Uint8Array>;
   saveCheckpoint(name?: string): Promise<CheckpointInfo>;
   restoreCheckpoint(name: string): Promise<CheckpointInfo>;
   listCheckpoints(): Promise<CheckpointInfo[]>;

@@ -2,6 +2,8 @@ import type * as Comlink from 'comlink';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import { MemoryCheckpointStore } from '../io/checkpoint-store';
+import { readOfficial } from '../io/pth/official-read';
+import { readPthBytes } from '../io/pth/read';
 import { randomDataset } from '../train/trainer-test-utils';
 import { connectTrainer, exposeTrainer, type RunConfig, subscribeEvents, type WorkerEvent } from './protocol';
 import { TrainerWorker, type WorkerHost } from './trainer-worker';
@@ -93,6 +95,12 @@ describe('TrainerWorker over comlink (real trainer, 8-px model)', () => {
     expect(imported.loaded).toBeGreaterThan(0);
     const encoder = await remote.exportEncoder();
     expect(encoder.byteLength).toBeGreaterThan(0);
+    // The official .pth of the page's export menu opens as the same model with its optimizer at step 3.
+    const official = await readOfficial(await readPthBytes(await remote.exportPth('official-pth')));
+    expect(official.config.backbone).toEqual(RUN.model?.backbone);
+    expect(official.optimizer?.steps).toEqual({ decay: 3, noDecay: 3 });
+    const timm = await readPthBytes(await remote.exportPth('timm-pth'));
+    expect([...(timm.root as Map<string, unknown>).keys()][0]).toBe('conv1.weight');
 
     const saved = await remote.saveCheckpoint('manual');
     expect(saved).toMatchObject({ name: 'manual', step: 3 });

@@ -15,14 +15,21 @@ import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/runtime';
 import type { CheckpointStore, JsonValue } from '../io/checkpoint-store';
 import { IndexedDbCheckpointStore } from '../io/checkpoint-store-idb';
+import { officialCheckpoint, officialEncoderCheckpoint } from '../io/pth/official';
+import { writePth } from '../io/pth/write';
+import { concatChunks } from '../io/pth/zip-write';
 import { readSafetensors } from '../io/safetensors';
 import { exportEncoderTimm, loadState, saveState } from '../io/state';
 import { ConfigError, type SparkConfig, totalStride } from '../models/config';
 import { sparkState } from '../models/official-names';
 import { PRESET_TRAINING, PRESETS, type PresetName } from '../models/presets';
-import { readTrainerCheckpoint } from '../train/checkpoint';
+import { findNonFiniteValue, readTrainerCheckpoint } from '../train/checkpoint';
 import { sparkParameterCount } from '../train/flops';
-import { Trainer, validateTrainingSetup } from '../train/trainer';
+import { Trainer, type TrainerEvent, validateTrainingSetup } from '../train/trainer';
+import { describeFailure } from './failures';
+import type { CustomReconRequest, LabWorkerApi, WatchEvalRequest } from './lab-protocol';
+import { LabService } from './lab-service';
+import { AsyncMutex } from './mutex';
 import {
   type ActiveMap,
   type AddImagesResult,
@@ -62,15 +69,29 @@ export function resolveModel(config: RunConfig): SparkConfig {
   return { ...structuredClone(base), ...structuredClone(config.model ?? {}) } as SparkConfig;
 }
 
-export class TrainerWorker implements TrainerWorkerApi {
+export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
   private readonly hub = new EventHub();
   private gpu?: Gpu;
   private trainer?: Trainer;
   private runConfig?: RunConfig;
   private runId = '';
   private state: RunState = 'unconfigured';
+  /** The background step loop of `start`. It holds no lock: every locked call that needs the trainer stops it. */
   private loop?: Promise<void>;
+  /** True while a `step` call runs the trainer (a pause asks it to stop early). */
+  private stepping = false;
   private images?: ImageCollection;
+  /** Serialises every call that touches the trainer or the run (./mutex.ts). */
+  private readonly lock = new AsyncMutex();
+  /** Watch set, yardstick and hand-edited masks (./lab-service.ts); they run under the lock, loop stopped. */
+  private readonly lab = new LabService({
+    loadDataset: (config, imageSize) => this.dataset(config, imageSize, []),
+    current: () =>
+      this.trainer && this.runConfig
+        ? { trainer: this.trainer, runId: this.runId, runConfig: this.runConfig }
+        : undefined,
+    whilePaused: (work) => this.lock.run(() => this.whilePaused(() => work())),
+  });
 
   constructor(private readonly host: WorkerHost) {}
 
@@ -88,26 +109,77 @@ export class TrainerWorker implements TrainerWorkerApi {
     this.emit({ type: 'state', runId: this.runId, state, step: this.trainer?.step ?? 0 });
   }
 
+  private warn(kind: string, message: string): void {
+    this.emit({ type: 'warning', runId: this.runId, kind, message });
+  }
+
+  /** Ends the run with a sentence: state `failed` and an error event whose kind names the failure. */
+  private fail(error: unknown): void {
+    const { kind, message } = describeFailure(error);
+    this.setState('failed');
+    this.emit({ type: 'error', runId: this.runId, kind, message });
+  }
+
   private requireTrainer(): Trainer {
     if (!this.trainer) throw new Error('Configure a run first.');
     return this.trainer;
   }
 
-  async configure(config: RunConfig): Promise<ConfigureResult> {
-    await this.stopLoop();
+  configure(config: RunConfig): Promise<ConfigureResult> {
+    return this.lock.run(async () => {
+      const wasRunning = await this.stopLoop();
+      try {
+        const built = await this.buildRun(config);
+        return this.adopt(built);
+      } catch (error) {
+        // The current run is untouched: it goes on as before.
+        if (wasRunning) this.startLoop();
+        throw error;
+      }
+    });
+  }
+
+  /**
+   * Builds a run without touching the current one: every number is checked, against the adapter's limits
+   * too, before the GPU or the data are touched, and the new trainer exists before the old one is destroyed.
+   */
+  private async buildRun(
+    config: RunConfig,
+    identity: { runId?: string; checkpointName?: string } = {},
+  ): Promise<{ trainer: Trainer; config: RunConfig; runId: string; result: ConfigureResult }> {
     const model = resolveModel(config);
-    // Every number is checked before the GPU or the data are touched.
     validateTrainingSetup(model, config.batchSize, config.steps);
+    if (!this.gpu || this.gpu.isLost) this.gpu = await this.host.createGpu();
+    validateTrainingSetup(model, config.batchSize, config.steps, this.gpu.device.limits);
     const warnings: string[] = [];
     const dataset = await this.dataset(config, model.inputSize, warnings);
-    this.gpu ??= await this.host.createGpu();
-    this.trainer?.destroy();
-    this.trainer = undefined;
-    this.runConfig = structuredClone(config);
-    this.runId = newRunId();
-    this.trainer = await this.createTrainer(model, config, dataset, this.runId);
+    const runId = identity.runId ?? newRunId();
+    const trainer = await this.createTrainer(model, config, dataset, runId, identity.checkpointName ?? runId);
+    const result = {
+      runId,
+      parameterCount: sparkParameterCount(model),
+      model,
+      warnings,
+      runConfig: structuredClone(config),
+    };
+    return { trainer, config: structuredClone(config), runId, result };
+  }
+
+  /** Makes a built run the current one and frees the one it replaces. */
+  private adopt(built: { trainer: Trainer; config: RunConfig; runId: string; result: ConfigureResult }) {
+    const old = this.trainer;
+    this.trainer = built.trainer;
+    this.runConfig = built.config;
+    this.runId = built.runId;
+    if (old) {
+      try {
+        old.destroy();
+      } catch {
+        // A run on a lost device has nothing left to free.
+      }
+    }
     this.setState('idle');
-    return { runId: this.runId, parameterCount: sparkParameterCount(model), model, warnings };
+    return built.result;
   }
 
   private async dataset(config: RunConfig, imageSize: number, warnings: string[]): Promise<Dataset> {
@@ -131,7 +203,13 @@ export class TrainerWorker implements TrainerWorkerApi {
     return dataset;
   }
 
-  private createTrainer(model: SparkConfig, config: RunConfig, dataset: Dataset, runId: string) {
+  private createTrainer(
+    model: SparkConfig,
+    config: RunConfig,
+    dataset: Dataset,
+    runId: string,
+    checkpointName: string,
+  ): Promise<Trainer> {
     const defaults = PRESET_TRAINING[(config.preset ?? 'tiny') as PresetName];
     return Trainer.create(this.gpu as Gpu, {
       config: model,
@@ -145,49 +223,62 @@ export class TrainerWorker implements TrainerWorkerApi {
       metricsEvery: config.metricsEvery ?? 10,
       checkpointEvery: config.checkpointEvery ?? 100,
       store: this.host.store,
-      checkpointName: runId,
+      checkpointName,
       checkpointMeta: { runConfig: structuredClone(config) as unknown as JsonValue },
       runId,
       createGpu: async () => {
         this.gpu = await this.host.createGpu();
         return this.gpu;
       },
-      onEvent: (event) => {
-        const runId = this.runId;
-        if (event.type === 'metrics') this.emit({ type: 'metrics', runId, metrics: event.metrics });
-        else if (event.type === 'rolled-back') this.emit({ ...event, runId });
-        else if (event.type === 'paused') this.emit({ ...event, runId });
-        else if (event.type === 'device-lost') {
-          this.emit({ ...event, runId });
-          if (event.recovered) this.setState(this.loop ? 'running' : 'paused');
-        } else if (event.type === 'checkpoint') {
-          this.emit({
-            type: 'checkpoint',
-            runId,
-            checkpoint: {
-              name: event.name,
-              runId,
-              step: event.step,
-              bytes: event.bytes,
-              savedAt: new Date().toISOString(),
-            },
-          });
-        }
-      },
+      onEvent: (event) => this.onTrainerEvent(event),
     });
+  }
+
+  private onTrainerEvent(event: TrainerEvent): void {
+    const runId = this.runId;
+    if (event.type === 'metrics') this.emit({ type: 'metrics', runId, metrics: event.metrics });
+    else if (event.type === 'rolled-back') this.emit({ ...event, runId });
+    else if (event.type === 'paused') this.emit({ ...event, runId });
+    else if (event.type === 'device-lost') {
+      // The run's state is the worker's to announce: the call or the loop that met the loss goes on.
+      this.emit({ ...event, runId });
+    } else if (event.type === 'store-failed') {
+      this.warn(
+        'checkpoint-failed',
+        `The checkpoint of step ${event.step} could not be stored (${event.message}). Training goes on; ` +
+          `the last good checkpoint (step ${event.keptStep}) is kept in memory, but it will not survive a reload.`,
+      );
+    } else if (event.type === 'checkpoint') {
+      this.emit({
+        type: 'checkpoint',
+        runId,
+        checkpoint: {
+          name: event.name,
+          runId,
+          step: event.step,
+          bytes: event.bytes,
+          savedAt: new Date().toISOString(),
+        },
+      });
+    }
   }
 
   // ------------------------------------------------------------------ the step loop
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    return this.lock.run(async () => this.startLoop());
+  }
+
+  /** Starts the background loop (call with the lock held, or from a locked call's clean-up). */
+  private startLoop(): void {
     const trainer = this.requireTrainer();
     if (this.loop) return;
-    this.setState('running');
+    if (this.state !== 'running') this.setState('running');
     this.loop = (async () => {
       try {
         const outcome = await trainer.run();
         if (outcome.status === 'completed') {
-          await trainer.checkpoint(this.runId);
+          await trainer.checkpoint();
           this.setState('finished');
           this.emit({
             type: 'paused',
@@ -200,8 +291,7 @@ export class TrainerWorker implements TrainerWorkerApi {
           this.setState('paused');
         }
       } catch (error) {
-        this.setState('failed');
-        this.emit({ type: 'error', runId: this.runId, message: (error as Error).message });
+        this.fail(error);
       } finally {
         this.loop = undefined;
       }
@@ -216,53 +306,139 @@ export class TrainerWorker implements TrainerWorkerApi {
     return true;
   }
 
-  /** Runs `work` with the loop stopped (the trainer is not re-entrant), then restarts it if it was running. */
-  private async paused<T>(work: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` with the loop stopped (the trainer is not re-entrant), then restarts it if it was running.
+   * A device lost before or during `work` is recovered (the last checkpoint restored) and `work` runs again.
+   */
+  private async whilePaused<T>(work: (trainer: Trainer) => Promise<T>): Promise<T> {
+    const trainer = this.requireTrainer();
     const wasRunning = await this.stopLoop();
     try {
-      return await work();
+      return await this.recovering(trainer, () => work(trainer));
     } finally {
-      if (wasRunning && this.trainer && this.trainer.step < this.trainer.totalSteps) await this.start();
+      if (wasRunning && this.state === 'running' && trainer.step < trainer.totalSteps) this.startLoop();
     }
   }
 
-  async pause(): Promise<void> {
-    const trainer = this.requireTrainer();
-    const wasRunning = await this.stopLoop();
-    if (!wasRunning) return;
-    await trainer.checkpoint(this.runId);
-    this.setState('paused');
-    this.emit({ type: 'paused', runId: this.runId, step: trainer.step, reason: 'user', message: 'Paused.' });
+  /** Runs `work`; after a device loss, recovers the trainer on a new device and runs it once more. */
+  private async recovering<T>(trainer: Trainer, work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (error) {
+      if (!trainer.gpu.isLost) throw error;
+      const previous = this.state;
+      this.setState('recovering');
+      try {
+        await trainer.recoverIfLost();
+      } catch (failure) {
+        this.fail(failure);
+        throw failure;
+      }
+      if (this.state === 'recovering') this.setState(previous);
+      return await work();
+    }
   }
 
-  async step(n: number): Promise<StepResult> {
-    const trainer = this.requireTrainer();
-    if (this.loop) throw new Error('Pause the run before stepping it by hand.');
-    if (!Number.isInteger(n) || n < 1)
-      throw new RangeError(`Step a whole number of times (at least 1), not ${n}.`);
-    await trainer.run(n);
-    return { step: trainer.step, metrics: trainer.lastMetrics };
-  }
-
-  async reset(): Promise<string> {
-    const config = this.runConfig;
-    if (!config) throw new Error('Configure a run first.');
-    await this.configure(config);
-    return this.runId;
-  }
-
-  async setMaskRatio(ratio: number): Promise<void> {
-    const trainer = this.requireTrainer();
-    await this.paused(() => trainer.setMaskRatio(ratio));
-  }
-
-  async snapshot(images = 4): Promise<Snapshot> {
-    const trainer = this.requireTrainer();
-    const shot = await this.paused(async () => {
-      // Before the first step nothing went through the model: show it a held-out batch (eval mode).
-      if (!trainer.hasShown) await trainer.evaluate(trainer.options.dataset.heldOutBatch(trainer.batch));
-      return trainer.snapshot();
+  pause(): Promise<void> {
+    // The loop or a step in progress is told at once, not after the calls queued before this one.
+    if (this.loop || this.stepping) this.trainer?.requestStop();
+    return this.lock.run(async () => {
+      const trainer = this.requireTrainer();
+      if (!(await this.stopLoop()) || this.state !== 'running') return;
+      // Pause always ends paused: a checkpoint that cannot be taken or stored is a warning, and a device
+      // lost while pausing is recovered from the last checkpoint.
+      try {
+        await this.recovering(trainer, () => trainer.checkpoint());
+      } catch (error) {
+        if ((this.state as RunState) === 'failed') return;
+        this.warn(
+          'checkpoint-failed',
+          `Paused, but the checkpoint of step ${trainer.step} could not be taken (${(error as Error).message}).`,
+        );
+      }
+      this.setState('paused');
+      this.emit({
+        type: 'paused',
+        runId: this.runId,
+        step: trainer.step,
+        reason: 'user',
+        message: 'Paused.',
+      });
     });
+  }
+
+  step(n: number): Promise<StepResult> {
+    return this.lock.run(async () => {
+      const trainer = this.requireTrainer();
+      if (this.loop) throw new Error('Pause the run before stepping it by hand.');
+      if (!Number.isInteger(n) || n < 1)
+        throw new RangeError(`Step a whole number of times (at least 1), not ${n}.`);
+      this.stepping = true;
+      try {
+        const outcome = await trainer.run(n);
+        if (outcome.status === 'paused') this.setState('paused');
+      } catch (error) {
+        this.fail(error);
+        throw error;
+      } finally {
+        this.stepping = false;
+      }
+      return { step: trainer.step, metrics: trainer.lastMetrics };
+    });
+  }
+
+  reset(): Promise<string> {
+    return this.lock.run(async () => {
+      const config = this.runConfig;
+      if (!config) throw new Error('Configure a run first.');
+      const wasRunning = await this.stopLoop();
+      const replaced = this.trainer?.checkpointName;
+      try {
+        this.adopt(await this.buildRun(config));
+      } catch (error) {
+        if (wasRunning) this.startLoop();
+        throw error;
+      }
+      // The replaced run's checkpoints would otherwise stay in the browser's storage for ever.
+      if (replaced) {
+        try {
+          await this.host.store.delete(replaced);
+        } catch (error) {
+          this.warn(
+            'storage',
+            `The replaced run's checkpoint could not be deleted: ${(error as Error).message}`,
+          );
+        }
+      }
+      return this.runId;
+    });
+  }
+
+  setMaskRatio(ratio: number): Promise<void> {
+    return this.lock.run(() => this.whilePaused((trainer) => trainer.setMaskRatio(ratio)));
+  }
+
+  snapshot(images = 4): Promise<Snapshot> {
+    return this.lock.run(async () => {
+      const trainer = this.requireTrainer();
+      // While training, the loop hands over its state at the next step boundary and carries on.
+      const shot = this.loop
+        ? await trainer.snapshotAtStepBoundary()
+        : await this.recovering(trainer, async () => {
+            // Before the first step nothing went through the model: show it a held-out batch (eval mode).
+            if (!trainer.hasShown)
+              await trainer.evaluate(trainer.options.dataset.heldOutBatch(trainer.batch));
+            return trainer.snapshot();
+          });
+      return this.toSnapshot(trainer, shot, images);
+    });
+  }
+
+  private toSnapshot(
+    trainer: Trainer,
+    shot: Awaited<ReturnType<Trainer['snapshot']>>,
+    images: number,
+  ): Snapshot {
     const config = trainer.config;
     const S = config.inputSize;
     const k = Math.max(1, Math.min(images, trainer.batch));
@@ -284,7 +460,7 @@ export class TrainerWorker implements TrainerWorkerApi {
     }));
     return withTransfer({
       runId: this.runId,
-      step: trainer.step,
+      step: shot.step ?? trainer.step,
       images: k,
       size: S,
       normalization: this.runConfig?.normalization ?? {
@@ -309,64 +485,126 @@ export class TrainerWorker implements TrainerWorkerApi {
     this.hub.unsubscribe(id);
   }
 
+  // ------------------------------------------------------------------ the lab (./lab-service.ts)
+
+  watchImages(config: RunConfig, offset: number, count: number) {
+    return this.lab.watchImages(config, offset, count).then(withTransfer);
+  }
+
+  evaluateWatch(request: WatchEvalRequest) {
+    return this.lab.evaluateWatch(request).then(withTransfer);
+  }
+
+  reconstructCustom(request: CustomReconRequest) {
+    return this.lab.reconstructCustom(request).then(withTransfer);
+  }
+
   // ------------------------------------------------------------------ weights and checkpoints
 
-  async exportWeights(): Promise<Uint8Array> {
-    const trainer = this.requireTrainer();
-    const values = await this.paused(() => trainer.model.exportState());
-    return withTransfer(saveState(trainer.config, values, { runId: this.runId, step: String(trainer.step) }));
+  exportWeights(): Promise<Uint8Array> {
+    return this.lock.run(async () => {
+      const values = await this.whilePaused((trainer) => trainer.model.exportState());
+      const trainer = this.requireTrainer();
+      return withTransfer(
+        saveState(trainer.config, values, { runId: this.runId, step: String(trainer.step) }),
+      );
+    });
   }
 
-  async exportEncoder(): Promise<Uint8Array> {
-    const trainer = this.requireTrainer();
-    const values = await this.paused(() => trainer.model.exportState());
-    return withTransfer(exportEncoderTimm(trainer.config, values, { runId: this.runId }));
+  exportEncoder(): Promise<Uint8Array> {
+    return this.lock.run(async () => {
+      const values = await this.whilePaused((trainer) => trainer.model.exportState());
+      const trainer = this.requireTrainer();
+      return withTransfer(exportEncoderTimm(trainer.config, values, { runId: this.runId }));
+    });
   }
 
-  async importWeights(bytes: Uint8Array): Promise<ImportResult> {
-    const trainer = this.requireTrainer();
-    const file = readSafetensors(bytes, 'the imported file');
-    const known = new Set(sparkState(trainer.config).map((e) => e.name));
-    const unexpected = [...file.tensors.keys()].filter((name) => !known.has(name));
-    // Throws a sentence naming the first missing or mis-shaped tensor, before anything is changed.
-    const { values } = loadState(trainer.config, bytes, 'the imported file', { ignoreUnexpected: true });
-    await this.paused(async () => trainer.model.loadState(values));
-    return { loaded: values.size, unexpected, missing: [] };
+  exportPth(format: 'official-pth' | 'timm-pth'): Promise<Uint8Array> {
+    return this.lock.run(async () => {
+      const captured = await this.whilePaused((trainer) => trainer.capture());
+      const root =
+        format === 'official-pth'
+          ? officialCheckpoint(captured, { sbn: false, epoch: -1 })
+          : officialEncoderCheckpoint(captured.config, captured.state);
+      return withTransfer(concatChunks(writePth(root)));
+    });
   }
 
-  async saveCheckpoint(name = this.runId): Promise<CheckpointInfo> {
-    const trainer = this.requireTrainer();
-    await this.paused(() => trainer.checkpoint(name));
-    const info = (await this.host.store.list()).find((c) => c.name === name);
-    if (!info) throw new Error(`The checkpoint "${name}" was not found after saving it.`);
-    return this.info(info);
+  importWeights(bytes: Uint8Array): Promise<ImportResult> {
+    return this.lock.run(async () => {
+      const trainer = this.requireTrainer();
+      const file = readSafetensors(bytes, 'the imported file');
+      const known = new Set(sparkState(trainer.config).map((e) => e.name));
+      const unexpected = [...file.tensors.keys()].filter((name) => !known.has(name));
+      // Throws a sentence naming the first missing or mis-shaped tensor, before anything is changed.
+      const { values } = loadState(trainer.config, bytes, 'the imported file', { ignoreUnexpected: true });
+      // NaN, infinities, values beyond f32 and negative variances would poison the run (and the next
+      // rollback would silently undo the import): refused, naming the tensor and the index.
+      const bad = findNonFiniteValue(values);
+      if (bad)
+        throw new ConfigError(`The imported file cannot be used: ${bad}. The current weights are unchanged.`);
+      await this.whilePaused((trainer) => trainer.importState(values));
+      return { loaded: values.size, unexpected, missing: [] };
+    });
+  }
+
+  saveCheckpoint(name?: string): Promise<CheckpointInfo> {
+    return this.lock.run(async () => {
+      const trainer = this.requireTrainer();
+      const target = name ?? trainer.checkpointName;
+      await this.whilePaused((t) => t.checkpoint(target, { requireStored: true }));
+      const info = (await this.host.store.list()).find((c) => c.name === target);
+      if (!info) throw new Error(`The checkpoint "${target}" was not found after saving it.`);
+      return this.info(info);
+    });
   }
 
   /**
-   * Restores a stored checkpoint. After a page reload there is no run yet: the run is configured again from
-   * the configuration saved with the checkpoint, then restored.
+   * Restores a stored checkpoint, all or nothing: the file is read and validated, and a run of another
+   * configuration (after a page reload there is no run yet) is built and restored aside, before the current
+   * run is replaced. The resumed run keeps its run id and goes on saving under the checkpoint's name.
    */
-  async restoreCheckpoint(name: string): Promise<CheckpointInfo> {
-    const { info, bytes } = await this.host.store.load(name);
-    const saved = info.meta.runConfig as unknown as RunConfig | undefined;
-    const checkpoint = readTrainerCheckpoint(bytes, name);
-    await this.stopLoop();
-    const sameRun =
-      this.trainer &&
-      JSON.stringify(this.trainer.config) === JSON.stringify(checkpoint.config) &&
-      this.trainer.batch === checkpoint.progress.batch;
-    if (!sameRun) {
-      if (!saved)
-        throw new ConfigError(
-          `The checkpoint "${name}" does not say which data it was trained on; configure the run first.`,
-        );
-      await this.configure({ ...saved, model: checkpoint.config, steps: checkpoint.progress.totalSteps });
-    }
-    const trainer = this.requireTrainer();
-    await trainer.restoreBytes(bytes, name);
-    this.runId = trainer.runId;
-    this.setState('paused');
-    return this.info(info);
+  restoreCheckpoint(name: string): Promise<CheckpointInfo> {
+    return this.lock.run(async () => {
+      const { info, bytes } = await this.host.store.load(name);
+      const saved = info.meta.runConfig as unknown as RunConfig | undefined;
+      const checkpoint = readTrainerCheckpoint(bytes, name);
+      const current = this.trainer;
+      const sameRun =
+        current &&
+        JSON.stringify(current.config) === JSON.stringify(checkpoint.config) &&
+        current.batch === checkpoint.progress.batch;
+      const wasRunning = await this.stopLoop();
+      try {
+        if (sameRun) {
+          await this.recovering(current, () => current.restoreBytes(bytes, name));
+          current.checkpointName = name;
+          this.runId = current.runId;
+          this.setState('paused');
+        } else {
+          if (!saved)
+            throw new ConfigError(
+              `The checkpoint "${name}" does not say which data it was trained on; configure the run first.`,
+            );
+          const built = await this.buildRun(
+            { ...saved, model: checkpoint.config, steps: checkpoint.progress.totalSteps },
+            { runId: checkpoint.progress.runId, checkpointName: name },
+          );
+          try {
+            await built.trainer.restoreBytes(bytes, name);
+          } catch (error) {
+            built.trainer.destroy();
+            throw error;
+          }
+          this.adopt(built);
+          this.setState('paused');
+        }
+      } catch (error) {
+        if (wasRunning && this.state === 'running') this.startLoop();
+        throw error;
+      }
+      return this.info(info);
+    });
   }
 
   async listCheckpoints(): Promise<CheckpointInfo[]> {

@@ -3,6 +3,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
+import { labChecks } from './lab.mjs';
+import { teachChecks } from './teach.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const FLAGS = [
@@ -280,6 +282,8 @@ try {
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );
+  await teachChecks({ browser, check, assert, url, flags: FLAGS, executablePath: CHROMIUM });
+  await labChecks({ check, assert, url, browser });
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));

@@ -16,9 +16,54 @@
 import type { Encodable } from '../../engine/conv2d';
 import { binaryForward } from '../../engine/eltwise';
 import type { Arena } from '../../engine/params';
-import type { Gpu, GpuTensor } from '../../gpu/runtime';
+import { elementCount, type Gpu, type GpuTensor } from '../../gpu/runtime';
 
 export type { Encodable };
+
+/**
+ * Activation buffers sized by the first (worst-case) build of a graph and handed out again, as views of the
+ * current size, to every later build over the same configuration: a model rebuilt for another batch or
+ * visible-cell count makes new dispatches and bind groups, never new activation buffers. Tensors are matched
+ * by their order of request, which is the same in every build of one configuration (the builders' structure
+ * depends on the configuration only); the label is checked to catch a builder for which it is not.
+ */
+export class ActivationMemory {
+  private readonly slots: GpuTensor[] = [];
+  private next = 0;
+  private sized = false;
+
+  constructor(private readonly gpu: Gpu) {}
+
+  /** Starts a build: the first one allocates, later ones take the same buffers in the same order. */
+  beginBuild(): void {
+    this.next = 0;
+  }
+
+  /** Ends the sizing build: from now on every request must fit a buffer it made. */
+  endSizing(): void {
+    this.sized = true;
+  }
+
+  take(label: string, shape: readonly number[]): GpuTensor {
+    if (!this.sized) {
+      const t = this.gpu.tensor(label, shape);
+      this.slots.push(t);
+      return t;
+    }
+    const slot = this.slots[this.next++];
+    const length = elementCount(shape);
+    if (!slot || slot.label !== label || length > slot.length)
+      throw new Error(
+        `Rebuilding the model asked for ${label} [${shape}] where the first build made ${slot ? `${slot.label} [${slot.shape}]` : 'nothing'}.`,
+      );
+    return { buffer: slot.buffer, offset: slot.offset, shape: [...shape], length, label };
+  }
+
+  release(): void {
+    for (const t of this.slots) this.gpu.releaseTensor(t);
+    this.slots.length = 0;
+  }
+}
 
 /** Compacted sparse rows [rows, channels] at the scale whose cells are `side`×`side` sites. */
 export interface SparseLayout {
@@ -102,12 +147,16 @@ export interface Layer {
   buildBackward(): Encodable[];
   /** Parameters this layer differentiates (official names); unused when its backward was skipped. */
   readonly paramNames: readonly string[];
+  /** Why this layer cannot run in train mode at the current sizes (it still evaluates), if it cannot. */
+  readonly trainRefusal?: string;
 }
 
-/** What every layer needs: the device, the arenas, and ownership of buffers and dispatches for release. */
+/**
+ * What every layer needs: the device, the arenas, activation memory, and ownership of dispatches for release.
+ * `release()` frees the dispatches (and their scratch); the activation buffers belong to the memory.
+ */
 export class Net {
   readonly layers: Layer[] = [];
-  private readonly tensors: GpuTensor[] = [];
   private readonly encodables: Encodable[] = [];
   private trainOps: Encodable[] = [];
   private evalOps: Encodable[] = [];
@@ -119,12 +168,13 @@ export class Net {
     readonly params: Arena,
     readonly stats: Arena,
     readonly label: string,
-  ) {}
+    private readonly memory: ActivationMemory,
+  ) {
+    memory.beginBuild();
+  }
 
   tensor(label: string, shape: readonly number[]): GpuTensor {
-    const t = this.gpu.tensor(`${this.label}.${label}`, shape);
-    this.tensors.push(t);
-    return t;
+    return this.memory.take(`${this.label}.${label}`, shape);
   }
 
   own<T extends Encodable>(encodable: T): T {
@@ -162,10 +212,18 @@ export class Net {
     return this.stats.view(name);
   }
 
-  /** Freezes the graph: collects forward lists and prepares every backward in reverse order. */
+  /** Why this graph cannot train (a layer refuses at these sizes); it can still evaluate. */
+  trainRefusal: string | undefined;
+
+  /**
+   * Freezes the graph: collects forward lists and prepares every backward in reverse order (none when a
+   * layer refuses to train at these sizes).
+   */
   finish(): void {
-    this.trainOps = this.layers.flatMap((l) => l.train);
+    this.trainRefusal = this.layers.find((l) => l.trainRefusal)?.trainRefusal;
     this.evalOps = this.layers.flatMap((l) => l.eval);
+    if (this.trainRefusal) return;
+    this.trainOps = this.layers.flatMap((l) => l.train);
     const backward: Encodable[] = [];
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const layer = this.layers[i];
@@ -183,11 +241,13 @@ export class Net {
 
   /** Train-mode forward and loss only (split from the backward so a trainer can time each in its own pass). */
   encodeTrainForward(pass: GPUComputePassEncoder): void {
+    if (this.trainRefusal) throw new RangeError(this.trainRefusal);
     for (const op of this.trainOps) op.encode(pass);
   }
 
   /** The backward of the last recorded train forward. */
   encodeTrainBackward(pass: GPUComputePassEncoder): void {
+    if (this.trainRefusal) throw new RangeError(this.trainRefusal);
     for (const op of this.backwardOps) op.encode(pass);
   }
 
@@ -197,8 +257,6 @@ export class Net {
 
   release(): void {
     for (const e of this.encodables) e.release();
-    for (const t of this.tensors) this.gpu.releaseTensor(t);
     this.encodables.length = 0;
-    this.tensors.length = 0;
   }
 }

@@ -192,10 +192,18 @@ export class RowBatchNorm implements Layer {
       runningMean: net.stat(`${name}.running_mean`),
       runningVar: net.stat(`${name}.running_var`),
     };
-    this.train = [net.own(batchNormTrain(net.gpu, { ...common, saved: this.saved }))];
+    // PyTorch refuses to train a BN on one value per channel ("Expected more than 1 value per channel");
+    // such a mask (e.g. one visible cell in a batch of one) can still be evaluated with running statistics.
+    if (this.rows < 2)
+      this.trainRefusal = `${name} would normalise a single value per channel; train on more visible cells or a larger batch (evaluation works).`;
+    this.train = this.trainRefusal
+      ? []
+      : [net.own(batchNormTrain(net.gpu, { ...common, saved: this.saved }))];
     this.eval = [net.own(batchNormEval(net.gpu, common))];
     this.paramNames = [`${name}.weight`, `${name}.bias`];
   }
+
+  readonly trainRefusal?: string;
 
   buildBackward(): Encodable[] {
     const ops: Encodable[] = [];

@@ -14,6 +14,8 @@ import {
   visibleCells,
 } from '../run-config';
 import { useAppStore } from '../store';
+import { StartDisabledReason } from '../teach/StartReason';
+import { AblationFields, RunProgress, ShareLink } from './LabSettings';
 
 function NumberField(props: {
   label: string;
@@ -141,6 +143,7 @@ function SettingsForm() {
           onChange={(e) => setForm({ lr: e.target.value })}
         />
       </label>
+      <AblationFields />
       {!check.ok && (
         <p className="form-error" role="alert" data-testid="form-error">
           {check.message}
@@ -150,6 +153,34 @@ function SettingsForm() {
         <p className="hint">These settings start a new run (fresh weights) at the next Start or Step.</p>
       )}
     </fieldset>
+  );
+}
+
+/**
+ * A button that stays focusable while it cannot act (aria-disabled instead of disabled), so keyboard focus
+ * is not thrown to the page when Start turns into Pause and back.
+ */
+function KeepFocusButton(props: {
+  testId: string;
+  disabled: boolean;
+  onClick: () => void;
+  children: React.ReactNode;
+  className?: string;
+  title?: string;
+}) {
+  return (
+    <button
+      type="button"
+      className={props.className}
+      data-testid={props.testId}
+      aria-disabled={props.disabled}
+      title={props.title}
+      onClick={() => {
+        if (!props.disabled) props.onClick();
+      }}
+    >
+      {props.children}
+    </button>
   );
 }
 
@@ -164,10 +195,9 @@ function RunButtons() {
   const running = run.state === 'running';
   return (
     <div className="buttons">
-      <button
-        type="button"
+      <KeepFocusButton
         className="primary"
-        data-testid="start"
+        testId="start"
         disabled={!gpuReady || !valid || busy || running}
         onClick={() => void client.start()}
       >
@@ -178,32 +208,25 @@ function RunButtons() {
             : run.runId && !needsNewRun(run.configuredForm, form) && run.step > 0
               ? 'Resume'
               : 'Start'}
-      </button>
-      <button
-        type="button"
-        data-testid="pause"
-        disabled={!running || busy}
-        onClick={() => void client.pause()}
-      >
+      </KeepFocusButton>
+      <KeepFocusButton testId="pause" disabled={!running || busy} onClick={() => void client.pause()}>
         Pause
-      </button>
-      <button
-        type="button"
-        data-testid="step"
+      </KeepFocusButton>
+      <KeepFocusButton
+        testId="step"
         disabled={!gpuReady || !valid || busy || running || run.state === 'finished'}
         onClick={() => void client.step(1)}
       >
         Step
-      </button>
-      <button
-        type="button"
-        data-testid="reset"
+      </KeepFocusButton>
+      <KeepFocusButton
+        testId="reset"
         disabled={!run.runId || busy}
         title="Fresh weights and optimizer state, same settings"
         onClick={() => void client.reset()}
       >
         Reset
-      </button>
+      </KeepFocusButton>
     </div>
   );
 }
@@ -213,9 +236,12 @@ function RunStatus() {
   const worker = useAppStore((s) => s.worker);
   if (!run.runId)
     return (
-      <p className="status" data-testid="run-status" data-state="unconfigured">
-        {worker === 'starting' ? 'Starting the training worker…' : 'No run yet: Start or Step begins one.'}
-      </p>
+      <div className="status" data-testid="run-status" data-state="unconfigured">
+        <p>
+          {worker === 'starting' ? 'Starting the training worker…' : 'No run yet: Start or Step begins one.'}
+        </p>
+        <RunProgress />
+      </div>
     );
   const steps = run.configuredForm?.steps;
   return (
@@ -226,6 +252,7 @@ function RunStatus() {
         {run.parameterCount !== undefined && ` · ${run.parameterCount.toLocaleString()} parameters`}
         {run.lastCheckpoint && ` · checkpoint at step ${run.lastCheckpoint.step}`}
       </p>
+      <RunProgress />
       {run.warnings.map((w) => (
         <p key={w} className="note">
           {w}
@@ -260,6 +287,23 @@ function WeightsControls() {
           onClick={() => void client.exportEncoder()}
         >
           Export encoder (timm)
+        </button>
+        <button
+          type="button"
+          data-testid="export-official-pth"
+          title="PyTorch .pth that the official SparK main.py resumes from (docs/SCALE-OUT.md)"
+          disabled={!hasRun || busy}
+          onClick={() => void client.exportPth('official-pth')}
+        >
+          Export .pth (official)
+        </button>
+        <button
+          type="button"
+          data-testid="export-timm-pth"
+          disabled={!hasRun || busy}
+          onClick={() => void client.exportPth('timm-pth')}
+        >
+          Export encoder .pth
         </button>
         <button type="button" disabled={!gpuReady || busy} onClick={() => input.current?.click()}>
           Import weights…
@@ -346,49 +390,14 @@ function ImageControls() {
   );
 }
 
-function SavedRuns() {
-  const client = useClient();
-  const saved = useAppStore((s) => s.savedRuns);
-  const busy = useAppStore((s) => s.run.pending !== null || s.run.state === 'running');
-  if (saved.length === 0) return null;
-  return (
-    <fieldset className="saved-runs" data-testid="saved-runs">
-      <legend>Saved runs</legend>
-      <p className="hint">Checkpoints this browser kept from earlier visits; resume one where it stopped.</p>
-      <ul>
-        {saved.map((info) => (
-          <li key={info.name} data-testid="saved-run">
-            <span>
-              step {info.step} · {new Date(info.savedAt).toLocaleString()} ·{' '}
-              {(info.bytes / 2 ** 20).toFixed(1)} MiB
-            </span>
-            <span className="buttons">
-              <button
-                type="button"
-                data-testid="resume-saved"
-                disabled={busy}
-                onClick={() => void client.resume(info)}
-              >
-                Resume
-              </button>
-              <button type="button" disabled={busy} onClick={() => void client.deleteSavedRun(info)}>
-                Delete
-              </button>
-            </span>
-          </li>
-        ))}
-      </ul>
-    </fieldset>
-  );
-}
-
 export function Controls() {
   return (
     <section className="panel controls" aria-label="Training controls">
-      <SavedRuns />
       <SettingsForm />
       <RunButtons />
+      <StartDisabledReason />
       <RunStatus />
+      <ShareLink />
       <WeightsControls />
       <ImageControls />
     </section>

@@ -2,6 +2,7 @@ import { useMemo } from 'react';
 import type { PixelHistograms } from '../../data/histogram';
 import { formatNumber, histogramPath, maxDensity } from '../charts';
 import { useAppStore } from '../store';
+import { useSampleHistograms } from '../teach/use-lesson';
 
 const BOX = { width: 220, height: 110 };
 
@@ -19,9 +20,10 @@ function HistogramChart(props: {
   note: string;
   testId: string;
   range?: [number, number];
+  kl?: number;
 }) {
   return (
-    <figure className="histogram" data-testid={props.testId}>
+    <figure className="histogram" data-testid={props.testId} data-kl={props.kl}>
       <svg
         viewBox={`0 0 ${BOX.width} ${BOX.height}`}
         role="img"
@@ -52,8 +54,12 @@ function zeroBinOf(h: PixelHistograms): number {
 }
 
 export function HistogramPanel() {
-  const histograms = useAppStore((s) => s.snapshot?.histograms);
+  const runHistograms = useAppStore((s) => s.snapshot?.histograms);
   const step = useAppStore((s) => s.snapshot?.step);
+  const ratio = useAppStore((s) => s.form.maskRatio);
+  // Before a run (or without WebGPU) the held-out example images under CPU-drawn masks stand in.
+  const sampleHistograms = useSampleHistograms();
+  const histograms = runHistograms ?? sampleHistograms;
   const view = useMemo(() => {
     if (!histograms) return undefined;
     // A √-density axis shared by the three, topped by the tallest bin of any: the zero-masking spike shows in
@@ -73,14 +79,21 @@ export function HistogramPanel() {
   }, [histograms]);
   return (
     <section className="panel" aria-label="Pixel histograms">
-      <h2>What the encoder sees{step !== undefined && <small> · step {step}</small>}</h2>
+      <h2>
+        What the encoder sees
+        {runHistograms ? (
+          step !== undefined && <small> · training batch, step {step}</small>
+        ) : (
+          <small> · example images at mask ratio {ratio.toFixed(2)}</small>
+        )}
+      </h2>
       <p className="hint">
         Zero-masking (filling masked cells with 0 for a dense convnet) piles pixels onto 0 and shifts the
         input distribution; a sparse encoder sees only the visible pixels, whose distribution stays close to
         the original (dashed). Bar heights are √(share of values); KL divergence from the original in nats.
       </p>
       {!histograms || !view ? (
-        <p className="hint">The histograms of the current batch appear with the first snapshot.</p>
+        <p className="hint">Loading the example images…</p>
       ) : (
         <div className="histograms">
           <HistogramChart
@@ -99,6 +112,7 @@ export function HistogramPanel() {
             note={`KL ${formatNumber(histograms.klZeroMasked)} · ${(100 * view.spike).toFixed(0)}% of values in the bin at 0`}
             testId="hist-zero-masked"
             range={view.range}
+            kl={histograms.klZeroMasked}
           />
           <HistogramChart
             title="Visible only"
@@ -108,6 +122,7 @@ export function HistogramPanel() {
             note={`KL ${formatNumber(histograms.klVisibleOnly)} · ${(100 * histograms.visibleFraction).toFixed(0)}% of pixels visible`}
             testId="hist-visible-only"
             range={view.range}
+            kl={histograms.klVisibleOnly}
           />
         </div>
       )}

@@ -1,13 +1,22 @@
 import { useEffect, useMemo, useRef } from 'react';
 import type { RgbaPicture } from '../../data/grid';
 import type { ActiveMap } from '../../worker/protocol';
+import { useClient } from '../client-context';
+import { stackVertically } from '../lab-export';
 import { snapshotPictures } from '../pictures';
 import { useAppStore } from '../store';
+import { ReconModeSelect, useReconComposite } from '../teach/recon-view';
 
 /** The colour of masked cells in the masked-input row (dark, distinct from any natural black). */
 const MASK_COLOR = [52, 56, 72] as const;
 
-export function PictureCanvas(props: { picture: RgbaPicture; testId: string; label: string; step?: number }) {
+export function PictureCanvas(props: {
+  picture: RgbaPicture;
+  testId: string;
+  label: string;
+  step?: number;
+  visibleCells?: number;
+}) {
   const canvas = useRef<HTMLCanvasElement>(null);
   const { picture } = props;
   useEffect(() => {
@@ -31,6 +40,7 @@ export function PictureCanvas(props: { picture: RgbaPicture; testId: string; lab
       aria-label={props.label}
       data-testid={props.testId}
       data-step={props.step}
+      data-visible-cells={props.visibleCells}
     />
   );
 }
@@ -88,14 +98,21 @@ const ROWS = [
 ] as const;
 
 export function ReconstructionPanel() {
+  const client = useClient();
   const snapshot = useAppStore((s) => s.snapshot);
-  const pictures = useMemo(() => (snapshot ? snapshotPictures(snapshot, MASK_COLOR) : undefined), [snapshot]);
+  // The composite in the reconstruction view the user chose (official or no-leak).
+  const composite = useReconComposite(snapshot);
+  const pictures = useMemo(
+    () => (snapshot && composite ? snapshotPictures({ ...snapshot, composite }, MASK_COLOR) : undefined),
+    [snapshot, composite],
+  );
   return (
     <section className="panel" aria-label="Reconstruction">
       <h2>
         Reconstruction
         {snapshot && <small> · step {snapshot.step}</small>}
       </h2>
+      <ReconModeSelect />
       {!snapshot || !pictures ? (
         <p className="hint">The model’s view of a few training images appears here once a run has started.</p>
       ) : (
@@ -114,6 +131,18 @@ export function ReconstructionPanel() {
             </figure>
           ))}
           <ActiveMaps maps={snapshot.activeMaps} step={snapshot.step} />
+          <button
+            type="button"
+            data-testid="download-recon"
+            onClick={() =>
+              void client.lab.downloadPicture(
+                stackVertically([pictures.input, pictures.masked, pictures.composite]),
+                `sparklab-reconstruction-step${snapshot.step}.png`,
+              )
+            }
+          >
+            Download PNG
+          </button>
         </div>
       )}
     </section>

@@ -1,0 +1,29 @@
+// The dense convolution family (NHWC activations, HWIO weights): the bindings and the cell mask that its GEMM
+// ops (forward.wgsl, phase.wgsl, grad_weight.wgsl, transpose_grad_weight.wgsl, composed with im2col.wgsl and
+// shaders/lib/gemm_core.wgsl) and its depthwise kernels (depthwise.wgsl) share. ConvParams is declared
+// once in src/engine/conv2d.ts (uniformStruct), which prepends its WGSL text.
+//
+// Masks (MASK_MODE 1 = u32, 2 = f32 bit patterns) are at cell resolution: mask[b, y / cell_h, x / cell_w].
+// A forward multiplies its output by the mask; the backward ops multiply dy by it on load, which is the mask
+// epilogue's gradient.
+
+override MASK_MODE: u32 = 0u;
+
+// Binding slots (src/engine/conv2d.ts binds them in this order):
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // the result: y, dx, dW or split-K partials
+@group(0) @binding(1) var<storage, read> lhs: array<vec4f>;      // the GEMM's A source: x (or dy for dx)
+@group(0) @binding(2) var<storage, read> mask: array<u32>;       // the cell mask, or zeros when MASK_MODE = 0
+@group(0) @binding(3) var<storage, read> rhs: array<vec4f>;      // the weight (or dy for dW)
+@group(0) @binding(4) var<storage, read> bias: array<f32>;       // [Cout], or zeros when has_bias = 0
+@group(1) @binding(0) var<uniform> p: ConvParams;
+
+fn mask_at(b: u32, y: u32, x: u32) -> f32 {
+  if (MASK_MODE == 0u) {
+    return 1.0;
+  }
+  let v = mask[(b * p.mask_h + y / p.cell_h) * p.mask_w + x / p.cell_w];
+  if (MASK_MODE == 1u) {
+    return select(0.0, 1.0, v != 0u);
+  }
+  return bitcast<f32>(v);
+}

@@ -1,0 +1,30 @@
+// The second pass of every split-K GEMM and other sliced sums: out[i] (+)= alpha · Σ_s partials[s · count + i]
+// (+ bias[i % cols]), slices added in order 0, 1, … (deterministic, no atomics). One thread per element.
+// Composed with shaders/lib/grid.wgsl; SliceReduceParams is declared in src/engine/gemm.ts.
+
+override HAS_BIAS: bool = false;
+
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // the sum's destination
+@group(0) @binding(1) var<storage, read> partials: array<f32>;   // [slices, count]
+@group(0) @binding(2) var<storage, read> bias: array<f32>;       // [cols] with HAS_BIAS, else the zeros buffer
+@group(1) @binding(0) var<uniform> p: SliceReduceParams;
+
+@compute @workgroup_size(256)
+fn slice_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
+  let i = grid_index(wid, nwg, lid);
+  if (i >= p.count) {
+    return;
+  }
+  var sum = 0.0;
+  for (var s = 0u; s < p.slices; s++) {
+    sum += partials[s * p.count + i];
+  }
+  var value = p.alpha * sum;
+  if (HAS_BIAS) {
+    value += bias[i % p.cols];
+  }
+  if (p.accumulate != 0u) {
+    value += out[i];
+  }
+  out[i] = value;
+}

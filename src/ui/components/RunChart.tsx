@@ -1,0 +1,178 @@
+/**
+ * Curves of several runs with uPlot (legend, hover read-out, log scale), each with a visually hidden data
+ * table for screen readers. Runs that differ only by seed can be drawn as their mean with a min–max band.
+ */
+import { useEffect, useMemo, useRef } from 'react';
+import uPlot from 'uplot';
+import 'uplot/dist/uPlot.min.css';
+import { formatNumber } from '../charts';
+
+export interface ChartSeries {
+  label: string;
+  color: string;
+  points: { x: number; y: number }[];
+  dash?: boolean;
+  /** A band drawn under the line: [lower, upper] at the same x as `points`. */
+  band?: { lower: number[]; upper: number[] };
+}
+
+/** Exponential moving average (weight `smoothing` on the past), as loss curves are usually smoothed. */
+export function smooth(values: number[], smoothing: number): number[] {
+  if (smoothing <= 0) return values;
+  const out: number[] = [];
+  let average: number | undefined;
+  for (const v of values) {
+    if (!Number.isFinite(v)) {
+      out.push(v);
+      continue;
+    }
+    average = average === undefined ? v : smoothing * average + (1 - smoothing) * v;
+    out.push(average);
+  }
+  return out;
+}
+
+/** Series on one shared x axis (uPlot's aligned data: null where a run has no reading at that step). */
+export function alignSeries(series: ChartSeries[]): uPlot.AlignedData {
+  const xs = [...new Set(series.flatMap((s) => s.points.map((p) => p.x)))].sort((a, b) => a - b);
+  const index = new Map(xs.map((x, i) => [x, i]));
+  const columns: (number | null)[][] = [];
+  for (const s of series) {
+    const column: (number | null)[] = new Array(xs.length).fill(null);
+    for (const p of s.points) column[index.get(p.x) as number] = Number.isFinite(p.y) ? p.y : null;
+    columns.push(column);
+    if (s.band) {
+      const lower: (number | null)[] = new Array(xs.length).fill(null);
+      const upper: (number | null)[] = new Array(xs.length).fill(null);
+      s.points.forEach((p, i) => {
+        lower[index.get(p.x) as number] = s.band?.lower[i] ?? null;
+        upper[index.get(p.x) as number] = s.band?.upper[i] ?? null;
+      });
+      columns.push(lower, upper);
+    }
+  }
+  return [xs, ...columns] as uPlot.AlignedData;
+}
+
+const TABLE_ROWS = 40;
+
+export function RunChart(props: {
+  series: ChartSeries[];
+  title: string;
+  testId: string;
+  /** data-points: the readings of the current run (the existing hook). */
+  points: number;
+  log?: boolean;
+  height?: number;
+  yLabel: string;
+}) {
+  const box = useRef<HTMLDivElement>(null);
+  const plot = useRef<uPlot | null>(null);
+  const data = useMemo(() => alignSeries(props.series), [props.series]);
+  const shape = JSON.stringify([
+    props.series.map((s) => [s.label, s.color, s.dash ?? false, !!s.band]),
+    props.log ?? false,
+  ]);
+  // biome-ignore lint/correctness/useExhaustiveDependencies: rebuilt only when the series' shape changes; data updates below
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const series: uPlot.Series[] = [{ label: 'step' }];
+    const bands: uPlot.Band[] = [];
+    for (const s of props.series) {
+      series.push({
+        label: s.label,
+        stroke: s.color,
+        width: 1.5,
+        dash: s.dash ? [5, 3] : undefined,
+        spanGaps: true,
+        value: (_u, v) => (v === null || v === undefined ? '–' : formatNumber(v)),
+      });
+      if (s.band) {
+        const upper = series.length + 1;
+        series.push({ label: `${s.label} min`, stroke: 'transparent', spanGaps: true, show: true });
+        series.push({ label: `${s.label} max`, stroke: 'transparent', spanGaps: true, show: true });
+        bands.push({ series: [upper, upper - 1], fill: `${s.color}22` });
+      }
+    }
+    const width = Math.max(240, element.clientWidth || 360);
+    const chart = new uPlot(
+      {
+        width,
+        height: props.height ?? 200,
+        series,
+        bands,
+        scales: { x: { time: false }, y: props.log ? { distr: 3, log: 10 } : {} },
+        axes: [
+          { label: 'step', size: 36 },
+          { label: props.yLabel, size: 56 },
+        ],
+        legend: { live: true },
+        cursor: { drag: { x: true, y: false } },
+      },
+      data,
+      element,
+    );
+    plot.current = chart;
+    const resize = new ResizeObserver(() => {
+      const w = element.clientWidth;
+      if (w > 0 && Math.abs(w - chart.width) > 4) chart.setSize({ width: w, height: props.height ?? 200 });
+    });
+    resize.observe(element);
+    return () => {
+      resize.disconnect();
+      chart.destroy();
+      plot.current = null;
+    };
+  }, [shape]);
+  useEffect(() => {
+    plot.current?.setData(data);
+  }, [data]);
+  const rows = useMemo(() => {
+    const xs = data[0] as number[];
+    const stride = Math.max(1, Math.ceil(xs.length / TABLE_ROWS));
+    return xs.flatMap((_x, i) => (i % stride === 0 || i === xs.length - 1 ? [i] : []));
+  }, [data]);
+  const lineColumns = props.series.map((s, i) => ({
+    s,
+    column: 1 + props.series.slice(0, i).reduce((n, t) => n + (t.band ? 3 : 1), 0),
+  }));
+  return (
+    <figure className="run-chart">
+      <div
+        ref={box}
+        className="uplot-box"
+        role="img"
+        aria-label={`${props.title}: ${props.series.length} run${props.series.length === 1 ? '' : 's'}`}
+        data-testid={props.testId}
+        data-points={props.points}
+        data-series={props.series.length}
+      />
+      <figcaption>{props.title}</figcaption>
+      <table className="visually-hidden">
+        <caption>{props.title} (every reading shown as a table)</caption>
+        <thead>
+          <tr>
+            <th scope="col">step</th>
+            {props.series.map((s) => (
+              <th scope="col" key={s.label}>
+                {s.label}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((i) => (
+            <tr key={i}>
+              <th scope="row">{(data[0] as number[])[i]}</th>
+              {lineColumns.map(({ s, column }) => {
+                const v = (data[column] as (number | null)[])[i];
+                return <td key={s.label}>{v === null || v === undefined ? '' : formatNumber(v)}</td>;
+              })}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </figure>
+  );
+}

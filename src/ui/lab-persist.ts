@@ -1,0 +1,230 @@
+/**
+ * Kept runs in this browser (IndexedDB `sparklab-lab`, one record per run; checkpoints stay in the worker's
+ * own store under the run id) and kept runs in a file (JSON: configuration, curves, watch-set thumbnails as
+ * base64 RGBA). Reading a file checks every field it uses and says in a sentence what is wrong.
+ */
+import type { RgbaPicture } from '../data/grid';
+import type { KeptRun, WatchThumb } from './lab-store';
+import { completeForm } from './run-config';
+
+const DB_NAME = 'sparklab-lab';
+const DB_VERSION = 1;
+const STORE = 'runs';
+export const RUNS_FILE_FORMAT = 'sparklab-kept-runs';
+const RUNS_FILE_VERSION = 1;
+
+function openDb(): Promise<IDBDatabase> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.open(DB_NAME, DB_VERSION);
+    request.onupgradeneeded = () => {
+      if (!request.result.objectStoreNames.contains(STORE))
+        request.result.createObjectStore(STORE, { keyPath: 'id' });
+    };
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error('IndexedDB could not be opened.'));
+  });
+}
+
+function done(transaction: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    transaction.oncomplete = () => resolve();
+    transaction.onerror = () => reject(transaction.error ?? new Error('An IndexedDB write failed.'));
+    transaction.onabort = () => reject(transaction.error ?? new Error('An IndexedDB write was aborted.'));
+  });
+}
+
+export async function loadKeptRuns(): Promise<KeptRun[]> {
+  const db = await openDb();
+  try {
+    const request = db.transaction(STORE, 'readonly').objectStore(STORE).getAll();
+    const records = await new Promise<unknown[]>((resolve, reject) => {
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    return records.flatMap((record) => {
+      try {
+        return [checkRun(record, 'a stored run')];
+      } catch {
+        // A record from another version of the page that cannot be read is left out, not shown half.
+        return [];
+      }
+    });
+  } finally {
+    db.close();
+  }
+}
+
+/** Writes the runs given and removes stored ones not among them. */
+export async function saveKeptRuns(runs: KeptRun[]): Promise<void> {
+  const db = await openDb();
+  try {
+    const transaction = db.transaction(STORE, 'readwrite');
+    const store = transaction.objectStore(STORE);
+    const keep = new Set(runs.map((r) => r.id));
+    const keys = store.getAllKeys();
+    keys.onsuccess = () => {
+      for (const key of keys.result) if (!keep.has(String(key))) store.delete(key);
+    };
+    for (const run of runs) store.put(run);
+    await done(transaction);
+  } finally {
+    db.close();
+  }
+}
+
+/** Bytes a kept run takes in storage (its record; the checkpoint is counted from the worker's list). */
+export function runBytes(run: KeptRun): number {
+  const pictures = run.watch ? run.watch.masked.data.byteLength + run.watch.composite.data.byteLength : 0;
+  const { watch: _watch, ...rest } = run;
+  return JSON.stringify(rest).length + pictures + (run.watch ? run.watch.mask.length * 2 : 0);
+}
+
+// ------------------------------------------------------------------ files
+
+function toBase64(bytes: Uint8ClampedArray): string {
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 0x8000)
+    text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+function fromBase64(text: string): Uint8ClampedArray {
+  const raw = atob(text);
+  const out = new Uint8ClampedArray(raw.length);
+  for (let i = 0; i < raw.length; i++) out[i] = raw.charCodeAt(i);
+  return out;
+}
+
+function pictureToJson(p: RgbaPicture) {
+  return { width: p.width, height: p.height, rgba: toBase64(p.data) };
+}
+
+export function runsToFile(runs: KeptRun[], engineVersion: string): string {
+  return JSON.stringify({
+    format: RUNS_FILE_FORMAT,
+    version: RUNS_FILE_VERSION,
+    engineVersion,
+    runs: runs.map((run) => ({
+      ...run,
+      watch: run.watch
+        ? {
+            ...run.watch,
+            masked: pictureToJson(run.watch.masked),
+            composite: pictureToJson(run.watch.composite),
+          }
+        : undefined,
+    })),
+  });
+}
+
+class FileFormatError extends Error {}
+
+function fail(message: string): never {
+  throw new FileFormatError(message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function picture(v: unknown, where: string): RgbaPicture {
+  if (!isObject(v)) fail(`${where} is not a picture.`);
+  const { width, height } = v;
+  if (
+    !Number.isInteger(width) ||
+    !Number.isInteger(height) ||
+    (width as number) < 1 ||
+    (height as number) < 1
+  )
+    fail(`${where} has no valid size.`);
+  const data = v.rgba !== undefined ? fromBase64(String(v.rgba)) : v.data;
+  if (!(data instanceof Uint8ClampedArray) || data.length !== (width as number) * (height as number) * 4)
+    fail(`${where} does not hold ${width}×${height} RGBA pixels.`);
+  return { width: width as number, height: height as number, data };
+}
+
+const STATES = new Set([
+  'unconfigured',
+  'idle',
+  'queued',
+  'running',
+  'paused',
+  'recovering',
+  'finished',
+  'failed',
+]);
+
+/** A kept run from storage or a file, checked field by field. */
+export function checkRun(value: unknown, where: string): KeptRun {
+  if (!isObject(value)) fail(`${where} is not a run.`);
+  const id = value.id;
+  if (typeof id !== 'string' || id.length === 0 || id.length > 100) fail(`${where} has no run id.`);
+  if (!Array.isArray(value.metrics)) fail(`${where} (${id}) has no metrics list.`);
+  const metrics = value.metrics.filter(
+    (m): m is KeptRun['metrics'][number] =>
+      isObject(m) && Number.isFinite(m.step) && typeof m.loss === 'number',
+  );
+  const heldOut = Array.isArray(value.heldOut)
+    ? value.heldOut.filter(
+        (h): h is { step: number; loss: number } =>
+          isObject(h) && Number.isFinite(h.step) && Number.isFinite(h.loss),
+      )
+    : [];
+  let watch: WatchThumb | undefined;
+  if (isObject(value.watch)) {
+    const w = value.watch;
+    watch = {
+      step: Number(w.step) || 0,
+      ratio: Number(w.ratio) || 0,
+      visibleCells: Number(w.visibleCells) || 0,
+      count: Number(w.count) || 0,
+      grid: Number(w.grid) || 0,
+      mask: Array.isArray(w.mask) ? w.mask.map((v) => (v ? 1 : 0)) : [],
+      masked: picture(w.masked, `${where} (${id}) masked thumbnail`),
+      composite: picture(w.composite, `${where} (${id}) reconstruction thumbnail`),
+    };
+  }
+  const state = STATES.has(String(value.state)) ? (value.state as KeptRun['state']) : 'finished';
+  return {
+    id,
+    label: typeof value.label === 'string' ? value.label.slice(0, 12) : '#?',
+    state,
+    form: completeForm(isObject(value.form) ? (value.form as Partial<KeptRun['form']>) : {}),
+    ...(isObject(value.config) ? { config: value.config } : {}),
+    metrics,
+    heldOut,
+    ...(watch ? { watch } : {}),
+    step: Number.isFinite(value.step) ? Number(value.step) : 0,
+    createdAt: Number.isFinite(value.createdAt) ? Number(value.createdAt) : Date.now(),
+    pinned: value.pinned === true,
+    userImages: value.userImages === true,
+    ...(value.imported === true ? { imported: true } : {}),
+  };
+}
+
+/** Kept runs from a file written by `runsToFile`; throws a sentence when the file is not one. */
+export function runsFromFile(text: string, fileName: string): KeptRun[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Error(`${fileName} is not a kept-runs file: it is not JSON.`);
+  }
+  try {
+    if (!isObject(parsed) || parsed.format !== RUNS_FILE_FORMAT)
+      fail(`${fileName} is not a kept-runs file (no "format": "${RUNS_FILE_FORMAT}").`);
+    if (parsed.version !== RUNS_FILE_VERSION)
+      fail(
+        `${fileName} is a kept-runs file of version ${String(parsed.version)}; this page reads version 1.`,
+      );
+    if (!Array.isArray(parsed.runs)) fail(`${fileName} holds no list of runs.`);
+    return parsed.runs.map((run, i) => ({
+      ...checkRun(run, `run ${i + 1} of ${fileName}`),
+      imported: true,
+      state: 'finished' as const,
+    }));
+  } catch (error) {
+    if (error instanceof FileFormatError) throw new Error(error.message);
+    throw error;
+  }
+}
