@@ -7,6 +7,7 @@ import { HistogramPanel } from './components/Histograms';
 import { MaskVanishingPanel } from './components/MaskVanishing';
 import { MetricsPanel } from './components/Metrics';
 import { Notices } from './components/Notices';
+import { ProbePanel } from './components/ProbePanel';
 import { ReconstructionPanel } from './components/Reconstruction';
 import { RunsPanel } from './components/RunsTable';
 import { WatchSetPanel } from './components/WatchSet';
@@ -192,6 +193,9 @@ export function App() {
         </div>
         <PanelBoundary name="runs">
           <RunsPanel />
+        </PanelBoundary>
+        <PanelBoundary name="does it help">
+          <ProbePanel />
         </PanelBoundary>
         <PanelBoundary name="mask-vanishing" helpId="vanishing">
           <MaskVanishingPanel />
