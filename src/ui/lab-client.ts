@@ -235,7 +235,8 @@ export class LabClient {
       const offset = useLabStore.getState().watchOffset;
       const images = await remote.watchImages(check.config, offset, WATCH_COUNT);
       useLabStore.setState({ watchImages: images });
-      this.resetCustom();
+      const image = useLabStore.getState().custom?.image ?? offset;
+      this.resetCustom(image >= offset && image < offset + WATCH_COUNT ? image : offset);
     } catch (error) {
       pushNotice('warning', 'watch-set', `The watch-set images could not be loaded: ${messageOf(error)}`);
     }
@@ -513,8 +514,10 @@ export class LabClient {
       // A run that was training when the page closed stopped there; its checkpoint resumes it.
       r.state === 'running' || r.state === 'recovering' ? { ...r, state: 'paused' as const } : r,
     );
+    const inMemory = useLabStore.getState().runs;
     for (const info of [...this.checkpoints].sort((a, b) => a.savedAt.localeCompare(b.savedAt))) {
-      if (runs.some((r) => r.id === info.name)) continue;
+      // A checkpoint without a kept record (an older page saved it) still gets a row to resume it from.
+      if (runs.some((r) => r.id === info.name) || inMemory.some((r) => r.id === info.name)) continue;
       const form = useAppStore.getState().form;
       runs.push({
         ...newKeptRun(runs, info.name, form, 'paused'),
@@ -561,7 +564,7 @@ export class LabClient {
   }
 
   /** Over budget: the oldest unpinned run (not the current one) goes, with a notice. */
-  private async enforceBudget(): Promise<void> {
+  async enforceBudget(): Promise<void> {
     const budget = useLabStore.getState().storage.budgetBytes;
     while (this.usage() > budget) {
       const victim = useLabStore
@@ -580,7 +583,7 @@ export class LabClient {
       pushNotice(
         'warning',
         'storage',
-        `The storage budget (${(budget / 2 ** 20).toFixed(0)} MiB) was reached: run ${victim.label} (the oldest unpinned) and its checkpoint were removed.`,
+        `The storage budget (${(budget / 2 ** 20).toFixed(1)} MiB) was reached: run ${victim.label} (the oldest unpinned) and its checkpoint were removed.`,
       );
     }
     this.updateUsage();

@@ -114,6 +114,11 @@ export function RunChart(props: {
       element,
     );
     plot.current = chart;
+    // A band's lower and upper edges are series for uPlot; the legend lists only the lines.
+    const legendRows = chart.root.querySelectorAll<HTMLElement>('.u-legend .u-series');
+    series.forEach((s, i) => {
+      if (s.stroke === 'transparent' && legendRows[i]) legendRows[i].style.display = 'none';
+    });
     const resize = new ResizeObserver(() => {
       const w = element.clientWidth;
       if (w > 0 && Math.abs(w - chart.width) > 4) chart.setSize({ width: w, height: props.height ?? 200 });

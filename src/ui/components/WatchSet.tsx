@@ -139,8 +139,10 @@ function MaskEditor() {
   const client = useClient();
   const custom = useLabStore((s) => s.custom);
   const mode = useTeachStore((s) => s.reconMode);
+  const watch = useLabStore((s) => s.watchImages);
   const hasRun = useAppStore((s) => s.run.runId !== undefined);
   if (!custom) return null;
+  const images = watch ? Array.from({ length: watch.count }, (_, i) => watch.offset + i) : [custom.image];
   const visible = custom.cells.reduce((a, b) => a + b, 0);
   const rows = Array.from({ length: custom.grid }, (_, r) => r);
   return (
@@ -150,8 +152,22 @@ function MaskEditor() {
         Click a cell (or focus it and press Space) to hide or show it: anything from one visible cell to all
         of them. The current weights reconstruct exactly this mask.
       </p>
+      <fieldset className="buttons plain-fieldset">
+        <legend className="visually-hidden">Watch-set image to mask</legend>
+        {images.map((index, i) => (
+          <button
+            key={index}
+            type="button"
+            aria-pressed={index === custom.image}
+            data-testid={`mask-editor-image-${i}`}
+            onClick={() => client.lab.resetCustom(index)}
+          >
+            Image {i + 1}
+          </button>
+        ))}
+      </fieldset>
       <div className="editor-row">
-        <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 1fr)` }}>
+        <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 44px)` }}>
           <legend className="visually-hidden">Mask cells, {visible} visible</legend>
           {rows.flatMap((r) =>
             rows.map((c) => {
