@@ -142,7 +142,8 @@ function MaskEditor() {
         Click a cell (or focus it and press Space) to hide or show it: anything from one visible cell to all
         of them. The current weights reconstruct exactly this mask.
       </p>
-      <div className="buttons" role="group" aria-label="Watch-set image to mask">
+      <fieldset className="buttons image-pick">
+        <legend className="visually-hidden">Watch-set image to mask</legend>
         {images.map((index, i) => (
           <button
             key={index}
@@ -154,7 +155,7 @@ function MaskEditor() {
             Image {i + 1}
           </button>
         ))}
-      </div>
+      </fieldset>
       <div className="editor-row">
         <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 44px)` }}>
           <legend className="visually-hidden">Mask cells, {visible} visible</legend>
