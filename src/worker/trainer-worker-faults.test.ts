@@ -192,7 +192,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     const weight = [...file.tensors.keys()].find((n) => n.endsWith('conv1.weight')) as string;
     const variance = [...file.tensors.keys()].find((n) => n.endsWith('running_var')) as string;
     await expect(worker.importWeights(poisoned((n) => n === weight, Number.NaN))).rejects.toThrow(
-      `${weight}[1] is NaN. The current weights are unchanged.`,
+      `The imported file cannot be used: ${weight}[1] is NaN.`,
     );
     await expect(worker.importWeights(poisoned((n) => n === variance, -2))).rejects.toThrow(
       `${variance}[1] is -2, but it cannot be negative`,
