@@ -28,7 +28,8 @@ export const PANEL_HELP: Record<string, HelpText> = {
   },
   watch: {
     see: 'A few held-out images that no run trains on, masked at the slider’s ratio, and every compared run’s reconstruction of them.',
-    tryThis: 'Move the slider: the masks are nested, so a lower ratio uncovers cells and never hides new ones. Hide cells by hand in “Your own mask”.',
+    tryThis:
+      'Move the slider: the masks are nested, so a lower ratio uncovers cells and never hides new ones. Hide cells by hand in “Your own mask”.',
     paper: 'Paper Figure 4 and the official notebook’s “specified mask”.',
   },
   runs: {
