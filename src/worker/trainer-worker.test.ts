@@ -71,7 +71,10 @@ describe('TrainerWorker over comlink (real trainer, 8-px model)', () => {
     const events: WorkerEvent[] = [];
     await subscribeEvents(remote, (e) => events.push(e));
 
-    await expect(remote.configure({ ...RUN, batchSize: 1 })).rejects.toThrow(/at least 2, got 1: BatchNorm/);
+    // The run settings are checked first (src/io/run-settings.ts), before any GPU work.
+    await expect(remote.configure({ ...RUN, batchSize: 1 })).rejects.toThrow(
+      /batch size must be a whole number of at least 2, got 1/,
+    );
     const configured = await remote.configure(RUN);
     expect(configured.model.inputSize).toBe(8);
     expect(configured.parameterCount).toBeGreaterThan(0);
