@@ -14,6 +14,7 @@ describe('fuzzing the readers of untrusted input (CI size)', () => {
       expect(report.iterations).toBe(CI_ITERATIONS);
       // Both outcomes occur, so the mutations neither all break the file nor all leave it alone (targets whose
       // seeds are refused as a whole, like .pth files without a SparK model, are only refused).
+      if (name !== 'pth') expect(report.seedsAccepted).toBeGreaterThan(0);
       if (report.seedsAccepted > 0) expect(report.accepted).toBeGreaterThan(0);
       expect(report.refused).toBeGreaterThan(CI_ITERATIONS / 2);
     }, 120_000);

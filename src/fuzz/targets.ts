@@ -57,7 +57,10 @@ function stateValues(config: SparkConfig, seed: number): Map<string, Float32Arra
     const n = e.shape.reduce((a, b) => a * b, 1);
     values.set(
       e.name,
-      e.dtype === 'I64' ? Float32Array.of(3) : Float32Array.from({ length: n }, () => rng.next() - 0.5),
+      e.dtype === 'I64'
+        ? Float32Array.of(3)
+        : // Variances are positive, as a checkpoint's validator requires.
+          Float32Array.from({ length: n }, () => rng.next() - (e.name.endsWith('running_var') ? -0.5 : 0.5)),
     );
   }
   return values;
@@ -231,7 +234,8 @@ export const checkpointTarget: FuzzTarget = {
         config: FUZZ_CONFIG,
         state,
         expAvg: moments,
-        expAvgSq: moments,
+        // Second moments are squares: non-negative, as the checkpoint validator requires.
+        expAvgSq: new Map([...moments].map(([name, v]) => [name, v.map(Math.abs)])),
         progress: {
           runId: 'fuzz',
           step: 3,

@@ -69,7 +69,8 @@ export function validateRunConfig(value: unknown): RunConfig {
     if (!isObject(n) || !triple(n.mean, false) || !triple(n.std, true))
       fail('The normalisation must give three finite means and three positive standard deviations.');
   }
-  wholeNumber(c.batchSize, 'batch size', 2);
+  // The batch's lower bound (2, for BatchNorm) is validateTrainingSetup's, with its explanation.
+  wholeNumber(c.batchSize, 'batch size', 1);
   wholeNumber(c.steps, 'number of steps', 1);
   wholeNumber(c.seed, 'seed', 0);
   if (c.optimizer !== undefined && !OPTIMIZERS.includes(c.optimizer as (typeof OPTIMIZERS)[number]))

@@ -9,7 +9,7 @@
  * validates the whole file against the configuration in its own metadata before returning anything.
  */
 
-import { readSafetensors, type TensorToWrite, toFloat64Array, writeSafetensors } from '../io/safetensors';
+import { openSafetensors, type TensorToWrite, toFloat64Array, writeSafetensors } from '../io/safetensors';
 import { loadState } from '../io/state';
 import { type SparkConfig, validateSparkConfig } from '../models/config';
 import { sparkState } from '../models/official-names';
@@ -208,7 +208,8 @@ function parseJson<T>(text: string | undefined, what: string, fileName: string):
 
 /** Reads a checkpoint written by `writeTrainerCheckpoint`; throws a sentence on any mismatch. */
 export function readTrainerCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'): TrainerCheckpoint {
-  const file = readSafetensors(bytes, fileName);
+  // Parsed once: the header is checked here and by loadState, and tensors are views into `bytes`.
+  const file = openSafetensors(bytes, fileName);
   if (file.metadata.format !== TRAINER_CHECKPOINT_FORMAT) {
     throw new CheckpointFormatError(
       `${fileName} is not a SparkLab training checkpoint (format "${file.metadata.format ?? 'none'}"); ` +
@@ -224,7 +225,7 @@ export function readTrainerCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'
     fileName,
   );
   // The model part goes through the same validation as any state file.
-  const { values } = loadState(config, bytes, fileName, { ignoreUnexpected: true });
+  const { values } = loadState(config, file, fileName, { ignoreUnexpected: true });
   const state = new Map<string, Float32Array>();
   for (const [name, v] of values) state.set(name, Float32Array.from(v));
   const expAvg = new Map<string, Float32Array>();
@@ -235,7 +236,7 @@ export function readTrainerCheckpoint(bytes: Uint8Array, fileName = 'checkpoint'
       ['expAvg', expAvg],
       ['expAvgSq', expAvgSq],
     ] as const) {
-      const t = file.tensors.get(`${MOMENT_PREFIXES[which]}${entry.name}`);
+      const t = file.tensor(`${MOMENT_PREFIXES[which]}${entry.name}`);
       if (t?.dtype !== 'F32' || t.data.length !== entry.shape.reduce((a, b) => a * b, 1)) {
         throw new CheckpointFormatError(
           `${fileName} lacks a valid optimiser moment for ${entry.name}; it cannot resume training.`,
