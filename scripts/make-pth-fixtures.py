@@ -286,6 +286,9 @@ def main():
     # An encoder-only file under timm names (what the official code saves as *_1kpretrained_timm_style.pth).
     prefix = 'sparse_encoder.sp_cnn.'
     save('encoder-timm-tiny.pth', collections.OrderedDict((k[len(prefix):], v) for k, v in flat.items() if k.startswith(prefix)))
+    # A real module's state_dict carries `_metadata` (set through the pickle BUILD instruction).
+    torch.manual_seed(3)
+    save('module-state-dict.pth', torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4)).state_dict())
     save('legacy-format.pth', {'w': torch.ones(2)}, expected=False, _use_new_zipfile_serialization=False)
     save('forbidden-global.pth', {'w': torch.ones(2), 'hook': os.system}, expected=False)
     save('reduce-payload.pth', {'w': torch.ones(2), 'payload': ExecPayload()}, expected=False)

@@ -5,7 +5,8 @@
 //               forward: SIGN = +1, src = x; dX: SIGN = −1, src = dY (the flipped window), no scatter.
 //   depthwise_weight_grad_partial: P[s, t, c] = Σ_{m in split s} x[grid(pos(m) + tap_t − pad), c] · dY[m, c];
 //               the extra row t = T holds Σ dY (bias).
-//   grad_reduce: dW[t, c] += Σ_s P[s, t, c]; dBias[c] += Σ_s P[s, T, c], splits in a fixed order (accumulate: grads).
+// The partials are then summed in split order by shaders/slice_reduce.wgsl: dW[t, c] += Σ_s P[s, t, c], and with
+// a bias dBias[c] += Σ_s P[s, T, c] (a second reduce over the bias row): no dummy output when there is none.
 // Row positions are packed as b << 20 | y << 10 | x (images up to 1024×1024, batches up to 4096).
 
 struct Params {
@@ -102,23 +103,4 @@ fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(loc
     }
   }
   wg_partials[(wid.y * w_rows + t) * C + c] = acc;
-}
-
-@group(0) @binding(0) var<storage, read_write> rd_dweight: array<f32>;
-@group(0) @binding(1) var<storage, read_write> rd_dbias: array<f32>;
-@group(0) @binding(2) var<storage, read> rd_partials: array<f32>;
-
-@compute @workgroup_size(256)
-fn grad_reduce(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let i = grid_index(wid, nwg, lid);
-  let total = weight_rows() * params.channels;
-  if (i >= total) { return; }
-  var sum = 0.0;
-  for (var s = 0u; s < params.splits; s++) { sum += rd_partials[s * total + i]; }
-  let weight_len = params.kernel * params.kernel * params.channels;
-  if (i < weight_len) {
-    rd_dweight[i] += sum;
-  } else {
-    rd_dbias[i - weight_len] += sum;
-  }
 }

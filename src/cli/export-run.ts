@@ -211,16 +211,23 @@ export function buildExport(
   const notes = [...source.warnings];
   if (args.format === 'timm-pth')
     return { chunks: writePth(officialEncoderCheckpoint(source.config, source.state)), notes };
-  if (!source.full)
-    throw new ExportArgsError(
-      `${args.checkpoint} holds an encoder alone; only --format timm-pth can be written from it (or convert it with a decoder by opening it in a run first).`,
-    );
-  const trainer =
-    source.trainer ??
-    toTrainerCheckpoint(
-      { kind: 'flat', config: source.config, state: source.state, warnings: [] },
+  let trainer = source.trainer;
+  let state = source.state;
+  if (!source.full) {
+    // An encoder alone: the decoder (and densify layers, mask tokens) start from the official initialisation.
+    trainer = toTrainerCheckpoint(
+      { kind: 'encoder', config: source.config, state, warnings: [] },
       { seed: args.seed },
     );
+    state = trainer.state;
+    notes.push(
+      `The source holds an encoder alone; the decoder is freshly initialised (official init, seed ${args.seed}).`,
+    );
+  }
+  trainer ??= toTrainerCheckpoint(
+    { kind: 'flat', config: source.config, state, warnings: [] },
+    { seed: args.seed },
+  );
   if (args.format === 'safetensors') {
     if (source.trainer) return { chunks: [writeTrainerCheckpoint(trainer)], notes };
     notes.push(

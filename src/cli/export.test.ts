@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import { runTorch } from '../../tests/torch-python';
 import { PthError } from '../io/pth/errors';
+import { readOfficial } from '../io/pth/official-read';
 import type { PyValue, TensorRef } from '../io/pth/pickle-read';
 import { readPthBytes } from '../io/pth/read';
 import { totalStride } from '../models/config';
@@ -116,19 +117,22 @@ describe('npm run export', () => {
     // One batch and mask (from the reference fixture builder), the eval pass of the GPU model.
     const fixture = referenceFixture(config, { batch: 2, seed: 5 });
     const grid = config.inputSize / totalStride(config.backbone);
+    // One model, loaded in turn from each source (pipelines compile once).
+    const model = createSparkModel(gpu, config, 2, { label: 'export.test' });
     const lossOf = async (state: Map<string, ArrayLike<number>>) => {
-      const model = createSparkModel(gpu, config, 2, { label: 'export.test' });
-      try {
-        model.loadState(state);
-        model.setBatch(Float32Array.from(fixture.input.data), explicitMask(2, grid, grid, fixture.mask.data));
-        gpu.submit('export.test.eval', (pass) => model.encodeEval(pass));
-        return (await model.readSnapshot()).loss;
-      } finally {
-        model.destroy();
-      }
+      model.loadState(state);
+      model.setBatch(Float32Array.from(fixture.input.data), explicitMask(2, grid, grid, fixture.mask.data));
+      gpu.submit('export.test.eval', (pass) => model.encodeEval(pass));
+      return (await model.readSnapshot()).loss;
     };
     const a = await lossOf(checkpoint.state);
     const b = await lossOf(fromPth);
+    // The loss does depend on the loaded weights: a changed projection gives another value.
+    const changed = new Map(checkpoint.state);
+    changed.set('dense_decoder.proj.bias', Float32Array.of(1, -1, 0.5));
+    const c = await lossOf(changed);
+    model.destroy();
+    expect(c).not.toBe(a);
     expect(Number.isFinite(a) && a > 0).toBe(true);
     expect(a).toBe(b);
   });
@@ -156,6 +160,23 @@ describe('npm run export', () => {
     expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
     const encoder = await readPthBytes(new Uint8Array(readFileSync(a)));
     expect([...(encoder.root as Map<string, PyValue>).keys()][0]).toBe('conv1.weight');
+    // An encoder alone becomes a full official checkpoint with a freshly initialised decoder.
+    const full = join(out, 'full.pth');
+    const lines = await runExport([
+      '--checkpoint',
+      a,
+      '--input-size',
+      '32',
+      '--format',
+      'official-pth',
+      '--out',
+      full,
+    ]);
+    expect(lines.join('\n')).toMatch(/decoder is freshly initialised/);
+    const reopened = await readOfficial(await readPthBytes(new Uint8Array(readFileSync(full))));
+    expect(reopened.kind).toBe('official');
+    const stem = (encoder.root as Map<string, PyValue>).get('conv1.weight') as TensorRef;
+    expect(reopened.state.get('sparse_encoder.sp_cnn.conv1.weight')).toEqual(stem.value!.data);
   });
 
   it('refuses a forbidden-global pickle with a sentence naming the global and writes nothing', async () => {

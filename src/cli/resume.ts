@@ -5,6 +5,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { openSafetensors, SafetensorsError } from '../io/safetensors';
+import { formatMismatch } from '../io/state';
 import type { SparkConfig } from '../models/config';
 import { CheckpointFormatError, TRAINER_CHECKPOINT_FORMAT, type TrainerProgress } from '../train/checkpoint';
 import type { TrainArgs } from './args';
@@ -37,10 +38,8 @@ export function readCheckpointProgress(bytes: Uint8Array, fileName: string): Sav
     if (error instanceof SafetensorsError) throw new CheckpointFormatError(error.message);
     throw error;
   }
-  if (metadata.format !== TRAINER_CHECKPOINT_FORMAT)
-    throw new CheckpointFormatError(
-      `${fileName} is not a SparkLab training checkpoint (format "${metadata.format ?? 'none'}"), so it cannot be resumed.`,
-    );
+  const mismatch = formatMismatch(metadata.format, TRAINER_CHECKPOINT_FORMAT, fileName);
+  if (mismatch) throw new CheckpointFormatError(`${mismatch} It cannot be resumed.`);
   const progress = parseMetadata<TrainerProgress>(metadata.progress, 'training progress', fileName);
   if (
     !Number.isSafeInteger(progress.step) ||

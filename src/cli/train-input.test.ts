@@ -93,7 +93,7 @@ describe('npm run train with bad input', () => {
       readCheckpointProgress(checkpointHeaderOnly({ step: 'x', totalSteps: 1 }), 'latest'),
     ).toThrow(/damaged step count/);
     expect(() => readCheckpointProgress(writeSafetensors([], { format: 'other' }), 'latest')).toThrow(
-      /not a SparkLab training checkpoint/,
+      /is not a sparklab-trainer-checkpoint file \(format "other"\)\. It cannot be resumed\./,
     );
   });
 

@@ -145,6 +145,11 @@ async function main(argv: string[]): Promise<number> {
             ? `${event.message} Recovered on a new device from the checkpoint of step ${event.resumedFromStep}.`
             : event.message,
         );
+      } else if (event.type === 'store-failed') {
+        log(
+          `The checkpoint of step ${event.step} could not be written (${event.message}); training goes on, ` +
+            'and --resume would start from the last checkpoint that was written.',
+        );
       } else if (event.type === 'checkpoint') {
         log(`Checkpoint of step ${event.step} saved (${(event.bytes / 2 ** 20).toFixed(1)} MiB).`, {
           step: event.step,
@@ -228,7 +233,9 @@ main(process.argv.slice(2)).then(
   (error: Error) => {
     // Known failures are sentences for the user; only a bug deserves a stack trace.
     const known = error instanceof ArgsError || isKnownError(error);
-    process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
+    // A GPU error stops the run with its sentence too, but it is no fault of the input: exit 1.
+    const gpuError = error.name === 'GpuRunError';
+    process.stderr.write(`${known || gpuError ? error.message : (error.stack ?? error.message)}\n`);
     process.exit(known ? 2 : 1);
   },
 );

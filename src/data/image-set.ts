@@ -146,6 +146,7 @@ export class ImageCollection {
   readonly images: NamedImage[] = [];
   readonly skipped: SkippedFile[] = [];
   private used = 0;
+  private readonly names = new Set<string>();
   private readonly options: ImageSetOptions;
 
   constructor(
@@ -245,6 +246,17 @@ export class ImageCollection {
       image = resizeRgb(image, target.width, target.height, 'bilinear');
     }
     this.used += image.data.byteLength;
-    return { name, width: image.width, height: image.height, data: image.data };
+    return { name: this.uniqueName(name), width: image.width, height: image.height, data: image.data };
+  }
+
+  /**
+   * Names identify images (the held-out split is chosen by name), so a second "IMG_0001.jpg" dropped from
+   * another folder is kept as "IMG_0001.jpg (2)" instead of sharing the first one's split.
+   */
+  private uniqueName(name: string): string {
+    let candidate = name;
+    for (let k = 2; this.names.has(candidate); k++) candidate = `${name} (${k})`;
+    this.names.add(candidate);
+    return candidate;
   }
 }

@@ -149,8 +149,16 @@ export function gemmKernel(gpu: Gpu, o: GemmKernelOptions): Kernel {
 /** Uniforms of shaders/slice_reduce.wgsl. */
 export const SliceReduceParams = uniformStruct(
   'SliceReduceParams',
-  { count: 'u32', slices: 'u32', cols: 'u32', alpha: 'f32', accumulate: 'u32' },
-  { cols: 1, alpha: 1 },
+  {
+    count: 'u32',
+    slices: 'u32',
+    sliceStride: 'u32',
+    first: 'u32',
+    cols: 'u32',
+    alpha: 'f32',
+    accumulate: 'u32',
+  },
+  { first: 0, cols: 1, alpha: 1 },
 );
 
 const sliceReduceModule = composeShader(SliceReduceParams.wgsl, gridSource, sliceReduceSource);
@@ -166,7 +174,14 @@ export function reduceSlices(
   count: number,
   slices: number,
   accumulate: boolean,
-  options: { alpha?: number; bias?: GpuTensor; cols?: number } = {},
+  options: {
+    alpha?: number;
+    bias?: GpuTensor;
+    cols?: number;
+    /** Partials of wider rows: slice s of this sum starts at first + s · sliceStride (default: packed). */
+    sliceStride?: number;
+    first?: number;
+  } = {},
 ): PreparedDispatch {
   return gpu.prepare({
     kernel: gpu.kernel({
@@ -179,6 +194,8 @@ export function reduceSlices(
     params: SliceReduceParams.pack({
       count,
       slices,
+      sliceStride: options.sliceStride ?? count,
+      first: options.first,
       accumulate,
       alpha: options.alpha ?? 1,
       cols: options.cols ?? 1,

@@ -390,7 +390,6 @@ export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs
   // Each thread walks kPerSplit sites; ~512 workgroups in all keep a big GPU busy while partials stay small.
   const { splits, kPerSplit } = siteSplits(rows, groups, 512);
   const partials = gpu.tensor('sparse_dw.dw_partials', [splits, weightRows, a.channels]);
-  const dummyBias = gpu.tensor('sparse_dw.no_bias', [1]);
   dispatches.push(
     gpu.prepare({
       kernel: depthwiseKernel(gpu, 'depthwise_weight_grad_partial'),
@@ -398,12 +397,13 @@ export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs
       params: depthwiseParams(a, false, !!a.dBias, { kPerSplit, splits }),
       workgroups: [groups, splits],
     }),
-    gpu.prepare({
-      kernel: depthwiseKernel(gpu, 'grad_reduce'),
-      buffers: [a.dWeight, a.dBias ?? dummyBias, partials],
-      params: depthwiseParams(a, false, !!a.dBias, { kPerSplit, splits }),
-      workgroups: grid1d(Math.ceil((weightRows * a.channels) / 256)),
-    }),
   );
-  return new PreparedSequence(label, dispatches, [partials, dummyBias], gpu);
+  // Split order sums of the partials [splits, weightRows, C]: the tap rows into dW, the bias row into dBias.
+  const stride = { sliceStride: weightRows * a.channels };
+  dispatches.push(reduceSlices(gpu, a.dWeight, partials, taps * a.channels, splits, true, stride));
+  if (a.dBias)
+    dispatches.push(
+      reduceSlices(gpu, a.dBias, partials, a.channels, splits, true, { ...stride, first: taps * a.channels }),
+    );
+  return new PreparedSequence(label, dispatches, [partials], gpu);
 }

@@ -24,9 +24,10 @@ export class GpuOperationError extends Error {
   constructor(
     readonly kind: 'validation' | 'out-of-memory' | 'internal',
     readonly label: string,
-    message: string,
+    /** The driver's own message. */
+    readonly detail: string,
   ) {
-    super(`${label}: ${kind} error: ${message}`);
+    super(`${label}: ${kind} error: ${detail}`);
     this.name = 'GpuOperationError';
   }
 }

@@ -77,10 +77,14 @@ function compare(
   let maxAbs = 0;
   let maxExpected = 0;
   for (let i = 0; i < expected.length; i++) {
-    const err = Math.abs(actual[i] - expected[i]);
-    // NaN anywhere is a failure, never silently "smaller than" the bound.
-    maxAbs = Number.isNaN(err) ? Infinity : Math.max(maxAbs, err);
-    maxExpected = Math.max(maxExpected, Math.abs(expected[i]));
+    const a = actual[i];
+    const e = expected[i];
+    // NaN anywhere is a failure, never silently "smaller than" the bound; an infinite expected value must be
+    // matched exactly and must not widen the bound (rtol · ∞) for every other element.
+    const exactOnly = !Number.isFinite(e) || !Number.isFinite(a);
+    const err = exactOnly ? (a === e ? 0 : Infinity) : Math.abs(a - e);
+    maxAbs = Math.max(maxAbs, err);
+    if (Number.isFinite(e)) maxExpected = Math.max(maxExpected, Math.abs(e));
   }
   const ok = maxAbs <= rtol * maxExpected + ABS_FLOOR;
   return { name, ok, maxAbsError: maxAbs, relError: maxExpected > 0 ? maxAbs / maxExpected : maxAbs };

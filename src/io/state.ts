@@ -23,6 +23,25 @@ import {
 export const STATE_FORMAT = 'sparklab-spark-state/1';
 export const ENCODER_FORMAT = 'sparklab-encoder-timm/1';
 
+/**
+ * Why a file's `format` metadata is not `expected` ('name/version'), as a sentence, or undefined when it is:
+ * another version of the same format says which SparkLab wrote it, so an update explains itself.
+ */
+export function formatMismatch(
+  found: string | undefined,
+  expected: string,
+  fileName: string,
+): string | undefined {
+  if (found === expected) return undefined;
+  const [name, version] = expected.split('/');
+  const match = found?.match(/^(.+)\/(\d+)$/);
+  if (match && match[1] === name) {
+    const newer = Number(match[2]) > Number(version);
+    return `${fileName} was saved by ${newer ? 'a newer' : 'an older'} SparkLab (format ${found}); this version reads ${expected}${newer ? ': update SparkLab to open it' : ''}.`;
+  }
+  return `${fileName} is not a ${name} file (format "${found ?? 'none'}").`;
+}
+
 /** Official-layout values by official name (num_batches_tracked as a one-element array). */
 export type StateValues = Map<string, ArrayLike<number>>;
 

@@ -119,8 +119,21 @@ function isPositiveInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v) && v > 0;
 }
 
-/** Throws a ConfigError with a sentence naming the first problem; returns the config otherwise. */
+/**
+ * Throws a ConfigError with a sentence naming the first problem; returns the config otherwise. Configurations
+ * also come from files (checkpoint metadata), so a value of the wrong shape (a null backbone, a number where
+ * a list belongs) is a ConfigError too, never a TypeError.
+ */
 export function validateSparkConfig(config: SparkConfig): SparkConfig {
+  try {
+    return validateConfigFields(config);
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`The model configuration is malformed (${(error as Error).message}).`);
+  }
+}
+
+function validateConfigFields(config: SparkConfig): SparkConfig {
   const b = config.backbone;
   const fail = (message: string): never => {
     throw new ConfigError(message);

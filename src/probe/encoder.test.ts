@@ -5,7 +5,7 @@ import { officialInitialState } from '../models/init';
 import { preset } from '../models/presets';
 import { createSparkModel } from '../models/spark-model';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { DenseEncoder, pooledWidth } from './encoder';
 
 // Each test builds whole encoders (dozens of pipelines): seconds on an idle SwiftShader, minutes on a shared,

@@ -46,13 +46,18 @@ export function compareClose(
   for (let i = 0; i < expected.length; i++) {
     const e = expected[i];
     const a = actual[i];
-    maxExpected = Math.max(maxExpected, Math.abs(e));
+    // An infinite expected value must be matched exactly, and must not widen the bound to ∞ for the rest.
+    if (Number.isFinite(e)) maxExpected = Math.max(maxExpected, Math.abs(e));
     const err =
       Number.isNaN(a) || Number.isNaN(e)
         ? Number.isNaN(a) && Number.isNaN(e)
           ? 0
           : Number.POSITIVE_INFINITY
-        : Math.abs(a - e);
+        : !Number.isFinite(e) || !Number.isFinite(a)
+          ? a === e
+            ? 0
+            : Number.POSITIVE_INFINITY
+          : Math.abs(a - e);
     if (err > maxAbsError || worstIndex < 0) {
       if (err >= maxAbsError) worstIndex = i;
       maxAbsError = Math.max(maxAbsError, err);

@@ -177,7 +177,7 @@ export function App() {
             <PanelBoundary name="metrics" helpId="metrics">
               <MetricsPanel />
             </PanelBoundary>
-            <PanelBoundary name="watch set">
+            <PanelBoundary name="watch set" helpId="watch">
               <WatchSetPanel />
             </PanelBoundary>
             <PanelBoundary name="histograms" helpId="histograms" tourId="histograms">
@@ -191,7 +191,7 @@ export function App() {
             </PanelBoundary>
           </div>
         </div>
-        <PanelBoundary name="runs">
+        <PanelBoundary name="runs" helpId="runs">
           <RunsPanel />
         </PanelBoundary>
         <PanelBoundary name="does it help">

@@ -26,6 +26,8 @@ import {
 import { ENGINE_VERSION, encodeLink } from './link';
 import { checkForm, type PlaygroundForm } from './run-config';
 import { pushNotice, useAppStore } from './store';
+import { noLeakComposite } from './teach/lesson-math';
+import { type ReconMode, useTeachStore } from './teach/teach-store';
 
 /** The colour of masked cells in the lab's pictures (the reconstruction panel's). */
 export const LAB_MASK_COLOR = [52, 56, 72] as const;
@@ -233,7 +235,8 @@ export class LabClient {
       const offset = useLabStore.getState().watchOffset;
       const images = await remote.watchImages(check.config, offset, WATCH_COUNT);
       useLabStore.setState({ watchImages: images });
-      this.resetCustom();
+      const image = useLabStore.getState().custom?.image ?? offset;
+      this.resetCustom(image >= offset && image < offset + WATCH_COUNT ? image : offset);
     } catch (error) {
       pushNotice('warning', 'watch-set', `The watch-set images could not be loaded: ${messageOf(error)}`);
     }
@@ -304,6 +307,22 @@ export class LabClient {
         mask: Array.from(view.mask),
         masked: imageGrid([{ images: result.input, mask }], { ...options, maskColor: LAB_MASK_COLOR }),
         composite: imageGrid([{ images: view.composite }], options),
+        noLeak: imageGrid(
+          [
+            {
+              images: noLeakComposite({
+                input: result.input,
+                prediction: view.prediction,
+                mask: view.mask,
+                images: options.columns,
+                size: result.size,
+                grid: result.grid,
+                patchNormalizedTarget: result.lossTarget === 'patch-norm',
+              }),
+            },
+          ],
+          options,
+        ),
       },
     }));
     this.persistSoon();
@@ -388,6 +407,22 @@ export class LabClient {
                   maskColor: LAB_MASK_COLOR,
                 }),
                 composite: imageGrid([{ images: result.composite }], options),
+                noLeak: imageGrid(
+                  [
+                    {
+                      images: noLeakComposite({
+                        input: result.input,
+                        prediction: result.prediction,
+                        mask: mask.data,
+                        images: 1,
+                        size: result.size,
+                        grid: result.grid,
+                        patchNormalizedTarget: result.lossTarget === 'patch-norm',
+                      }),
+                    },
+                  ],
+                  options,
+                ),
               },
             },
           }
@@ -479,8 +514,10 @@ export class LabClient {
       // A run that was training when the page closed stopped there; its checkpoint resumes it.
       r.state === 'running' || r.state === 'recovering' ? { ...r, state: 'paused' as const } : r,
     );
+    const inMemory = useLabStore.getState().runs;
     for (const info of [...this.checkpoints].sort((a, b) => a.savedAt.localeCompare(b.savedAt))) {
-      if (runs.some((r) => r.id === info.name)) continue;
+      // A checkpoint without a kept record (an older page saved it) still gets a row to resume it from.
+      if (runs.some((r) => r.id === info.name) || inMemory.some((r) => r.id === info.name)) continue;
       const form = useAppStore.getState().form;
       runs.push({
         ...newKeptRun(runs, info.name, form, 'paused'),
@@ -527,7 +564,7 @@ export class LabClient {
   }
 
   /** Over budget: the oldest unpinned run (not the current one) goes, with a notice. */
-  private async enforceBudget(): Promise<void> {
+  async enforceBudget(): Promise<void> {
     const budget = useLabStore.getState().storage.budgetBytes;
     while (this.usage() > budget) {
       const victim = useLabStore
@@ -546,7 +583,7 @@ export class LabClient {
       pushNotice(
         'warning',
         'storage',
-        `The storage budget (${(budget / 2 ** 20).toFixed(0)} MiB) was reached: run ${victim.label} (the oldest unpinned) and its checkpoint were removed.`,
+        `The storage budget (${(budget / 2 ** 20).toFixed(1)} MiB) was reached: run ${victim.label} (the oldest unpinned) and its checkpoint were removed.`,
       );
     }
     this.updateUsage();
@@ -636,10 +673,11 @@ export class LabClient {
     for (const r of list) files[`metrics-${r.label.slice(1)}.csv`] = text(metricsCsv(r));
     files['loss.svg'] = text(lossSvg(list));
     const thumbs = list.filter((r) => r.watch);
-    if (thumbs.length > 0) files['watch-set.png'] = await exportPng(stackPictures(thumbs));
+    const mode = useTeachStore.getState().reconMode;
+    if (thumbs.length > 0) files['watch-set.png'] = await exportPng(stackPictures(thumbs, mode));
     files['README.txt'] = text(
       `SparkLab lab report, engine ${ENGINE_VERSION}, ${new Date().toISOString()}.\n` +
-        'watch-set.png: per run, the masked watch-set images (nested masks) and the reconstruction.\n' +
+        `watch-set.png: per run, the masked watch-set images (nested masks) and the reconstruction (${mode} view).\n` +
         'heldout_loss: masked, per-patch-normalised loss at mask ratio 0.6 on held-out images.\n',
     );
     const zip = zipSync(files, { level: 6 });
@@ -649,7 +687,14 @@ export class LabClient {
   }
 }
 
+/** The watch-set reconstruction in the chosen view (official when the no-leak one was not kept). */
+export function watchComposite(watch: NonNullable<KeptRun['watch']>, mode: ReconMode): RgbaPicture {
+  return mode === 'no-leak' && watch.noLeak ? watch.noLeak : watch.composite;
+}
+
 /** The masked and reconstructed watch-set rows of several runs, one under the other. */
-export function stackPictures(runs: KeptRun[]): RgbaPicture {
-  return stackVertically(runs.flatMap((r) => (r.watch ? [r.watch.masked, r.watch.composite] : [])));
+export function stackPictures(runs: KeptRun[], mode: ReconMode = 'official'): RgbaPicture {
+  return stackVertically(
+    runs.flatMap((r) => (r.watch ? [r.watch.masked, watchComposite(r.watch, mode)] : [])),
+  );
 }

@@ -25,6 +25,8 @@ export interface WatchThumb {
   mask: number[];
   masked: RgbaPicture;
   composite: RgbaPicture;
+  /** The reconstruction without the hidden patches' statistics (teach/recon-view); not kept across reloads. */
+  noLeak?: RgbaPicture;
 }
 
 export interface KeptRun {
@@ -58,7 +60,14 @@ export interface CustomMaskState {
   pending: boolean;
   /** Whether the user changed a cell (until then the editor follows the mask-ratio slider). */
   edited: boolean;
-  result?: { runId: string; step: number; visibleCells: number; masked: RgbaPicture; composite: RgbaPicture };
+  result?: {
+    runId: string;
+    step: number;
+    visibleCells: number;
+    masked: RgbaPicture;
+    composite: RgbaPicture;
+    noLeak?: RgbaPicture;
+  };
 }
 
 export interface LabState {

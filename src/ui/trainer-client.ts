@@ -16,8 +16,9 @@ import {
   type WorkerEvent,
 } from '../worker/protocol';
 import { LabClient } from './lab-client';
-import { checkForm, completeForm, metricsEveryFor, needsNewRun, type PlaygroundForm } from './run-config';
+import { checkForm, metricsEveryFor, needsNewRun, type PlaygroundForm } from './run-config';
 import { INITIAL_RUN, mergeImages, pushNotice, reduceWorkerEvent, useAppStore } from './store';
+import { recallStoredForm, storeForm } from './stored-form';
 
 /**
  * Snapshots are fetched at most this often while training (each one is a GPU read-back in the worker, taken
@@ -40,20 +41,33 @@ const FORM_KEY_PREFIX = 'sparklab.run-form.';
 
 function rememberForm(runId: string, form: PlaygroundForm): void {
   try {
-    localStorage.setItem(FORM_KEY_PREFIX + runId, JSON.stringify(form));
+    localStorage.setItem(FORM_KEY_PREFIX + runId, storeForm(form));
   } catch {
     // Storage may be full or disabled; resuming then keeps the current form, which is only cosmetic.
   }
 }
 
+/**
+ * The form saved with a run, validated (and migrated from older versions); a damaged or unknown one is set
+ * aside with a notice, so the page keeps the current form instead of rendering a broken one.
+ */
 function recallForm(runId: string): PlaygroundForm | undefined {
+  let recalled: ReturnType<typeof recallStoredForm>;
   try {
-    const text = localStorage.getItem(FORM_KEY_PREFIX + runId);
-    // Forms saved by an older page lack the newer fields: they get the defaults.
-    return text ? completeForm(JSON.parse(text) as Partial<PlaygroundForm>) : undefined;
+    // Forms saved by an older page lack the newer fields: they get the defaults (in recallStoredForm).
+    recalled = recallStoredForm(localStorage.getItem(FORM_KEY_PREFIX + runId));
   } catch {
     return undefined;
   }
+  if (!recalled) return undefined;
+  if (recalled.ok) return recalled.value;
+  pushNotice(
+    'warning',
+    'saved-form',
+    `The settings saved with run ${runId} were set aside because ${recalled.reason}; the current settings are kept.`,
+  );
+  forgetForm(runId);
+  return undefined;
 }
 
 function forgetForm(runId: string): void {

@@ -15,7 +15,7 @@ export interface FailureReport {
 export function describeFailure(error: unknown): FailureReport {
   if (error instanceof GpuRunError) return { kind: 'gpu-error', message: error.message };
   if (error instanceof GpuOperationError)
-    return { kind: 'gpu-error', message: gpuErrorSentence(error.kind, error.label, error.message) };
+    return { kind: 'gpu-error', message: gpuErrorSentence(error.kind, error.label, error.detail) };
   if (error instanceof DeviceLostError) return { kind: 'device-lost', message: error.message };
   if (error instanceof Error) {
     // Programming errors are not sentences written for the user: say so instead of showing them bare.

@@ -23,6 +23,8 @@ export interface MaskedEvaluation {
   /** [images, 3, S, S] for the images asked for (wrap-around padding dropped). */
   masked: Float32Array;
   composite: Float32Array;
+  /** The decoder output in the loss's target units (for views that must not use the hidden patches). */
+  prediction: Float32Array;
 }
 
 /** The configuration whose model evaluates `visible` cells per image ('target' overrides the loss). */
@@ -95,6 +97,7 @@ export class LabEvaluator {
     model.loadState(state);
     const masked = new Float32Array(n * per);
     const composite = new Float32Array(n * per);
+    const prediction = new Float32Array(n * per);
     const chunkImages = new Float32Array(batch * per);
     const chunkMask = new Uint8Array(batch * cells);
     const chunks = Math.ceil(n / batch);
@@ -117,8 +120,9 @@ export class LabEvaluator {
       const take = Math.min(batch, n - c * batch);
       masked.set(shot.masked.subarray(0, take * per), c * batch * per);
       composite.set(shot.composite.subarray(0, take * per), c * batch * per);
+      prediction.set(shot.prediction.subarray(0, take * per), c * batch * per);
     }
-    return { loss: sum / chunks, masked, composite };
+    return { loss: sum / chunks, masked, composite, prediction };
   }
 
   /** Frees every eval model (a new run, or a new device after a loss). */

@@ -37,6 +37,8 @@ export interface WatchView {
   /** [count, 3, size, size], normalised units. */
   masked: Float32Array;
   composite: Float32Array;
+  /** Decoder output in the loss's target units: lets the page draw a view without the hidden statistics. */
+  prediction: Float32Array;
 }
 
 export interface WatchEvalResult {
@@ -47,6 +49,8 @@ export interface WatchEvalResult {
   normalization: Normalization;
   input: Float32Array;
   views: WatchView[];
+  /** The run's loss target: 'patch-norm' predictions are in per-patch units. */
+  lossTarget: 'patch-norm' | 'raw';
   /** The yardstick: masked, per-patch-normalised loss at ratio 0.6 on `yardstickImages` held-out images. */
   heldOutLoss?: number;
   yardstickImages: number;
@@ -70,6 +74,9 @@ export interface CustomReconResult {
   input: Float32Array;
   masked: Float32Array;
   composite: Float32Array;
+  /** Decoder output in the loss's target units, [1, 3, size, size]. */
+  prediction: Float32Array;
+  lossTarget: 'patch-norm' | 'raw';
 }
 
 export interface LabWorkerApi {

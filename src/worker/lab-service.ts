@@ -131,6 +131,7 @@ export class LabService implements LabWorkerApi {
           mask,
           masked: result.masked,
           composite: result.composite,
+          prediction: result.prediction,
         });
       }
       let heldOutLoss: number | undefined;
@@ -152,6 +153,7 @@ export class LabService implements LabWorkerApi {
         normalization: dataset.normalization,
         input,
         views,
+        lossTarget: config.lossTarget,
         heldOutLoss,
         yardstickImages: request.yardstickImages,
       };
@@ -187,6 +189,8 @@ export class LabService implements LabWorkerApi {
         input,
         masked: result.masked,
         composite: result.composite,
+        prediction: result.prediction,
+        lossTarget: config.lossTarget,
       };
     });
   }

@@ -99,8 +99,14 @@ describe('TrainerWorker over comlink (real trainer, 8-px model)', () => {
     const official = await readOfficial(await readPthBytes(await remote.exportPth('official-pth')));
     expect(official.config.backbone).toEqual(RUN.model?.backbone);
     expect(official.optimizer?.steps).toEqual({ decay: 3, noDecay: 3 });
-    const timm = await readPthBytes(await remote.exportPth('timm-pth'));
+    const timmBytes = await remote.exportPth('timm-pth');
+    const timm = await readPthBytes(timmBytes);
     expect([...(timm.root as Map<string, unknown>).keys()][0]).toBe('conv1.weight');
+    // "Import weights…" takes the .pth files too: the official checkpoint whole, the encoder into the run.
+    expect((await remote.importWeights(await remote.exportPth('official-pth'))).loaded).toBe(
+      official.state.size,
+    );
+    expect((await remote.importWeights(timmBytes)).loaded).toBe(timm.tensors.length);
 
     const saved = await remote.saveCheckpoint('manual');
     expect(saved).toMatchObject({ name: 'manual', step: 3 });

@@ -13,11 +13,14 @@ import { pixelHistograms } from '../data/histogram';
 import { type DecodeImage, ImageCollection, type ImageSource, readImageSources } from '../data/image-set';
 import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/runtime';
-import type { CheckpointStore, JsonValue } from '../io/checkpoint-store';
+import type { CheckpointMeta, CheckpointStore, JsonValue } from '../io/checkpoint-store';
 import { IndexedDbCheckpointStore } from '../io/checkpoint-store-idb';
 import { officialCheckpoint, officialEncoderCheckpoint } from '../io/pth/official';
+import { readOfficial } from '../io/pth/official-read';
+import { readPthBytes } from '../io/pth/read';
 import { writePth } from '../io/pth/write';
 import { concatChunks } from '../io/pth/zip-write';
+import { runSettingsMeta, storedRunConfig, validateRunConfig } from '../io/run-settings';
 import { readSafetensors } from '../io/safetensors';
 import { exportEncoderTimm, loadState, saveState } from '../io/state';
 import { ConfigError, type SparkConfig, totalStride } from '../models/config';
@@ -127,6 +130,8 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
 
   configure(config: RunConfig): Promise<ConfigureResult> {
     return this.lock.run(async () => {
+      // Settings come from the page, links and stored checkpoints: every field is checked before use.
+      validateRunConfig(config);
       const wasRunning = await this.stopLoop();
       try {
         const built = await this.buildRun(config);
@@ -224,7 +229,7 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
       checkpointEvery: config.checkpointEvery ?? 100,
       store: this.host.store,
       checkpointName,
-      checkpointMeta: { runConfig: structuredClone(config) as unknown as JsonValue },
+      checkpointMeta: runSettingsMeta(config) as unknown as CheckpointMeta,
       runId,
       createGpu: async () => {
         this.gpu = await this.host.createGpu();
@@ -533,6 +538,7 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
   importWeights(bytes: Uint8Array): Promise<ImportResult> {
     return this.lock.run(async () => {
       const trainer = this.requireTrainer();
+      if (bytes[0] === 0x50 && bytes[1] === 0x4b) return this.importPth(bytes, trainer);
       const file = readSafetensors(bytes, 'the imported file');
       const known = new Set(sparkState(trainer.config).map((e) => e.name));
       const unexpected = [...file.tensors.keys()].filter((name) => !known.has(name));
@@ -541,11 +547,31 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
       // NaN, infinities, values beyond f32 and negative variances would poison the run (and the next
       // rollback would silently undo the import): refused, naming the tensor and the index.
       const bad = findNonFiniteValue(values);
-      if (bad)
-        throw new ConfigError(`The imported file cannot be used: ${bad}. The current weights are unchanged.`);
+      if (bad) throw new ConfigError(`The imported file cannot be used: ${bad}.`);
       await this.whilePaused((trainer) => trainer.importState(values));
       return { loaded: values.size, unexpected, missing: [] };
     });
+  }
+
+  /**
+   * A PyTorch .pth (an official SparK checkpoint, a flat state dict, or a timm-style encoder, which replaces
+   * the encoder and keeps the rest) into the current run's configuration; read without executing anything
+   * (src/io/pth). Runs inside the caller's lock.
+   */
+  private async importPth(bytes: Uint8Array, trainer: Trainer): Promise<ImportResult> {
+    const archive = await readPthBytes(bytes, 'the imported file');
+    const imported = await readOfficial(archive, { config: trainer.config, withOptimizer: false });
+    const values = new Map<string, Float32Array>();
+    if (imported.kind === 'encoder') {
+      const current = await this.whilePaused((t) => t.model.exportState());
+      for (const [name, value] of current) values.set(name, value);
+    }
+    for (const [name, value] of imported.state) values.set(name, value);
+    const bad = findNonFiniteValue(values);
+    if (bad)
+      throw new ConfigError(`The imported file cannot be used: ${bad}. The current weights are unchanged.`);
+    await this.whilePaused((t) => t.importState(values));
+    return { loaded: imported.state.size, unexpected: [], missing: [] };
   }
 
   saveCheckpoint(name?: string): Promise<CheckpointInfo> {
@@ -567,7 +593,7 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
   restoreCheckpoint(name: string): Promise<CheckpointInfo> {
     return this.lock.run(async () => {
       const { info, bytes } = await this.host.store.load(name);
-      const saved = info.meta.runConfig as unknown as RunConfig | undefined;
+      const saved = storedRunConfig(info.meta, name);
       const checkpoint = readTrainerCheckpoint(bytes, name);
       const current = this.trainer;
       const sameRun =

@@ -209,7 +209,7 @@ try {
         mimeType: 'application/octet-stream',
         buffer: Buffer.from('this is not a safetensors file'),
       });
-      const notice = page.locator('[data-testid="notice"][data-kind="import"]');
+      const notice = page.locator('[data-testid="notice"][data-kind="import-refused"]');
       await notice.waitFor({ timeout: 30_000 });
       const text = await notice.innerText();
       assert(
@@ -280,6 +280,56 @@ try {
         'the data choice did not switch to the added images',
       );
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+    },
+  );
+
+  await check(
+    'the built page enforces its Content-Security-Policy: no inline script, same origin only',
+    async (page, errors) => {
+      const violations = [];
+      await page.exposeFunction('reportCspViolation', (v) => violations.push(v));
+      await page.addInitScript(() => {
+        document.addEventListener('securitypolicyviolation', (e) =>
+          window.reportCspViolation(`${e.violatedDirective} ${e.blockedURI}`),
+        );
+      });
+      await page.goto(url);
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state'),
+        null,
+        { timeout: 30_000 },
+      );
+      const policy = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+      assert(policy?.includes("script-src 'self'") && !policy.includes('unsafe-eval'), `policy: ${policy}`);
+      const inlineScripts = await page.locator('script:not([src])').count();
+      assert(inlineScripts === 0, `${inlineScripts} inline scripts in the built page`);
+      // The page itself ran with no violation; an injected inline script and a foreign fetch are refused.
+      assert(violations.length === 0, `violations while loading: ${violations.join(' | ')}`);
+      const ran = await page.evaluate(() => {
+        const script = document.createElement('script');
+        script.textContent = 'window.__inlineRan = true';
+        document.body.append(script);
+        return window.__inlineRan === true;
+      });
+      assert(!ran, 'an injected inline script ran');
+      const fetched = await page.evaluate(() =>
+        fetch('https://example.com/').then(
+          () => 'fetched',
+          () => 'refused',
+        ),
+      );
+      assert(fetched === 'refused', 'a cross-origin fetch was allowed');
+      await page.waitForTimeout(200);
+      assert(
+        violations.some((v) => v.startsWith('script-src')),
+        `no script-src violation: ${violations.join(' | ')}`,
+      );
+      assert(
+        violations.some((v) => v.startsWith('connect-src')),
+        `no connect-src violation: ${violations.join(' | ')}`,
+      );
+      // The violations above were provoked on purpose; Chromium logs each as a console error.
+      errors.length = 0;
     },
   );
   await teachChecks({ browser, check, assert, url, flags: FLAGS, executablePath: CHROMIUM });

@@ -75,6 +75,8 @@ describe('pth reader against torch.save (PyTorch 1.13 fixtures)', () => {
   it('reads official-layout SparK checkpoints (LAMB and AdamW), a flat state dict and a timm-style encoder', async () => {
     for (const name of ['official-tiny-lamb', 'official-tiny-adamw', 'flat-tiny', 'encoder-timm-tiny'])
       expect(await expectMatchesTorch(name)).toBeGreaterThan(40);
+    // A real module's state_dict: its `_metadata` attribute arrives through BUILD and is dropped.
+    expect(await expectMatchesTorch('module-state-dict')).toBe(7);
     const { root } = await readPthBytes(fixture('official-tiny-lamb.pth'));
     expect(at(root, 'epoch')).toBe(4);
     expect(at(root, 'is_pretrain')).toBe(true);

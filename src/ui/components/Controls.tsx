@@ -311,7 +311,7 @@ function WeightsControls() {
         <input
           ref={input}
           type="file"
-          accept=".safetensors"
+          accept=".safetensors,.pth"
           hidden
           data-testid="import-weights"
           onChange={(e) => {

@@ -78,7 +78,7 @@ export function LabCharts() {
   const selected = useLabStore((s) => s.selected);
   const currentId = useAppStore((s) => s.run.runId);
   const currentPoints = useAppStore((s) => s.metrics.length);
-  const [log, setLog] = useState(true);
+  const [log, setLog] = useState(false);
   const [smoothing, setSmoothing] = useState(0);
   const [seedsAsMean, setSeedsAsMean] = useState(true);
   const ids = { log: useId(), smooth: useId(), seeds: useId() };

@@ -114,6 +114,11 @@ export function RunChart(props: {
       element,
     );
     plot.current = chart;
+    // A band's lower and upper edges are series for uPlot; the legend lists only the lines.
+    const legendRows = chart.root.querySelectorAll<HTMLElement>('.u-legend .u-series');
+    series.forEach((s, i) => {
+      if (s.stroke === 'transparent' && legendRows[i]) legendRows[i].style.display = 'none';
+    });
     const resize = new ResizeObserver(() => {
       const w = element.clientWidth;
       if (w > 0 && Math.abs(w - chart.width) > 4) chart.setSize({ width: w, height: props.height ?? 200 });
@@ -149,30 +154,32 @@ export function RunChart(props: {
         data-series={props.series.length}
       />
       <figcaption>{props.title}</figcaption>
-      <table className="visually-hidden">
-        <caption>{props.title} (every reading shown as a table)</caption>
-        <thead>
-          <tr>
-            <th scope="col">step</th>
-            {props.series.map((s) => (
-              <th scope="col" key={s.label}>
-                {s.label}
-              </th>
-            ))}
-          </tr>
-        </thead>
-        <tbody>
-          {rows.map((i) => (
-            <tr key={i}>
-              <th scope="row">{(data[0] as number[])[i]}</th>
-              {lineColumns.map(({ s, column }) => {
-                const v = (data[column] as (number | null)[])[i];
-                return <td key={s.label}>{v === null || v === undefined ? '' : formatNumber(v)}</td>;
-              })}
+      <div className="visually-hidden">
+        <table>
+          <caption>{props.title} (every reading shown as a table)</caption>
+          <thead>
+            <tr>
+              <th scope="col">step</th>
+              {props.series.map((s) => (
+                <th scope="col" key={s.label}>
+                  {s.label}
+                </th>
+              ))}
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {rows.map((i) => (
+              <tr key={i}>
+                <th scope="row">{(data[0] as number[])[i]}</th>
+                {lineColumns.map(({ s, column }) => {
+                  const v = (data[column] as (number | null)[])[i];
+                  return <td key={s.label}>{v === null || v === undefined ? '' : formatNumber(v)}</td>;
+                })}
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
     </figure>
   );
 }

@@ -9,11 +9,13 @@ import { gridSize } from '../../models/config';
 import { nestedMasks } from '../../worker/nested-mask';
 import { formatNumber } from '../charts';
 import { useClient } from '../client-context';
-import { LAB_MASK_COLOR, stackPictures, yardstickPlan } from '../lab-client';
+import { LAB_MASK_COLOR, stackPictures, watchComposite, yardstickPlan } from '../lab-client';
 import { runColor } from '../lab-export';
 import { useLabStore } from '../lab-store';
 import { checkForm, visibleCells } from '../run-config';
 import { useAppStore } from '../store';
+import { RECON_LABELS } from '../teach/recon-view';
+import { useTeachStore } from '../teach/teach-store';
 import { PictureCanvas } from './Reconstruction';
 
 function MaskPreview() {
@@ -68,6 +70,7 @@ function Comparison() {
   const runs = useLabStore((s) => s.runs);
   const selected = useLabStore((s) => s.selected);
   const currentId = useAppStore((s) => s.run.runId);
+  const mode = useTeachStore((s) => s.reconMode);
   const chosen = runs.filter((r) => (selected.length > 0 ? selected.includes(r.id) : r.id === currentId));
   const withWatch = chosen.filter((r) => r.watch);
   if (withWatch.length === 0)
@@ -78,7 +81,11 @@ function Comparison() {
       </p>
     );
   return (
-    <div className="watch-compare" data-testid="watch-compare">
+    <div className="watch-compare" data-testid="watch-compare" data-recon-mode={mode}>
+      <p className="hint">
+        Reconstructions in the {RECON_LABELS[mode]} view; the Reconstruction panel switches it (runs kept from
+        an earlier visit show the official view).
+      </p>
       {withWatch.map((run) => {
         const watch = run.watch;
         if (!watch) return null;
@@ -107,7 +114,7 @@ function Comparison() {
               step={watch.step}
             />
             <PictureCanvas
-              picture={watch.composite}
+              picture={watchComposite(watch, mode)}
               testId="watch-recon"
               label={`Run ${run.label}: reconstruction of the watch set at step ${watch.step}`}
               step={watch.step}
@@ -118,7 +125,9 @@ function Comparison() {
       <button
         type="button"
         data-testid="download-watch"
-        onClick={() => void client.lab.downloadPicture(stackPictures(withWatch), 'sparklab-watch-set.png')}
+        onClick={() =>
+          void client.lab.downloadPicture(stackPictures(withWatch, mode), 'sparklab-watch-set.png')
+        }
       >
         Download PNG
       </button>
@@ -129,8 +138,11 @@ function Comparison() {
 function MaskEditor() {
   const client = useClient();
   const custom = useLabStore((s) => s.custom);
+  const mode = useTeachStore((s) => s.reconMode);
+  const watch = useLabStore((s) => s.watchImages);
   const hasRun = useAppStore((s) => s.run.runId !== undefined);
   if (!custom) return null;
+  const images = watch ? Array.from({ length: watch.count }, (_, i) => watch.offset + i) : [custom.image];
   const visible = custom.cells.reduce((a, b) => a + b, 0);
   const rows = Array.from({ length: custom.grid }, (_, r) => r);
   return (
@@ -140,8 +152,22 @@ function MaskEditor() {
         Click a cell (or focus it and press Space) to hide or show it: anything from one visible cell to all
         of them. The current weights reconstruct exactly this mask.
       </p>
+      <fieldset className="buttons plain-fieldset">
+        <legend className="visually-hidden">Watch-set image to mask</legend>
+        {images.map((index, i) => (
+          <button
+            key={index}
+            type="button"
+            aria-pressed={index === custom.image}
+            data-testid={`mask-editor-image-${i}`}
+            onClick={() => client.lab.resetCustom(index)}
+          >
+            Image {i + 1}
+          </button>
+        ))}
+      </fieldset>
       <div className="editor-row">
-        <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 1fr)` }}>
+        <fieldset className="cell-grid" style={{ gridTemplateColumns: `repeat(${custom.grid}, 44px)` }}>
           <legend className="visually-hidden">Mask cells, {visible} visible</legend>
           {rows.flatMap((r) =>
             rows.map((c) => {
@@ -168,7 +194,9 @@ function MaskEditor() {
               label="The hand-edited mask"
             />
             <PictureCanvas
-              picture={custom.result.composite}
+              picture={
+                mode === 'no-leak' && custom.result.noLeak ? custom.result.noLeak : custom.result.composite
+              }
               testId="recon-custom"
               label={`Reconstruction of the hand-edited mask (${custom.result.visibleCells} visible cells) at step ${custom.result.step}`}
               visibleCells={custom.result.visibleCells}

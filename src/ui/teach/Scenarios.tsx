@@ -1,20 +1,20 @@
 /**
- * Guided comparisons of the paper's claims. Each scenario states what the paper reports (without numbers it
- * does not give here), lists the runs that test it on this small model, and sets the first one up; the
- * learner then looks whether this run agrees.
+ * Guided comparisons of the paper's claims. Each scenario states what the paper reports (without inventing
+ * numbers), and sets its runs up through the lab's link format: every run is a link (shareable, openable on its
+ * own) and "Queue these runs" decodes those links into the lab's run queue, so what a scenario starts is exactly
+ * what its links describe.
  */
 import { useId, useState } from 'react';
 import { useClient } from '../client-context';
+import { decodeLink, encodeLink } from '../link';
 import type { PlaygroundForm } from '../run-config';
 import { useAppStore } from '../store';
 import { PanelHelp } from './PanelHelp';
 
 export interface ScenarioRun {
   label: string;
-  /** Form fields set for this run (the rest keep their values). */
+  /** Form fields of this run (ablation switches included); the rest keep the learner's current values. */
   form: Partial<PlaygroundForm>;
-  /** Engine switches this run needs (named as in SparkConfig). */
-  model?: Record<string, string>;
 }
 
 export interface Scenario {
@@ -25,38 +25,42 @@ export interface Scenario {
   runs: ScenarioRun[];
 }
 
+/** Short runs of the tiny model on the built-in Fashion-MNIST: minutes on a laptop GPU. */
 const SHORT: Partial<PlaygroundForm> = {
   preset: 'tiny',
   dataset: 'fashion-mnist',
   batchSize: 8,
   steps: 300,
   seed: 0,
+  maskRatio: 0.6,
+  encoder: 'sparse',
+  decoderInputs: 'all',
+  maskToken: 'learned',
+  lossTarget: 'patch-norm',
+  lossOn: 'masked',
 };
+
+const COMPARE =
+  'Compare the held-out yardstick (masked loss at ratio 0.6, the same for every run) in the runs table and chart, and the runs side by side on the watch set; where the downstream probe is available, its accuracy is closer to what the paper measures.';
 
 export const SCENARIOS: Scenario[] = [
   {
     id: 'why-sparse',
     title: 'Why sparse? zero-masking vs sparse encoding',
     claim:
-      'The paper reports that encoding only the visible cells with sparse convolutions pre-trains a better convnet than filling the hidden cells with zeros and running it densely (its ablation measures this by ImageNet fine-tuning accuracy).',
-    lookAt:
-      'Compare the held-out loss of the two runs and the reconstructions; the fine-tuning result itself is not measured here.',
+      'Encoding only the visible cells with sparse convolutions pre-trains a better convnet than filling the hidden cells with zeros and running it densely; the paper’s ablation measures this by fine-tuning accuracy on ImageNet.',
+    lookAt: COMPARE,
     runs: [
-      { label: 'sparse encoder (SparK)', form: { ...SHORT, maskRatio: 0.6 }, model: { encoder: 'sparse' } },
-      {
-        label: 'dense, zero-filled holes',
-        form: { ...SHORT, maskRatio: 0.6 },
-        model: { encoder: 'dense-zero' },
-      },
+      { label: 'sparse encoder (SparK)', form: { ...SHORT } },
+      { label: 'dense encoder, zero-filled holes', form: { ...SHORT, encoder: 'dense-zero' } },
     ],
   },
   {
     id: 'mask-ratio',
     title: 'How much to hide? mask ratio 0.4 / 0.6 / 0.8',
     claim:
-      'SparK hides 60 % of each image by default; the paper’s ablation found a high ratio works well for convnets, as for transformers.',
-    lookAt:
-      'Compare the reconstructions on the same held-out images and the loss at the shared reference ratio.',
+      'SparK hides 60 % of each image by default; the paper reports that a high ratio suits convnets too.',
+    lookAt: `${COMPARE} The watch-set masks are nested, so the three ratios are compared on the same pixels.`,
     runs: [0.4, 0.6, 0.8].map((maskRatio) => ({
       label: `mask ratio ${maskRatio}`,
       form: { ...SHORT, maskRatio },
@@ -66,36 +70,30 @@ export const SCENARIOS: Scenario[] = [
     id: 'tokens-pyramid',
     title: 'Do mask tokens and the pyramid matter?',
     claim:
-      'The paper reports that filling hidden positions with learned mask tokens and decoding from every scale of the encoder (hierarchical decoding) beat zeros and single-scale decoding in its ablations.',
-    lookAt: 'Compare the held-out loss and the sharpness of the reconstructions across the three runs.',
+      'Filling hidden positions with learned mask tokens and decoding from every scale of the encoder (hierarchical decoding) beat zeros and single-scale decoding in the paper’s ablations, measured by fine-tuning accuracy.',
+    lookAt: COMPARE,
     runs: [
-      { label: 'SparK (learned tokens, all scales)', form: { ...SHORT, maskRatio: 0.6 }, model: {} },
-      {
-        label: 'zeros instead of mask tokens',
-        form: { ...SHORT, maskRatio: 0.6 },
-        model: { maskToken: 'zeros' },
-      },
-      {
-        label: 'coarsest scale only',
-        form: { ...SHORT, maskRatio: 0.6 },
-        model: { decoderInputs: 'coarsest' },
-      },
+      { label: 'SparK: learned tokens, all scales', form: { ...SHORT } },
+      { label: 'zeros instead of mask tokens', form: { ...SHORT, maskToken: 'zeros' } },
+      { label: 'coarsest scale only', form: { ...SHORT, decoderInputs: 'coarsest' } },
     ],
   },
 ];
 
-/** The form of one run of a scenario: its fields and its engine switches (the form's ablation fields). */
-export function scenarioForm(run: ScenarioRun): PlaygroundForm {
-  return { ...useAppStore.getState().form, ...run.form, ...(run.model as Partial<PlaygroundForm>) };
+/** The link (hash) of one run of a scenario, built on the learner's current form. */
+export function scenarioLink(run: ScenarioRun, base: PlaygroundForm): string {
+  return encodeLink({ form: { ...base, ...run.form }, panel: 'scenarios' });
 }
 
-/** Sets the form to one run of a scenario. */
-export function applyScenarioRun(run: ScenarioRun): void {
-  useAppStore.getState().setForm(scenarioForm(run));
+/** The forms a scenario's links describe (what gets queued). */
+export function scenarioForms(scenario: Scenario, base: PlaygroundForm): PlaygroundForm[] {
+  return scenario.runs.map((run) => decodeLink(scenarioLink(run, base)).form);
 }
 
 export function ScenarioPanel() {
   const client = useClient();
+  const form = useAppStore((s) => s.form);
+  const gpuReady = useAppStore((s) => s.gpu.state === 'ready');
   const [chosen, setChosen] = useState<string>('');
   const id = useId();
   const scenario = SCENARIOS.find((s) => s.id === chosen);
@@ -125,28 +123,40 @@ export function ScenarioPanel() {
             <strong>The paper:</strong> {scenario.claim}
           </p>
           <p>
-            <strong>Here:</strong> {scenario.lookAt} These are small runs of a tiny model for a few minutes;
-            they can agree with the paper or not.
+            <strong>Here:</strong> {scenario.lookAt} These are a few minutes of a tiny model: they may agree
+            with the paper or not, and either is worth discussing.
           </p>
           <ol>
             {scenario.runs.map((run) => (
               <li key={run.label}>
-                {run.label}{' '}
-                <button type="button" onClick={() => applyScenarioRun(run)}>
-                  Set up
+                <a
+                  href={`${location.pathname}${scenarioLink(run, form)}`}
+                  target="_blank"
+                  rel="noopener"
+                  data-testid="scenario-run-link"
+                >
+                  {run.label}
+                </a>{' '}
+                <button
+                  type="button"
+                  onClick={() => useAppStore.getState().setForm(decodeLink(scenarioLink(run, form)).form)}
+                >
+                  Use these settings
                 </button>
               </li>
             ))}
           </ol>
           <button
             type="button"
+            className="primary"
             data-testid="scenario-queue"
+            disabled={!gpuReady}
             onClick={() => {
-              client.lab.enqueue(scenario.runs.map(scenarioForm));
+              client.lab.enqueue(scenarioForms(scenario, form));
               void client.lab.runQueue();
             }}
           >
-            Queue all {scenario.runs.length} runs
+            Queue these {scenario.runs.length} runs
           </button>
         </div>
       )}
