@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import { featureChannels, featureStrides, SPARK_DEFAULTS, type SparkConfig } from '../models/config';
 import { officialInitialState } from '../models/init';
@@ -7,6 +7,10 @@ import { createSparkModel } from '../models/spark-model';
 import { assertClose } from '../reference/allclose';
 import { Rng } from '../util/random';
 import { DenseEncoder, pooledWidth } from './encoder';
+
+// Each test builds whole encoders (dozens of pipelines): seconds on an idle SwiftShader, minutes on a shared,
+// overloaded machine; the default 120 s was exceeded there.
+vi.setConfig({ testTimeout: 300_000 });
 
 /** The official initial state with BN running statistics made non-trivial (so eval mode really uses them). */
 function stateWithStats(config: SparkConfig, seed: number): Map<string, Float32Array> {

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import { officialInitialState } from '../models/init';
 import { preset } from '../models/presets';
@@ -8,6 +8,10 @@ import { DenseEncoder } from './encoder';
 import { extractFeatures, type FeatureSet } from './features';
 import { knnAccuracy, knnPredict } from './knn';
 import { featureStandardizer, linearProbe } from './linear';
+
+// Each test builds whole encoders (dozens of pipelines): seconds on an idle SwiftShader, minutes on a shared,
+// overloaded machine; the default 120 s was exceeded there.
+vi.setConfig({ testTimeout: 300_000 });
 
 /** Gaussian blobs: class c around a random centre of norm ≈ 3√D, unit noise: linearly separable. */
 function blobs(count: number, classes: number, width: number, rng: Rng, centres: Float32Array): FeatureSet {
