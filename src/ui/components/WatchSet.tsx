@@ -119,6 +119,24 @@ function Comparison() {
               label={`Run ${run.label}: reconstruction of the watch set at step ${watch.step}`}
               step={watch.step}
             />
+            {run.watchHistory && run.watchHistory.length > 0 && (
+              <details className="watch-history">
+                <summary>
+                  Earlier reconstructions ({run.watchHistory.map((h) => `step ${h.step}`).join(', ')})
+                </summary>
+                {run.watchHistory.map((h) => (
+                  <figure key={h.step}>
+                    <PictureCanvas
+                      picture={watchComposite(h, mode)}
+                      testId="watch-history"
+                      label={`Run ${run.label}: reconstruction of the watch set at step ${h.step}`}
+                      step={h.step}
+                    />
+                    <figcaption>step {h.step}</figcaption>
+                  </figure>
+                ))}
+              </details>
+            )}
           </div>
         );
       })}
