@@ -95,6 +95,7 @@ function Comparison() {
             className="watch-run"
             data-testid="watch-run"
             data-run-id={run.id}
+            data-step={watch.step}
             data-visible-cells={watch.visibleCells}
             data-mask={watch.mask.join('')}
           >
