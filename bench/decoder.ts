@@ -23,7 +23,7 @@ import {
 } from '../src/engine/conv2d';
 import { matmul } from '../src/engine/matmul';
 import type { Gpu, GpuTensor } from '../src/gpu/runtime';
-import { Rng } from '../src/reference/random';
+import { Rng } from '../src/util/random';
 import { argValue, emit, timeDispatches } from './harness';
 
 interface DecoderCase {

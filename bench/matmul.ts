@@ -8,7 +8,7 @@
 
 import { matmul, matmulSplitK } from '../src/engine/matmul';
 import type { Gpu, GpuTensor } from '../src/gpu/runtime';
-import { Rng } from '../src/reference/random';
+import { Rng } from '../src/util/random';
 import { argValue, emit, timeDispatches } from './harness';
 
 interface BenchCase {

@@ -25,9 +25,9 @@ import {
   sparseDepthwiseForward,
 } from '../src/engine/sparseConv';
 import type { Gpu, GpuTensor } from '../src/gpu/runtime';
-import { Rng } from '../src/reference/random';
 import { expandMask, lenKeep, randomMask } from '../src/sparse/mask';
 import { buildNeighbourMaps, buildSiteSet, SparsePyramid } from '../src/sparse/sites';
+import { Rng } from '../src/util/random';
 import { argValue, emit, median, timeDispatches } from './harness';
 
 const RATIOS = [0, 0.25, 0.5, 0.6, 0.75, 0.9];

@@ -7,9 +7,9 @@
 import type { Dataset } from '../src/data/datasets';
 import type { Gpu } from '../src/gpu/runtime';
 import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../src/models/presets';
-import type { Rng } from '../src/reference/random';
 import { countFlops, sparkParameterCount } from '../src/train/flops';
 import { Trainer } from '../src/train/trainer';
+import type { Rng } from '../src/util/random';
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);

@@ -27,3 +27,11 @@ fn mask_at(b: u32, y: u32, x: u32) -> f32 {
   }
   return bitcast<f32>(v);
 }
+
+// The flat pixel index of (b, y, x) in the source map [B, src_h, src_w], or −1 outside it (padding).
+fn source_pixel(b: u32, y: i32, x: i32) -> i32 {
+  if (y < 0 || y >= i32(p.src_h) || x < 0 || x >= i32(p.src_w)) {
+    return -1;
+  }
+  return i32((b * p.src_h + u32(y)) * p.src_w + u32(x));
+}

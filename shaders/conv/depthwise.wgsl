@@ -5,6 +5,13 @@
 //   dw_grad_input   dx = Σ_taps (dy × mask) · W over the taps that reach each input pixel
 //   dw_grad_weight  dW partials [slices, kh·kw, C] over pixel slices (or dW directly for a single slice)
 
+// (b, y, x, c) of element i of an NHWC map [B, h, w, c_count].
+fn nhwc_coords(i: u32, h: u32, w: u32, c_count: u32) -> vec4u {
+  let pixel = i / c_count;
+  let t = pixel / w;
+  return vec4u(t / h, t % h, pixel % w, i % c_count);
+}
+
 // lhs = x, rhs = W [kh, kw, C]; out = y.
 @compute @workgroup_size(256)
 fn dw_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
@@ -13,12 +20,11 @@ fn dw_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index
   if (i >= p.batch * p.dst_h * p.dst_w * c_count) {
     return;
   }
-  let c = i % c_count;
-  let pixel = i / c_count;
-  let ox = pixel % p.dst_w;
-  let t = pixel / p.dst_w;
-  let oy = t % p.dst_h;
-  let b = t / p.dst_h;
+  let at = nhwc_coords(i, p.dst_h, p.dst_w, c_count);
+  let b = at.x;
+  let oy = at.y;
+  let ox = at.z;
+  let c = at.w;
   var sum = 0.0;
   for (var ky = 0u; ky < p.kernel_h; ky++) {
     let iy = i32(oy * p.stride_h + ky) - i32(p.pad_h);
@@ -47,12 +53,11 @@ fn dw_grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_in
   if (i >= p.batch * p.src_h * p.src_w * c_count) {
     return;
   }
-  let c = i % c_count;
-  let pixel = i / c_count;
-  let ix = pixel % p.src_w;
-  let t = pixel / p.src_w;
-  let iy = t % p.src_h;
-  let b = t / p.src_h;
+  let at = nhwc_coords(i, p.src_h, p.src_w, c_count);
+  let b = at.x;
+  let iy = at.y;
+  let ix = at.z;
+  let c = at.w;
   var sum = 0.0;
   for (var ky = 0u; ky < p.kernel_h; ky++) {
     let ny = i32(iy + p.pad_h) - i32(ky);

@@ -9,10 +9,7 @@ fn all_taps() -> TapWalk {
 fn input_index(b: u32, oy: u32, ox: u32, tap: u32) -> i32 {
   let iy = i32(oy * p.stride_h + tap / p.kernel_w) - i32(p.pad_h);
   let ix = i32(ox * p.stride_w + tap % p.kernel_w) - i32(p.pad_w);
-  if (iy < 0 || iy >= i32(p.src_h) || ix < 0 || ix >= i32(p.src_w)) {
-    return -1;
-  }
-  return i32((b * p.src_h + u32(iy)) * p.src_w + u32(ix));
+  return source_pixel(b, iy, ix);
 }
 
 fn load_input(b: u32, oy: u32, ox: u32, tap: u32, ci: u32) -> f32 {

@@ -61,8 +61,9 @@ fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
     if (k < tile.k_end) {
       let sy = i32(iy + s.base_y) - i32(tap / s.taps_x);
       let sx = i32(ix + s.base_x) - i32(tap % s.taps_x);
-      if (sy >= 0 && sy < i32(p.src_h) && sx >= 0 && sx < i32(p.src_w)) {
-        v = lhs[(((b * p.src_h + u32(sy)) * p.src_w + u32(sx)) * p.src_c + r) >> 2u] * mask_at(b, u32(sy), u32(sx));
+      let pixel = source_pixel(b, sy, sx);
+      if (pixel >= 0) {
+        v = lhs[(u32(pixel) * p.src_c + r) >> 2u] * mask_at(b, u32(sy), u32(sx));
       }
     }
     return v;
@@ -71,8 +72,9 @@ fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
     if (k + j < tile.k_end) {
       let sy = i32(iy + s.base_y) - i32(tap / s.taps_x);
       let sx = i32(ix + s.base_x) - i32(tap % s.taps_x);
-      if (sy >= 0 && sy < i32(p.src_h) && sx >= 0 && sx < i32(p.src_w)) {
-        v[j] = lhs_at(((b * p.src_h + u32(sy)) * p.src_w + u32(sx)) * p.src_c + r) * mask_at(b, u32(sy), u32(sx));
+      let pixel = source_pixel(b, sy, sx);
+      if (pixel >= 0) {
+        v[j] = lhs_at(u32(pixel) * p.src_c + r) * mask_at(b, u32(sy), u32(sx));
       }
     }
     r += 1u;

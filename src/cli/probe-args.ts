@@ -7,12 +7,12 @@ import { ArgsError } from './args';
 import { MODEL_FLAGS } from './model-flags';
 
 /**
- * Probe images used by default: the first 1,000 probe-train and 500 probe-test images. Feature extraction
+ * Probe images used by default: the first 500 probe-train and 250 probe-test images. Feature extraction
  * costs ~0.05–0.4 s per image on the software adapter (SwiftShader, loaded or not), so the whole split
  * (9,000 / 1,000 for Fashion-MNIST) is an explicit choice: --probe-train 9000 --probe-test 1000.
  */
-export const DEFAULT_PROBE_TRAIN = 1000;
-export const DEFAULT_PROBE_TEST = 500;
+export const DEFAULT_PROBE_TRAIN = 500;
+export const DEFAULT_PROBE_TEST = 250;
 
 export interface ProbeArgs {
   preset: string;
@@ -61,8 +61,8 @@ Does the pre-training help? Pre-trains SparK arms and scores their frozen encode
   --batch N               pre-training batch (default: the preset's)
   --lr X                  pre-training peak lr (default: the preset's)
   --optimizer NAME        lamb or adamw (default: the preset's)
-  --probe-train N         use the first N probe-train images (default 1000; fashion has 9000)
-  --probe-test N          use the first N probe-test images (default 500; fashion has 1000)
+  --probe-train N         use the first N probe-train images (default 500; fashion has 9000)
+  --probe-test N          use the first N probe-test images (default 250; fashion has 1000)
   --feature-batch N       images per encoder forward (default 64)
   --pool MODE             last (default: the last feature map) or all (every scale, concatenated)
   --knn-k N               neighbours (default 20)

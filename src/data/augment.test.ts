@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import {
   augmentImage,
   DEFAULT_AUGMENT,

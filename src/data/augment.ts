@@ -6,7 +6,7 @@
  * log-uniform aspect ratio, else a centre crop clamped to the ratio range), then resamples the crop with the
  * antialiased PIL-style filter of `resample.ts` — bicubic by default, as in the official SparK recipe.
  */
-import type { Rng } from '../reference/random';
+import type { Rng } from '../util/random';
 import type { RgbImage } from './image';
 import { type Interpolation, MipImage, type Region, resampleRegion } from './resample';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { IMAGENET_NORMALIZATION } from './augment';
 import { FASHION_MNIST_TRAIN_COUNT, HELD_OUT_PHOTOS } from './builtin';
 import { fashionMnistDatasetNode, loadFashionMnistNode, photoDatasetNode } from './builtin-node';

@@ -3,7 +3,7 @@
  * only on the dataset, its options and the RNG state, so a run is reproducible and resumable from
  * `rng.getState()`. The held-out batch uses its own fixed seed: identical for every run of the same size.
  */
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import {
   type AugmentOptions,
   augmentImage,

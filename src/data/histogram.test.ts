@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { binIndex, DEFAULT_HISTOGRAM, klDivergence, pixelHistograms } from './histogram';
 
 describe('klDivergence', () => {

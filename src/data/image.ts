@@ -496,8 +496,3 @@ export function rgbaToRgb(
   }
   return { width, height, data };
 }
-
-/** Bytes an image occupies in the cache. */
-export function imageBytes(image: RgbImage): number {
-  return image.data.byteLength;
-}

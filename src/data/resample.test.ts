@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { randomResizedCropRegion } from './augment';
 import { decodeImageNode } from './decode-node';
 import type { RgbImage } from './image';

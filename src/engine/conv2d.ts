@@ -27,6 +27,7 @@ import {
   PreparedSequence,
 } from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
+import type { GpuCellMask } from './cell-mask';
 import {
   absentBinding,
   chooseSlices,
@@ -56,21 +57,9 @@ export interface Conv2dShape {
   depthwise: boolean;
 }
 
-/**
- * A visibility mask at cell resolution, [batch, gridH, gridW] (1 = visible): position (y, x) of a map reads
- * cell (y / cellH, x / cellW). `kind` says whether the buffer holds u32 flags or f32 values.
- */
-export interface GpuCellMask {
-  tensor: GpuTensor;
-  kind: 'u32' | 'f32';
-  gridH: number;
-  gridW: number;
-  cellH: number;
-  cellW: number;
-}
-
 /** What a layer keeps per kernel invocation (defined by the runtime; re-exported for the layer code). */
 export type { Encodable } from '../gpu/runtime';
+export type { GpuCellMask } from './cell-mask';
 
 export function conv2dOutputSize(shape: Conv2dShape): { outH: number; outW: number } {
   const outH = Math.floor((shape.inH + 2 * shape.padH - shape.kernelH) / shape.strideH) + 1;

@@ -18,7 +18,7 @@ import {
   PreparedSequence,
 } from '../gpu/runtime';
 import { composeShader } from '../gpu/shader';
-import type { GpuCellMask } from './conv2d';
+import type { GpuCellMask } from './cell-mask';
 import type { Arena } from './params';
 
 /** reduce.wgsl composed with the grid indexing and workgroup reduction libraries. */

@@ -17,7 +17,9 @@ export interface GiantResult {
   inputBytes: number;
   refusedWith: string;
   ms: number;
+  /** Resident memory at the peak of the refusal, and how much it grew over the memory before it. */
   peakRssMiB: number;
+  rssGrowthMiB: number;
 }
 
 function rawSafetensors(header: string, lengthField?: bigint): Uint8Array {
@@ -30,7 +32,8 @@ function rawSafetensors(header: string, lengthField?: bigint): Uint8Array {
 
 async function measure(input: string, inputBytes: number, refuse: () => unknown): Promise<GiantResult> {
   const sample = () => process.memoryUsage.rss();
-  let peak = sample();
+  const before = sample();
+  let peak = before;
   const timer = setInterval(() => {
     peak = Math.max(peak, sample());
   }, 1);
@@ -44,7 +47,15 @@ async function measure(input: string, inputBytes: number, refuse: () => unknown)
   const ms = performance.now() - started;
   clearInterval(timer);
   peak = Math.max(peak, sample());
-  return { input, inputBytes, refusedWith, ms: +ms.toFixed(1), peakRssMiB: +(peak / 2 ** 20).toFixed(1) };
+  const mib = (n: number) => +(n / 2 ** 20).toFixed(1);
+  return {
+    input,
+    inputBytes,
+    refusedWith,
+    ms: +ms.toFixed(1),
+    peakRssMiB: mib(peak),
+    rssGrowthMiB: mib(peak - before),
+  };
 }
 
 export async function refuseGiants(): Promise<GiantResult[]> {
@@ -89,11 +100,14 @@ export async function refuseGiants(): Promise<GiantResult[]> {
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const png = new Uint8Array(33);
+  // Signature, IHDR (100000×100000 RGBA), an empty IDAT and IEND: a complete chunk walk, refused by size.
+  const png = new Uint8Array(8 + 25 + 12 + 12);
   png.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);
   new DataView(png.buffer).setUint32(16, 100_000);
   new DataView(png.buffer).setUint32(20, 100_000);
   png.set([8, 6, 0, 0, 0], 24);
+  png.set([0, 0, 0, 0, 0x49, 0x44, 0x41, 0x54], 33);
+  png.set([0, 0, 0, 0, 0x49, 0x45, 0x4e, 0x44], 45);
   results.push(
     await measure('PNG header declaring 100000×100000 px', png.length, () => {
       const probe = probeImage(png);

@@ -83,10 +83,3 @@ export class Profiler {
     this.resolveBuffer?.destroy();
   }
 }
-
-/** Sums timings by label (e.g. over several steps). */
-export function sumByLabel(timings: PassTiming[]): Record<string, number> {
-  const sums: Record<string, number> = {};
-  for (const t of timings) sums[t.label] = (sums[t.label] ?? 0) + t.ms;
-  return sums;
-}

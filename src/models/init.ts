@@ -10,7 +10,7 @@
  *  - BN buffers: running mean 0, running var 1, num_batches_tracked 0.
  * (SPARK-SPEC §2.3, §3.1, §3.2.) timm's trunc_normal cuts at ±2 absolute, i.e. never for std 0.02.
  */
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import type { SparkConfig } from './config';
 import { sparkState } from './official-names';
 

@@ -6,11 +6,11 @@
  * trustworthy oracle here. Used by tests and benchmarks, not by the app.
  */
 import type { NamedArray, ParityFixture } from '../io/fixtures';
-import { Rng } from '../reference/random';
 import { lambStep } from '../reference/spark/lamb';
 import { SparkReference, type SparkState } from '../reference/spark/model';
 import { Tensor } from '../reference/spark/tape';
 import { explicitMask, randomMask } from '../sparse/mask';
+import { Rng } from '../util/random';
 import { type LambConfig, type SparkConfig, totalStride, validateSparkConfig } from './config';
 import { sparkState } from './official-names';
 

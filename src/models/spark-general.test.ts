@@ -15,10 +15,10 @@ import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { compareWithFixture } from '../io/parity';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
 import { SparkReference } from '../reference/spark/model';
 import { Tensor } from '../reference/spark/tape';
 import { type CellMask, explicitMask, randomMask, visibleCellCounts } from '../sparse/mask';
+import { Rng } from '../util/random';
 import {
   type BackboneConfig,
   SPARK_DEFAULTS,
@@ -64,6 +64,12 @@ async function expectParity(
     .map((c) => `${c.name} rel ${c.relError.toExponential(2)}${c.message ? ` (${c.message})` : ''}`);
   expect(bad).toEqual([]);
 }
+
+/**
+ * Whichever parity test runs first in a worker compiles most of the model's pipelines (well over a minute on
+ * a busy two-core SwiftShader machine); a filtered run (-t) may make it one of these.
+ */
+const COMPILING_TIMEOUT_MS = 300_000;
 
 const resnet = (o: Partial<Extract<BackboneConfig, { family: 'resnet' }>>): BackboneConfig => ({
   family: 'resnet',
@@ -149,16 +155,24 @@ describe('GPU SparK model vs the float64 reference on other configurations', () 
     );
   });
 
-  it('decoder widths by the official floor rule: 12 at stride 8 (channels 12, 6, 3, 1; deepest block 1)', async () => {
-    const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
-    await expectParity(spark(b, { inputSize: 24, decoderWidth: 12 }), 2, 10);
-  });
+  it(
+    'decoder widths by the official floor rule: 12 at stride 8 (channels 12, 6, 3, 1; deepest block 1)',
+    async () => {
+      const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
+      await expectParity(spark(b, { inputSize: 24, decoderWidth: 12 }), 2, 10);
+    },
+    COMPILING_TIMEOUT_MS,
+  );
 
-  it('odd decoder widths: 11 at stride 4 (channels 11, 5, 2; deepest 2), ConvNeXt 9 at stride 8 (9, 4, 2, 1)', async () => {
-    await expectParity(spark(resnet({}), { inputSize: 12, decoderWidth: 11 }), 2, 11);
-    const c: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
-    await expectParity(spark(c, { inputSize: 16, decoderWidth: 9, maskRatio: 0.5 }), 2, 12);
-  });
+  it(
+    'odd decoder widths: 11 at stride 4 (channels 11, 5, 2; deepest 2), ConvNeXt 9 at stride 8 (9, 4, 2, 1)',
+    async () => {
+      await expectParity(spark(resnet({}), { inputSize: 12, decoderWidth: 11 }), 2, 11);
+      const c: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
+      await expectParity(spark(c, { inputSize: 16, decoderWidth: 9, maskRatio: 0.5 }), 2, 12);
+    },
+    COMPILING_TIMEOUT_MS,
+  );
 
   it('random small ResNets (fast-check): blocks, stems, max-pool, depths, grids 2–5, mask ratios', async () => {
     await fc.assert(
@@ -223,74 +237,92 @@ async function evalSnapshot(gpu: Gpu, model: SparkGpuModel) {
 }
 
 describe('GPU SparK model on any mask and any batch up to the built one (vs the float64 reference)', () => {
-  it('ResNet (sparse BN in encoder and densify), 3×3 grid, batch 3 keeping 1, 3 and 9 cells', async () => {
-    const config = spark(resnet({}), { inputSize: 12, decoderWidth: 8 });
-    const mask = maskWithCounts(3, [1, 3, 9], 11);
-    expect(visibleCellCounts(mask)).toEqual([1, 3, 9]);
-    await expectParity(config, 3, 21, { cells: mask.cells });
-  });
+  it(
+    'ResNet (sparse BN in encoder and densify), 3×3 grid, batch 3 keeping 1, 3 and 9 cells',
+    async () => {
+      const config = spark(resnet({}), { inputSize: 12, decoderWidth: 8 });
+      const mask = maskWithCounts(3, [1, 3, 9], 11);
+      expect(visibleCellCounts(mask)).toEqual([1, 3, 9]);
+      await expectParity(config, 3, 21, { cells: mask.cells });
+    },
+    COMPILING_TIMEOUT_MS,
+  );
 
-  it('ConvNeXt (sparse LN) built for batch 4, run at batch 3 keeping 1, 2 and 4 of 2×2 cells', async () => {
-    const b: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
-    const config = spark(b, { inputSize: 16, decoderWidth: 8 });
-    await expectParity(config, 3, 22, { cells: maskWithCounts(2, [1, 2, 4], 12).cells, buildBatch: 4 });
-  });
+  it(
+    'ConvNeXt (sparse LN) built for batch 4, run at batch 3 keeping 1, 2 and 4 of 2×2 cells',
+    async () => {
+      const b: BackboneConfig = { family: 'convnext', dims: [4, 6], depths: [1, 1] };
+      const config = spark(b, { inputSize: 16, decoderWidth: 8 });
+      await expectParity(config, 3, 22, { cells: maskWithCounts(2, [1, 2, 4], 12).cells, buildBatch: 4 });
+    },
+    COMPILING_TIMEOUT_MS,
+  );
 
-  it('dense-zero ResNet with max-pool, batch 2 keeping 1 and all of 3×3 cells', async () => {
-    const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
-    const config = spark(b, { inputSize: 24, decoderWidth: 8, encoder: 'dense-zero' });
-    await expectParity(config, 2, 23, { cells: maskWithCounts(3, [1, 9], 13).cells });
-  });
+  it(
+    'dense-zero ResNet with max-pool, batch 2 keeping 1 and all of 3×3 cells',
+    async () => {
+      const b = resnet({ maxpool: true, widths: [4, 6], stageStrides: [1, 2] });
+      const config = spark(b, { inputSize: 24, decoderWidth: 8, encoder: 'dense-zero' });
+      await expectParity(config, 2, 23, { cells: maskWithCounts(3, [1, 9], 13).cells });
+    },
+    COMPILING_TIMEOUT_MS,
+  );
 
-  it('one model built for batch 4 through batches 4, 3, 1 (a single visible cell) and 4 again: eval equals the reference each time, no buffer made per mask', async () => {
-    const gpu = await testGpu();
-    const config = spark(resnet({}), { inputSize: 12, decoderWidth: 8 });
-    const S = config.inputSize;
-    const grid = S / totalStride(config.backbone);
-    const state = randomSparkState(config, 31);
-    const reference = new SparkReference(config, state);
-    const model = createSparkModel(gpu, config, 4, { label: 'masks-reuse' });
-    try {
-      model.loadState(state);
-      const lossBuffer = model.loss.buffer;
-      let live: number | undefined;
-      const masks = [
-        randomMask(4, grid, grid, config.maskRatio, 1),
-        maskWithCounts(grid, [9, 1, 4], 2),
-        maskWithCounts(grid, [1], 3),
-        randomMask(4, grid, grid, config.maskRatio, 4),
-      ];
-      for (const [i, mask] of masks.entries()) {
-        const images = new Rng(40 + i).normals(mask.batch * 3 * S * S);
-        model.setBatch(images, mask);
-        expect(model.activeBatch).toBe(mask.batch);
-        const got = await evalSnapshot(gpu, model);
-        const want = reference.evaluate(
-          new Tensor([mask.batch, 3, S, S], Float64Array.from(images)),
-          mask.cells,
+  it(
+    'one model built for batch 4 through batches 4, 3, 1 (a single visible cell) and 4 again: eval equals the reference each time, no buffer made per mask',
+    async () => {
+      const gpu = await testGpu();
+      const config = spark(resnet({}), { inputSize: 12, decoderWidth: 8 });
+      const S = config.inputSize;
+      const grid = S / totalStride(config.backbone);
+      const state = randomSparkState(config, 31);
+      const reference = new SparkReference(config, state);
+      const model = createSparkModel(gpu, config, 4, { label: 'masks-reuse' });
+      try {
+        model.loadState(state);
+        const lossBuffer = model.loss.buffer;
+        let live: number | undefined;
+        const masks = [
+          randomMask(4, grid, grid, config.maskRatio, 1),
+          maskWithCounts(grid, [9, 1, 4], 2),
+          maskWithCounts(grid, [1], 3),
+          randomMask(4, grid, grid, config.maskRatio, 4),
+        ];
+        for (const [i, mask] of masks.entries()) {
+          const images = new Rng(40 + i).normals(mask.batch * 3 * S * S);
+          model.setBatch(images, mask);
+          expect(model.activeBatch).toBe(mask.batch);
+          const got = await evalSnapshot(gpu, model);
+          const want = reference.evaluate(
+            new Tensor([mask.batch, 3, S, S], Float64Array.from(images)),
+            mask.cells,
+          );
+          const label = `mask ${i} (batch ${mask.batch}, visible ${visibleCellCounts(mask)})`;
+          assertClose([got.loss], [want.loss], { rtol: 1e-4, atol: 1e-6, label: `${label} loss` });
+          assertClose(got.masked, want.masked, { rtol: 1e-3, atol: 0, label: `${label} masked` });
+          assertClose(got.composite, want.recOrInp, { rtol: 1e-3, atol: 0, label: `${label} composite` });
+          expect(got.active[0].map.length).toBe(mask.batch * (S / 2) ** 2);
+          // No more live buffers after any rebuild than after the first build: activations, site maps and the
+          // loss are reused (a graph that cannot train has fewer dispatches, hence fewer uniform buffers).
+          live ??= gpu.liveBuffers().count;
+          expect(gpu.liveBuffers().count, label).toBeLessThanOrEqual(live);
+          if (mask.batch === 4) expect(gpu.liveBuffers().count, label).toBe(live);
+          expect(model.loss.buffer).toBe(lossBuffer);
+        }
+        // A single visible cell in a batch of one evaluates (above) but cannot train its BatchNorms.
+        model.setBatch(new Float32Array(3 * S * S), maskWithCounts(grid, [1], 5));
+        expect(() => model.encodeTrainForward({} as GPUComputePassEncoder)).toThrow(
+          /single value per channel/,
         );
-        const label = `mask ${i} (batch ${mask.batch}, visible ${visibleCellCounts(mask)})`;
-        assertClose([got.loss], [want.loss], { rtol: 1e-4, atol: 1e-6, label: `${label} loss` });
-        assertClose(got.masked, want.masked, { rtol: 1e-3, atol: 0, label: `${label} masked` });
-        assertClose(got.composite, want.recOrInp, { rtol: 1e-3, atol: 0, label: `${label} composite` });
-        expect(got.active[0].map.length).toBe(mask.batch * (S / 2) ** 2);
-        // No more live buffers after any rebuild than after the first build: activations, site maps and the
-        // loss are reused (a graph that cannot train has fewer dispatches, hence fewer uniform buffers).
-        live ??= gpu.liveBuffers().count;
-        expect(gpu.liveBuffers().count, label).toBeLessThanOrEqual(live);
-        if (mask.batch === 4) expect(gpu.liveBuffers().count, label).toBe(live);
-        expect(model.loss.buffer).toBe(lossBuffer);
+        // A batch larger than the built one is refused with a sentence and changes nothing.
+        expect(() =>
+          model.setBatch(new Float32Array(5 * 3 * S * S), randomMask(5, grid, grid, 0.6, 6)),
+        ).toThrow(/covers 5 images; this model was built for batches of 1 to 4/);
+        expect(model.activeBatch).toBe(1);
+      } finally {
+        model.destroy();
       }
-      // A single visible cell in a batch of one evaluates (above) but cannot train its BatchNorms.
-      model.setBatch(new Float32Array(3 * S * S), maskWithCounts(grid, [1], 5));
-      expect(() => model.encodeTrainForward({} as GPUComputePassEncoder)).toThrow(/single value per channel/);
-      // A batch larger than the built one is refused with a sentence and changes nothing.
-      expect(() =>
-        model.setBatch(new Float32Array(5 * 3 * S * S), randomMask(5, grid, grid, 0.6, 6)),
-      ).toThrow(/covers 5 images; this model was built for batches of 1 to 4/);
-      expect(model.activeBatch).toBe(1);
-    } finally {
-      model.destroy();
-    }
-  });
+    },
+    COMPILING_TIMEOUT_MS,
+  );
 });

@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
 import { explicitMask, randomMask } from '../sparse/mask';
 import { AdamW } from '../train/optim';
+import { Rng } from '../util/random';
 import {
   type BackboneConfig,
   featureChannels,

@@ -1,92 +1,27 @@
 /**
  * The GPU SparK model (contract in ./spark-model.ts). Built once per (config, built batch): arenas, activation
  * buffers and site buffers, all sized for the worst case (the built batch with every cell visible); then a
- * graph of prepared dispatches for the current batch and visible-cell count, rebuilt over the same buffers
- * only when a mask changes those sizes (never during training with random masks, which keep len_keep).
- *
- *   images NCHW ─transpose→ NHWC ─gather→ visible rows (full-resolution scale)       buildInput
- *   → sparse encoder (./resnet.ts, ./convnext.ts) → features, largest first          buildEncoder
- *     (or the dense-zero ablation: the same builders on the zero-filled image)       buildDenseZeroEncoder
- *   → densify per scale, smallest first (./decoder.ts)                               buildDensify
- *   → LightDecoder → prediction NHWC                                                  buildLightDecoder
- *   → SparK loss (+ composite for the visualisation)                                 buildLoss
- *   then the backward of all of it in reverse (Net.finish).
+ * graph of prepared dispatches for the current batch and visible-cell count (./spark-graph.ts), rebuilt over
+ * the same buffers only when a mask changes those sizes (never during training with random masks, which
+ * keep len_keep). This file holds what surrounds the graph: state in and out, uploads, read-backs.
  *
  * Memory: one buffer per activation, per gradient contribution and per saved statistic (./layers/graph.ts
  * ActivationMemory), reused by every step and every rebuild; what each layer keeps for its backward is
  * documented in ./layers/.
  */
-
-import { densifyForward } from '../engine/densify';
 import { fromGpuLayout, toGpuLayout } from '../engine/layout';
 import { Arena } from '../engine/params';
-import { nchwToNhwc } from '../engine/transpose';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import type { CellMask } from '../sparse/mask';
 import { scatterRows } from '../sparse/sites';
 import { SparkLoss } from '../train/loss';
-import {
-  densifyInputChannels,
-  featureStrides,
-  type SparkConfig,
-  totalStride,
-  validateSparkConfig,
-} from './config';
-import { buildSparseConvNeXt, sparseLayerNorm } from './convnext';
-import { buildDensify, buildLightDecoder, sparseBatchNorm } from './decoder';
+import { featureStrides, type SparkConfig, totalStride, validateSparkConfig } from './config';
 import { officialInitialState } from './init';
-import { GatherRows } from './layers/dense';
-import { type Act, ActivationMemory, type Encodable, type Layer, Net } from './layers/graph';
+import { type Act, ActivationMemory } from './layers/graph';
 import { ModelSites } from './layers/sites';
 import { type StateEntry, sparkState } from './official-names';
-import { buildSparseResNet } from './resnet';
-import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-model';
-
-/** Dispatches without parameters or backward (input transpose, visualisation). */
-class FixedOps implements Layer {
-  readonly paramNames: string[] = [];
-  readonly eval: Encodable[];
-  constructor(
-    readonly name: string,
-    readonly train: Encodable[],
-  ) {
-    this.eval = train;
-  }
-  buildBackward(): Encodable[] {
-    return [];
-  }
-}
-
-/** Loss, its gradient (the seed of the backward) and the composite. Saved: the per-patch statistics. */
-class LossLayer implements Layer {
-  readonly name = 'loss';
-  readonly paramNames: string[] = [];
-  readonly train: Encodable[];
-  readonly eval: Encodable[];
-
-  constructor(
-    private readonly net: Net,
-    readonly loss: SparkLoss,
-    private readonly image: GpuTensor,
-    private readonly rec: Act,
-    cells: GpuTensor,
-    composite: GpuTensor,
-  ) {
-    const forward = net.own(loss.forward(image, rec.value, cells));
-    const show = net.own(loss.composite(composite, image, rec.value, cells));
-    this.train = [forward, show];
-    this.eval = [forward, show];
-  }
-
-  buildBackward(): Encodable[] {
-    return [this.net.own(this.loss.backward(this.rec.gradTarget('loss'), this.image, this.rec.value))];
-  }
-}
-
-/** Every cell of every image visible: the mask that sizes every buffer (the most rows at every scale). */
-function allVisibleMask(batch: number, grid: number): CellMask {
-  return { batch, gridH: grid, gridW: grid, cells: new Uint8Array(batch * grid * grid).fill(1) };
-}
+import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-contract';
+import { allVisibleMask, buildGraph, type GraphContext, type SparkGraph } from './spark-graph';
 
 function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
   const out = new Float32Array(data.length);
@@ -96,196 +31,6 @@ function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: 
         for (let ch = 0; ch < c; ch++)
           out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
   return out;
-}
-
-/** What every build of the graph shares: device, configuration, arenas, buffers and site sets. */
-interface GraphContext {
-  gpu: Gpu;
-  config: SparkConfig;
-  label: string;
-  params: Arena;
-  stats: Arena;
-  memory: ActivationMemory;
-  /** The mask's sites: sparse encoder rows, densify, loss. */
-  sites: ModelSites;
-  /** Every pixel as a site (dense-zero only): what its max-pool walks. */
-  rasterSites: ModelSites | null;
-  /** Where the loss keeps its statistics for every batch size (the loss scalar stays at one place). */
-  lossStorage: GpuTensor;
-}
-
-/** One build of the dispatch graph, for the current batch and visible-cell count. */
-interface SparkGraph {
-  batch: number;
-  net: Net;
-  /** [batch, 3, S, S] NCHW upload target. */
-  images: GpuTensor;
-  /** [batch, S, S, 3] input · mask. */
-  masked: GpuTensor;
-  composite: GpuTensor;
-  prediction: Act;
-  /** Encoder outputs, largest resolution first (dense NHWC for dense-zero, sparse rows otherwise). */
-  features: Act[];
-  sparkLoss: SparkLoss;
-}
-
-interface GraphInput {
-  images: GpuTensor;
-  /** The image, NHWC. */
-  image: Act;
-  /** The visible pixels as rows at full resolution. */
-  rows: Act;
-  /** The zero-filled image, NHWC. */
-  masked: GpuTensor;
-}
-
-/** Upload target, NCHW→NHWC transpose, the visible rows and the zero-filled image. */
-function buildInput(net: Net, ctx: GraphContext, batch: number): GraphInput {
-  const { gpu, config } = ctx;
-  const S = config.inputSize;
-  const r = totalStride(config.backbone);
-  const images = net.tensor('images', [batch, 3, S, S]);
-  const dims = { batch, height: S, width: S, channels: 3 };
-  const image = net.act('image', { kind: 'dense', ...dims });
-  net.add(
-    new FixedOps('input', [
-      net.own(nchwToNhwc(gpu, { out: image.value, x: images, n: batch, c: 3, h: S, w: S })),
-    ]),
-  );
-  const rows = net.add(new GatherRows(net, 'image_rows', image, ctx.sites, r)).out;
-  const masked = net.tensor('masked', [batch, S, S, 3]);
-  net.add(
-    new FixedOps('masked', [
-      net.own(densifyForward(gpu, dims, masked, rows.value, ctx.sites.gridIndex(r), null)),
-    ]),
-  );
-  return { images, image, rows, masked };
-}
-
-/** The backbone of the configuration on `input` (sparse rows, or dense NHWC for the ablation). */
-function buildBackbone(net: Net, sites: ModelSites, config: SparkConfig, input: Act): Act[] {
-  const b = config.backbone;
-  return b.family === 'resnet'
-    ? buildSparseResNet(net, sites, b, input)
-    : buildSparseConvNeXt(net, sites, b, input);
-}
-
-/** Checks the encoder's outputs are at the configured strides and of the expected kind. */
-function checkFeatures(config: SparkConfig, features: Act[], kind: 'sparse' | 'dense'): void {
-  const S = config.inputSize;
-  const r = totalStride(config.backbone);
-  const strides = featureStrides(config.backbone);
-  features.forEach((f, i) => {
-    const layout = f.layout;
-    const atStride =
-      layout.kind === 'sparse' ? layout.side === r / strides[i] : layout.height === S / strides[i];
-    if (!atStride || layout.kind !== kind)
-      throw new Error(`Encoder feature ${i} is not at stride ${strides[i]}.`);
-  });
-}
-
-/** The sparse encoder on the visible rows: features, largest first; densify reads them as they are. */
-function buildEncoder(net: Net, ctx: GraphContext, input: GraphInput): { features: Act[]; toDensify: Act[] } {
-  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows);
-  checkFeatures(ctx.config, features, 'sparse');
-  return { features, toDensify: [...features].reverse() };
-}
-
-/**
- * The dense-zero ablation (the paper's Figure-1 baseline): the same builders on the zero-filled NHWC image
- * pick the dense conv kernels; nothing is re-masked and BN counts every position, as a dense CNN would. Its
- * max-pool walks raster "sites" (every pixel, NHWC order). Densify still normalises over the active sites
- * (the official densify is sparse), so each feature is gathered at the mask's sites first.
- */
-function buildDenseZeroEncoder(
-  net: Net,
-  ctx: GraphContext,
-  input: GraphInput,
-  batch: number,
-): { features: Act[]; toDensify: Act[] } {
-  const { config } = ctx;
-  const S = config.inputSize;
-  const r = totalStride(config.backbone);
-  if (!ctx.rasterSites) throw new Error('The dense-zero encoder needs the raster site set.');
-  const image = net.wrap(input.masked, { kind: 'dense', batch, height: S, width: S, channels: 3 });
-  const features = buildBackbone(net, ctx.rasterSites, config, image);
-  checkFeatures(config, features, 'dense');
-  const toDensify = [...features]
-    .reverse()
-    .map(
-      (f, i) =>
-        net.add(new GatherRows(net, `densify_gather.${i}`, f, ctx.sites, (r * f.value.shape[1]) / S)).out,
-    );
-  return { features, toDensify };
-}
-
-/** Densify (norm, mask tokens, projection) per scale, smallest first, then the LightDecoder. */
-function buildHead(net: Net, ctx: GraphContext, smallestFirst: Act[]): Act {
-  const { config } = ctx;
-  const widths = densifyInputChannels(config);
-  smallestFirst.forEach((f, i) => {
-    if (f.channels !== widths[i])
-      throw new Error(`Scale ${i} has ${f.channels} channels, expected ${widths[i]}.`);
-  });
-  const norm =
-    config.densifyNorm === 'bn' ? sparseBatchNorm : config.densifyNorm === 'ln' ? sparseLayerNorm : null;
-  const toDecoder = buildDensify(net, ctx.sites, config, smallestFirst, norm);
-  return buildLightDecoder(net, config, toDecoder);
-}
-
-/** The SparK loss on the prediction and the composite shown to the user. */
-function buildLoss(
-  net: Net,
-  ctx: GraphContext,
-  batch: number,
-  image: Act,
-  prediction: Act,
-): { sparkLoss: SparkLoss; composite: GpuTensor } {
-  const { config } = ctx;
-  const S = config.inputSize;
-  const sparkLoss = new SparkLoss(
-    ctx.gpu,
-    {
-      batch,
-      size: S,
-      patch: totalStride(config.backbone),
-      normalizeTarget: config.lossTarget === 'patch-norm',
-      maskedOnly: config.lossOn === 'masked',
-    },
-    ctx.lossStorage,
-  );
-  const composite = net.tensor('composite', [batch, S, S, 3]);
-  net.add(new LossLayer(net, sparkLoss, image.value, prediction, ctx.sites.cells, composite));
-  return { sparkLoss, composite };
-}
-
-/** Builds every dispatch of a forward, its loss and its backward for the sites' current mask. */
-function buildGraph(ctx: GraphContext): SparkGraph {
-  const batch = ctx.sites.current.batch;
-  const net = new Net(ctx.gpu, ctx.params, ctx.stats, ctx.label, ctx.memory);
-  try {
-    const input = buildInput(net, ctx, batch);
-    const { features, toDensify } =
-      ctx.config.encoder === 'dense-zero'
-        ? buildDenseZeroEncoder(net, ctx, input, batch)
-        : buildEncoder(net, ctx, input);
-    const prediction = buildHead(net, ctx, toDensify);
-    const { sparkLoss, composite } = buildLoss(net, ctx, batch, input.image, prediction);
-    net.finish();
-    return {
-      batch,
-      net,
-      images: input.images,
-      masked: input.masked,
-      composite,
-      prediction,
-      features,
-      sparkLoss,
-    };
-  } catch (error) {
-    net.release();
-    throw error;
-  }
 }
 
 class GpuSparkModel implements SparkGpuModel {

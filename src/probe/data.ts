@@ -16,7 +16,7 @@ import type { FashionMnistDataset } from '../data/datasets';
 import type { RgbImage } from '../data/image';
 import type { NamedImage } from '../data/image-set';
 import { resampleRegion } from '../data/resample';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 
 /** The ten Fashion-MNIST classes, by label. */
 export const FASHION_CLASSES = [

@@ -5,7 +5,7 @@ import { officialInitialState } from '../models/init';
 import { preset } from '../models/presets';
 import { createSparkModel } from '../models/spark-model';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { DenseEncoder, pooledWidth } from './encoder';
 
 /** The official initial state with BN running statistics made non-trivial (so eval mode really uses them). */

@@ -16,8 +16,8 @@ import { Arena } from '../engine/params';
 import { softmaxXent, softmaxXentBackward, xentSummary } from '../engine/probe';
 import { columnSum } from '../engine/reduce';
 import type { Encodable, Gpu, GpuTensor } from '../gpu/runtime';
-import { Rng } from '../reference/random';
 import { AdamW } from '../train/optim';
+import { Rng } from '../util/random';
 import { shuffled } from './data';
 import type { FeatureSet } from './features';
 

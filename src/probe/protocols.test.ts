@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import { officialInitialState } from '../models/init';
 import { preset } from '../models/presets';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { chanceLevel, type LabelledSplit, shuffled } from './data';
 import { DenseEncoder } from './encoder';
 import { extractFeatures, type FeatureSet } from './features';

@@ -16,7 +16,7 @@ import {
 import { sparseConvBackward, sparseConvForward } from '../engine/sparseConv';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { expandMask, randomMask } from './mask';
 import { gatherRows, SparsePyramid } from './sites';
 

@@ -4,7 +4,7 @@
  * training does; a mask given by hand (the official visualisation's `active_b1ff`) may keep any number from
  * 1 to all, different for each image. The model sizes its buffers for the all-visible worst case.
  */
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 
 export interface CellMask {
   batch: number;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { writeSafetensors } from '../io/safetensors';
 import { sparkState } from '../models/official-names';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import {
   findNonFiniteValue,
   readTrainerCheckpoint,

@@ -4,9 +4,9 @@ import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
 import * as ref from '../reference/loss';
-import { Rng } from '../reference/random';
 import { sparkLoss } from '../reference/spark/layers';
 import { Tape, Tensor } from '../reference/spark/tape';
+import { Rng } from '../util/random';
 import { SparkLoss } from './loss';
 
 type Pattern = 'random' | 'all' | 'none' | 'one';

@@ -3,7 +3,20 @@
  * show, and spotting the first non-finite step. Pure functions: the trainer reads the values back in one
  * copy per interval and hands them here.
  */
-import type { MetricsSample } from '../worker/protocol';
+
+/** What a training interval reports: the trainer's metrics (the worker protocol sends them as they are). */
+export interface TrainingMetrics {
+  step: number;
+  loss: number;
+  lr: number;
+  weightDecay: number;
+  gradNorm: number;
+  imagesPerSecond: number;
+  stepMs: number;
+  /** Milliseconds per phase (e.g. forward, backward, optimizer) from timestamp queries, when available. */
+  phaseMs?: Record<string, number>;
+  heldOutLoss?: number;
+}
 
 /** What the host remembers about a step until its values come back from the GPU. */
 export interface StepRecord {
@@ -29,7 +42,7 @@ export interface NonFiniteStep {
 
 export interface IntervalSummary {
   /** Absent when the interval's first step was already non-finite. */
-  sample?: MetricsSample;
+  sample?: TrainingMetrics;
   /** The first step whose loss or gradient norm is NaN or ±Infinity. */
   nonFinite?: NonFiniteStep;
 }
@@ -65,7 +78,7 @@ export function summarizeInterval(
   if (finiteCount === 0) return { nonFinite };
   const last = records[finiteCount - 1];
   const stepMs = wallMs / records.length;
-  const sample: MetricsSample = {
+  const sample: TrainingMetrics = {
     step: last.step,
     loss: lossSum / finiteCount,
     lr: last.lr,

@@ -4,8 +4,8 @@ import { Arena } from '../engine/params';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose } from '../reference/allclose';
 import * as ref from '../reference/optim';
-import { Rng } from '../reference/random';
 import { freshLambMoments, lambStep as sparkLambStep } from '../reference/spark/lamb';
+import { Rng } from '../util/random';
 import { AdamW, Lamb } from './optim';
 
 // Tensors of every kind the recipe has: decayed conv / linear weights (one spanning two 4096-element chunks),

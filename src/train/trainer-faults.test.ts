@@ -39,7 +39,7 @@ describe('Trainer faults (8-px ResNet, batch 2)', () => {
       /^The GPU refused the work of step 3 \(validation error: .*\), so the run was stopped rather than go on with wrong numbers\..*The checkpoint of step 0 is kept/s,
     );
     trainer.destroy();
-  }, 120_000);
+  }, 300_000);
 
   it('a GPU error while building the model rejects Trainer.create with a sentence (item 1)', async () => {
     const gpu = await testGpu();
@@ -57,7 +57,7 @@ describe('Trainer faults (8-px ResNet, batch 2)', () => {
     await expect(attempt).rejects.toThrow(
       /^The GPU refused the work of building the model \(validation error/,
     );
-  }, 120_000);
+  }, 300_000);
 
   it('NaN at a chosen step: rolled back by the guard with a checkpoint; without one, a state poisoned outside the guard falls back to step 0 and says so (item 8)', async () => {
     const gpu = await testGpu();
@@ -91,7 +91,7 @@ describe('Trainer faults (8-px ResNet, batch 2)', () => {
     expect((await gpu.read(stats)).every(Number.isFinite)).toBe(true);
     expect(events.find((e) => e.type === 'rolled-back')).toMatchObject({ toStep: 0 });
     trainer.destroy();
-  }, 120_000);
+  }, 300_000);
 
   it('a restore that fails changes nothing: no optimiser counters, a negative variance (item 4)', async () => {
     const gpu = await testGpu();
@@ -121,7 +121,7 @@ describe('Trainer faults (8-px ResNet, batch 2)', () => {
     await trainer.restoreBytes(writeTrainerCheckpoint(theirs), 'z');
     expect(trainer.progress()).toEqual(readTrainerCheckpoint(writeTrainerCheckpoint(theirs)).progress);
     trainer.destroy();
-  }, 120_000);
+  }, 300_000);
 
   it('destroying a run leaves no pooled buffers behind (item 9)', async () => {
     const gpu = await testGpu();
@@ -130,5 +130,5 @@ describe('Trainer faults (8-px ResNet, batch 2)', () => {
     await trainer.setMaskRatio(0.75);
     trainer.destroy();
     expect(gpu.liveBuffers().pooledBytes).toBe(0);
-  }, 120_000);
+  }, 300_000);
 });

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
-import { Rng } from '../reference/random';
 import { type GuardState, guardStep } from '../reference/trainerGuard';
+import { Rng } from '../util/random';
 import { StateGuard } from './trainer-guard';
 
 const SPECIAL = [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY];

@@ -2,7 +2,7 @@
 import { expect } from 'vitest';
 import type { Dataset } from '../data/datasets';
 import { SPARK_DEFAULTS, type SparkConfig } from '../models/config';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import type { TrainerCheckpoint } from './checkpoint';
 import type { TrainerOptions } from './trainer';
 

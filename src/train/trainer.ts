@@ -28,9 +28,8 @@ import type { Gpu, GpuTensor, ScopedGpuError } from '../gpu/runtime';
 import type { CheckpointMeta, CheckpointStore } from '../io/checkpoint-store';
 import { ConfigError, gridSize, type SparkConfig, validateSparkConfig } from '../models/config';
 import { createSparkModel, type SparkGpuModel, type SparkSnapshot } from '../models/spark-model';
-import { Rng } from '../reference/random';
 import { type CellMask, randomMask } from '../sparse/mask';
-import type { MetricsSample } from '../worker/protocol';
+import { Rng } from '../util/random';
 import {
   type OptimizerName,
   readTrainerCheckpoint,
@@ -40,7 +39,13 @@ import {
   writeTrainerCheckpoint,
 } from './checkpoint';
 import { largestActivationFloats } from './flops';
-import { type NonFiniteStep, nonFiniteMessage, type StepRecord, summarizeInterval } from './metrics';
+import {
+  type NonFiniteStep,
+  nonFiniteMessage,
+  type StepRecord,
+  summarizeInterval,
+  type TrainingMetrics,
+} from './metrics';
 import { AdamW, Lamb } from './optim';
 import { type Schedule, sparkSchedule } from './schedule';
 import { StateGuard } from './trainer-guard';
@@ -49,7 +54,7 @@ import { StateGuard } from './trainer-guard';
 export const HELD_OUT_MASK_SEED = 0x4d41534b;
 
 export type TrainerEvent =
-  | { type: 'metrics'; metrics: MetricsSample }
+  | { type: 'metrics'; metrics: TrainingMetrics }
   | { type: 'rolled-back'; fromStep: number; toStep: number; message: string }
   | { type: 'paused'; step: number; reason: 'non-finite' | 'device-lost'; message: string }
   | { type: 'device-lost'; message: string; recovered: boolean; resumedFromStep?: number }
@@ -196,7 +201,7 @@ export class Trainer {
   /** Completed steps. */
   step = 0;
   /** The last metrics read back. */
-  lastMetrics?: MetricsSample;
+  lastMetrics?: TrainingMetrics;
   /** Bytes of the last checkpoint (the device-loss fallback). */
   lastCheckpoint?: { step: number; bytes: Uint8Array };
 

@@ -7,6 +7,7 @@ import { HistogramPanel } from './components/Histograms';
 import { MaskVanishingPanel } from './components/MaskVanishing';
 import { MetricsPanel } from './components/Metrics';
 import { Notices } from './components/Notices';
+import { ProbePanel } from './components/ProbePanel';
 import { ReconstructionPanel } from './components/Reconstruction';
 import { RunsPanel } from './components/RunsTable';
 import { WatchSetPanel } from './components/WatchSet';
@@ -176,7 +177,7 @@ export function App() {
             <PanelBoundary name="metrics" helpId="metrics">
               <MetricsPanel />
             </PanelBoundary>
-            <PanelBoundary name="watch set">
+            <PanelBoundary name="watch set" helpId="watch">
               <WatchSetPanel />
             </PanelBoundary>
             <PanelBoundary name="histograms" helpId="histograms" tourId="histograms">
@@ -190,8 +191,11 @@ export function App() {
             </PanelBoundary>
           </div>
         </div>
-        <PanelBoundary name="runs">
+        <PanelBoundary name="runs" helpId="runs">
           <RunsPanel />
+        </PanelBoundary>
+        <PanelBoundary name="does it help">
+          <ProbePanel />
         </PanelBoundary>
         <PanelBoundary name="mask-vanishing" helpId="vanishing">
           <MaskVanishingPanel />

@@ -434,6 +434,12 @@ export class PlaygroundClient {
     });
   }
 
+  /** The current run's weights as a safetensors file (configuration in its metadata), for the probe panel. */
+  async runWeights(): Promise<Uint8Array | null> {
+    if (!this.store.getState().run.runId) return null;
+    return (await this.connect()).exportWeights();
+  }
+
   /** The run as a PyTorch .pth: the official SparK checkpoint or the timm-style encoder (docs/SCALE-OUT.md). */
   exportPth(format: 'official-pth' | 'timm-pth'): Promise<boolean> {
     return this.act('export', 'export', async (remote) => {

@@ -16,6 +16,7 @@ import type { PixelHistograms } from '../data/histogram';
 import type { ImageSource, SkippedFile } from '../data/image-set';
 import type { Interpolation } from '../data/resample';
 import type { SparkConfig } from '../models/config';
+import type { TrainingMetrics } from '../train/metrics';
 
 export type DataConfig =
   | {
@@ -72,18 +73,8 @@ export interface ConfigureResult {
 
 export type RunState = 'unconfigured' | 'idle' | 'running' | 'paused' | 'recovering' | 'finished' | 'failed';
 
-export interface MetricsSample {
-  step: number;
-  loss: number;
-  lr: number;
-  weightDecay: number;
-  gradNorm: number;
-  imagesPerSecond: number;
-  stepMs: number;
-  /** Milliseconds per phase (e.g. forward, backward, optimizer) from timestamp queries, when available. */
-  phaseMs?: Record<string, number>;
-  heldOutLoss?: number;
-}
+/** The trainer's metrics (src/train/metrics.ts owns the type), sent to the page unchanged. */
+export type MetricsSample = TrainingMetrics;
 
 export interface StepResult {
   step: number;

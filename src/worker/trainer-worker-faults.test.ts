@@ -121,7 +121,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     expect(shot.step).toBe(2);
     expect(visible(shot)).toBe(4);
     expect(readSafetensors(weights, 'w').metadata.step).toBe('4');
-  }, 120_000);
+  }, 300_000);
 
   it('configure checks the adapter limits and builds the new run before dropping the current one (item 6)', async () => {
     const { worker } = harness();
@@ -132,7 +132,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     );
     expect((await worker.step(1)).step).toBe(3);
     expect((await worker.snapshot(1)).runId).toBe(runId);
-  }, 120_000);
+  }, 300_000);
 
   it('a failing store: pause still ends paused, periodic checkpoints warn and training goes on, a failed load changes nothing (item 2)', async () => {
     const { worker, store, events } = harness();
@@ -157,7 +157,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     store.failLoad = true;
     await expect(worker.restoreCheckpoint('mine')).rejects.toThrow(/no IndexedDB/);
     expect((await worker.step(1)).step).toBe(pausedAt + 2);
-  }, 120_000);
+  }, 300_000);
 
   it('snapshots while training are taken at a step boundary without stopping the loop (item 10)', async () => {
     const { worker, events } = harness();
@@ -172,7 +172,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     expect(steps[2]).toBeGreaterThan(steps[0]);
     await worker.pause();
     expect(stops).toHaveBeenCalled();
-  }, 120_000);
+  }, 300_000);
 
   it('refuses weights with NaN, values beyond f32 or a negative variance, naming the tensor and index (item 8)', async () => {
     const { worker } = harness();
@@ -198,7 +198,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
       `${variance}[1] is -2, but it cannot be negative`,
     );
     expect(await worker.exportWeights()).toEqual(before);
-  }, 120_000);
+  }, 300_000);
 
   it("Reset deletes the replaced run's checkpoints; a resumed run keeps saving under its name (item 3)", async () => {
     const { worker, store } = harness();
@@ -214,7 +214,7 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     await worker.saveCheckpoint();
     expect((await store.list()).map((c) => c.name)).toEqual(['kept']);
     expect(fresh).not.toBe(runId);
-  }, 120_000);
+  }, 300_000);
 
   it('a device lost in each phase (step, pause, snapshot, export, import, restore) is recovered from the last checkpoint', async () => {
     const { worker, events, loseDevice } = harness();
@@ -257,5 +257,5 @@ describe('TrainerWorker faults (real trainer, 8-px model)', () => {
     expect((await worker.step(1)).step).toBe(3);
     expect(worker.runState).toBe('paused');
     expect(events.some((e) => e.type === 'error')).toBe(false);
-  }, 180_000);
+  }, 300_000);
 });

@@ -88,7 +88,13 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
         await setRatio(page, 0.8);
         await page.waitForFunction(
           () =>
-            document.querySelector('[data-testid="sparse-view"]')?.getAttribute('data-visible-cells') === '3',
+            document.querySelector('[data-testid="sparse-view"]')?.getAttribute('data-visible-cells') ===
+              '3' &&
+            document.querySelector('[data-testid="mask-preview"]')?.getAttribute('data-visible-cells') ===
+              '3' &&
+            document.querySelector('[data-testid="mask-preview"]')?.getAttribute('data-drawn') === 'true',
+          null,
+          { timeout: 30_000 },
         );
         const lab = page.getByTestId('vanish-lab');
         await page.getByTestId('vanish-custom-sparse').waitFor({ timeout: 30_000 });
@@ -208,11 +214,25 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
           null,
           { timeout: 90_000 },
         );
-        const pixels = () => page.getByTestId('recon-composite').evaluate((canvas) => canvas.toDataURL());
+        // The watch set is evaluated when the run finishes; both its and the batch's reconstruction follow the view.
+        await page.waitForFunction(
+          () => document.querySelector('[data-testid="watch-recon"]')?.getAttribute('data-drawn') === 'true',
+          null,
+          { timeout: 60_000 },
+        );
+        const pixels = () =>
+          page.evaluate(() =>
+            ['recon-composite', 'watch-recon'].map((id) =>
+              document.querySelector(`[data-testid="${id}"]`)?.toDataURL(),
+            ),
+          );
         const official = await pixels();
         await page.getByTestId('recon-mode').selectOption('no-leak');
         await page.waitForFunction(
-          (before) => document.querySelector('[data-testid="recon-composite"]')?.toDataURL() !== before,
+          (before) =>
+            ['recon-composite', 'watch-recon'].every(
+              (id, i) => document.querySelector(`[data-testid="${id}"]`)?.toDataURL() !== before[i],
+            ),
           official,
         );
         const caption = await page.getByTestId('recon-mode-caption').innerText();
@@ -238,6 +258,53 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
         assert(short.length === 0, `controls under 44 px: ${short.join(', ')}`);
         await page.evaluate(() => window.scrollTo(0, 0));
         await screenshot(page, 'phone-360.png');
+        assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
+      } finally {
+        await close();
+      }
+    },
+  );
+
+  await check(
+    'a scenario sets its runs up through the link: one link per run, a link opens its settings, and the runs are queued',
+    async (_, errors) => {
+      const { page, close } = await contextPage(browser, errors);
+      try {
+        await page.addInitScript(() => localStorage.setItem('sparklab.tour-done', '1'));
+        await page.goto(url);
+        await page.waitForFunction(
+          () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
+          null,
+          { timeout: 30_000 },
+        );
+        await page.getByTestId('scenario-select').selectOption('mask-ratio');
+        const links = await page.getByTestId('scenario-run-link').evaluateAll((a) => a.map((e) => e.href));
+        const ratios = links.map((href) => new URLSearchParams(new URL(href).hash.slice(1)).get('mask'));
+        assert(ratios.join(' ') === '0.4 0.6 0.8', `the scenario's links carry ratios ${ratios.join(', ')}`);
+        const opened = await page.context().newPage();
+        await opened.goto(links[2]);
+        await opened.getByTestId('mask-ratio-value').waitFor();
+        const shown = [
+          await opened.getByTestId('mask-ratio-value').innerText(),
+          await opened.getByTestId('preset').inputValue(),
+        ];
+        assert(shown.join(' ') === '0.80 tiny', `the third link opened ${shown.join(' ')}`);
+        await opened.close();
+        await page.getByTestId('scenario-queue').click();
+        await page.waitForFunction(
+          () => document.querySelectorAll('[data-testid="run-row"]').length === 3,
+          null,
+          {
+            timeout: 30_000,
+          },
+        );
+        const states = await page
+          .getByTestId('run-row')
+          .evaluateAll((rows) => rows.map((r) => r.getAttribute('data-state')));
+        assert(
+          states.filter((s) => s === 'queued').length >= 2,
+          `after queueing, the runs are ${states.join(', ')}`,
+        );
         assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
       } finally {
         await close();

@@ -4,8 +4,8 @@
  */
 import { officialInitialState } from '../../models/init';
 import { sparkState } from '../../models/official-names';
-import { Rng } from '../../reference/random';
 import type { TrainerCheckpoint, TrainingHyper } from '../../train/checkpoint';
+import { Rng } from '../../util/random';
 import type { OfficialImport } from './official-read';
 
 export interface ImportProgressOptions {

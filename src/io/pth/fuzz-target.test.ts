@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { PthError } from './errors';
 import { type FuzzRandom, pthFuzzSeeds, pthFuzzTarget } from './fuzz-target';
+import { readOfficial } from './official-read';
+import { readPthBytes } from './read';
 
 /** A small seeded generator with the harness's `next`/`int` surface. */
 function random(seed: number): FuzzRandom {
@@ -13,8 +15,11 @@ function random(seed: number): FuzzRandom {
 }
 
 describe('pth fuzz target', () => {
-  it('seeds read cleanly', async () => {
-    for (const seed of pthFuzzSeeds()) expect(await pthFuzzTarget.run(seed)).toBe('refused'); // no SparK model in them
+  it('seeds are read, and the SparK one opens as a model', async () => {
+    for (const seed of pthFuzzSeeds()) expect(await pthFuzzTarget.run(seed)).toBe('accepted');
+    const seeds = pthFuzzSeeds();
+    const opened = await readOfficial(await readPthBytes(seeds[seeds.length - 1]));
+    expect(opened.optimizer?.steps).toEqual({ decay: 2, noDecay: 2 });
   });
 
   it('1,000 pth-aware mutations end in a result or a PthError sentence, and reach the unpickler', async () => {

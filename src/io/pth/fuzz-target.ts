@@ -6,8 +6,12 @@
  * Generic byte mutations mostly end at the CRC check, so the pth-aware mutations change the pickle or a
  * storage and then repair both CRC fields, which sends the damage on into the unpickler and the view checks.
  */
+import { SPARK_DEFAULTS, type SparkConfig } from '../../models/config';
+import { sparkState } from '../../models/official-names';
+import type { TrainerCheckpoint } from '../../train/checkpoint';
 import { crc32 } from './crc32';
 import { PthError } from './errors';
+import { officialCheckpoint } from './official';
 import { readOfficial } from './official-read';
 import { readPthBytes } from './read';
 import { PyFloat, PyOrderedDict, type PyOut, PyTupleOut, TensorOut, writePth } from './write';
@@ -20,7 +24,59 @@ export interface FuzzRandom {
 
 export type FuzzOutcome = 'accepted' | 'refused';
 
-/** Small checkpoints from the writer: a state dict with views of every dtype, and an optimizer-like dict. */
+/** An official-layout checkpoint of the smallest SparK model (one ResNet stage at 8 px), a few KiB. */
+function microCheckpoint(): TrainerCheckpoint {
+  const config: SparkConfig = {
+    ...SPARK_DEFAULTS,
+    inputSize: 8,
+    maskRatio: 0.5,
+    decoderWidth: 8,
+    densifyNorm: 'bn',
+    backbone: {
+      family: 'resnet',
+      block: 'basic',
+      stemWidth: 4,
+      stemKernel: 3,
+      stemStride: 1,
+      maxpool: false,
+      widths: [4],
+      depths: [1],
+      stageStrides: [2],
+    },
+  };
+  const entries = sparkState(config);
+  const values = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i + n));
+  const state = new Map(entries.map((e) => [e.name, values(e.shape.reduce((a, b) => a * b, 1))]));
+  const params = entries.filter((e) => e.kind === 'param');
+  return {
+    config,
+    progress: {
+      runId: 'fuzz',
+      step: 2,
+      totalSteps: 4,
+      seed: 0,
+      batch: 2,
+      hyper: {
+        optimizer: 'lamb',
+        peakLr: 0.01,
+        warmupSteps: 1,
+        weightDecayStart: 0.04,
+        weightDecayEnd: 0.2,
+        beta1: 0.9,
+        beta2: 0.95,
+        maxGradNorm: 5,
+      },
+      dataRngState: 1,
+      maskRngState: 2,
+      optimizerSteps: { decay: 2, noDecay: 2 },
+    },
+    state,
+    expAvg: new Map(params.map((e) => [e.name, (state.get(e.name) as Float32Array).map((v) => v / 10)])),
+    expAvgSq: new Map(params.map((e) => [e.name, (state.get(e.name) as Float32Array).map((v) => v * v)])),
+  };
+}
+
+/** Small checkpoints from the writer: a state dict of every dtype, an optimizer-like dict, a SparK checkpoint. */
 export function pthFuzzSeeds(): Uint8Array[] {
   const module = new PyOrderedDict(
     new Map<string, PyOut>([
@@ -67,6 +123,7 @@ export function pthFuzzSeeds(): Uint8Array[] {
         ]),
       ),
     ),
+    concatChunks(writePth(officialCheckpoint(microCheckpoint(), { sbn: false, epoch: 0 }))),
   ];
 }
 
@@ -134,14 +191,16 @@ export const pthFuzzTarget = {
     out[rng.int(out.length)] = rng.int(256);
     return out;
   },
-  /** Reads everything and, when it is a model, opens it as one; refusals are PthError sentences. */
+  /**
+   * Reads everything (a PthError sentence is a refusal) and then opens it as a SparK model, which may refuse
+   * with a PthError too without making the file unreadable.
+   */
   async run(bytes: Uint8Array): Promise<FuzzOutcome> {
     const archive = await readPthBytes(bytes, 'fuzz.pth');
     try {
       await readOfficial(archive);
     } catch (error) {
-      if (error instanceof PthError) return 'refused';
-      throw error;
+      if (!(error instanceof PthError)) throw error;
     }
     return 'accepted';
   },

@@ -123,6 +123,21 @@ describe('pth writer', () => {
     expect(archive.tensors.length).toBe(6);
   });
 
+  it("loads with PyTorch 1.13's weights-only unpickler when it holds no floats (that mode has no BINFLOAT)", () => {
+    const noFloats = new PyOrderedDict(
+      new Map<string, PyOut>([
+        ['conv1.weight', new TensorOut('F32', [2, 2], Float32Array.of(1, 2, 3, 4))],
+        ['bn1.num_batches_tracked', new TensorOut('I64', [], BigInt64Array.of(5n))],
+        ['meta', new Map<string | number, PyOut>([[0, [true, null, 'x', new PyTupleOut([1, 2])]]])],
+      ]),
+    );
+    const script =
+      "import sys, torch; d = torch.load(sys.argv[1], weights_only=True); print(sorted(d), d['conv1.weight'].sum().item())";
+    expect(runTorch(script, [toFile(writePth(noFloats))]).trim()).toBe(
+      "['bn1.num_batches_tracked', 'conv1.weight', 'meta'] 10.0",
+    );
+  });
+
   it('aligns every record to 64 bytes as torch.save does', async () => {
     const bytes = concatChunks(writePth(sample()));
     const view = new DataView(bytes.buffer);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Rng } from '../../util/random';
 import { assertClose, numericGradient } from '../allclose';
-import { Rng } from '../random';
 import {
   type Active,
   activation,

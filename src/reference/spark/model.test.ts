@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { SPARK_DEFAULTS, type SparkConfig, validateSparkConfig } from '../../models/config';
 import { sparkState } from '../../models/official-names';
 import { lenKeep } from '../../sparse/mask';
-import { Rng } from '../random';
+import { Rng } from '../../util/random';
 import { SparkReference, type SparkState } from './model';
 import { Tensor } from './tape';
 

@@ -26,6 +26,17 @@ export const PANEL_HELP: Record<string, HelpText> = {
     paper:
       'Paper §3.3: the loss is the mean squared error on hidden patches, each normalised by its own mean and spread.',
   },
+  watch: {
+    see: 'A few held-out images that no run trains on, masked at the slider’s ratio, and every compared run’s reconstruction of them.',
+    tryThis:
+      'Move the slider: the masks are nested, so a lower ratio uncovers cells and never hides new ones. Hide cells by hand in “Your own mask”.',
+    paper: 'Paper Figure 4 and the official notebook’s “specified mask”.',
+  },
+  runs: {
+    see: 'Every run you started, its state and what differs from the first selected one.',
+    tryThis: 'Tick two runs to overlay their curves and put their reconstructions side by side.',
+    paper: 'The paper’s ablation tables compare runs that differ in one switch, as this table does.',
+  },
   histograms: {
     see: 'How pixel values are distributed in the original images, after zero-masking, and in the visible part only.',
     tryThis:
