@@ -18,6 +18,7 @@ import {
   type KeptRun,
   metricsCsv,
   newKeptRun,
+  pushHistory,
   queuedId,
   updateRun,
   useLabStore,
@@ -297,7 +298,11 @@ export class LabClient {
       background: [255, 255, 255] as const,
     };
     const mask = { data: view.mask, height: result.grid, width: result.grid };
-    updateRun(result.runId, () => ({
+    updateRun(result.runId, (run) => ({
+      watchHistory:
+        run.watch && run.watch.step !== result.step
+          ? pushHistory(run.watchHistory, run.watch)
+          : run.watchHistory,
       watch: {
         step: result.step,
         ratio: view.ratio,

@@ -74,9 +74,18 @@ export async function saveKeptRuns(runs: KeptRun[]): Promise<void> {
 
 /** Bytes a kept run takes in storage (its record; the checkpoint is counted from the worker's list). */
 export function runBytes(run: KeptRun): number {
-  const pictures = run.watch ? run.watch.masked.data.byteLength + run.watch.composite.data.byteLength : 0;
-  const { watch: _watch, ...rest } = run;
-  return JSON.stringify(rest).length + pictures + (run.watch ? run.watch.mask.length * 2 : 0);
+  const thumbs = [...(run.watch ? [run.watch] : []), ...(run.watchHistory ?? [])];
+  const pictures = thumbs.reduce(
+    (sum, t) =>
+      sum +
+      t.masked.data.byteLength +
+      t.composite.data.byteLength +
+      (t.noLeak?.data.byteLength ?? 0) +
+      t.mask.length * 2,
+    0,
+  );
+  const { watch: _watch, watchHistory: _history, ...rest } = run;
+  return JSON.stringify(rest).length + pictures;
 }
 
 // ------------------------------------------------------------------ files
@@ -99,6 +108,15 @@ function pictureToJson(p: RgbaPicture) {
   return { width: p.width, height: p.height, rgba: toBase64(p.data) };
 }
 
+function thumbToJson(t: WatchThumb) {
+  return {
+    ...t,
+    masked: pictureToJson(t.masked),
+    composite: pictureToJson(t.composite),
+    noLeak: t.noLeak ? pictureToJson(t.noLeak) : undefined,
+  };
+}
+
 export function runsToFile(runs: KeptRun[], engineVersion: string): string {
   return JSON.stringify({
     format: RUNS_FILE_FORMAT,
@@ -106,13 +124,8 @@ export function runsToFile(runs: KeptRun[], engineVersion: string): string {
     engineVersion,
     runs: runs.map((run) => ({
       ...run,
-      watch: run.watch
-        ? {
-            ...run.watch,
-            masked: pictureToJson(run.watch.masked),
-            composite: pictureToJson(run.watch.composite),
-          }
-        : undefined,
+      watch: run.watch ? thumbToJson(run.watch) : undefined,
+      watchHistory: run.watchHistory?.map(thumbToJson),
     })),
   });
 }
@@ -170,20 +183,21 @@ export function checkRun(value: unknown, where: string): KeptRun {
           isObject(h) && Number.isFinite(h.step) && Number.isFinite(h.loss),
       )
     : [];
-  let watch: WatchThumb | undefined;
-  if (isObject(value.watch)) {
-    const w = value.watch;
-    watch = {
-      step: Number(w.step) || 0,
-      ratio: Number(w.ratio) || 0,
-      visibleCells: Number(w.visibleCells) || 0,
-      count: Number(w.count) || 0,
-      grid: Number(w.grid) || 0,
-      mask: Array.isArray(w.mask) ? w.mask.map((v) => (v ? 1 : 0)) : [],
-      masked: picture(w.masked, `${where} (${id}) masked thumbnail`),
-      composite: picture(w.composite, `${where} (${id}) reconstruction thumbnail`),
-    };
-  }
+  const thumb = (w: Record<string, unknown>, what: string): WatchThumb => ({
+    step: Number(w.step) || 0,
+    ratio: Number(w.ratio) || 0,
+    visibleCells: Number(w.visibleCells) || 0,
+    count: Number(w.count) || 0,
+    grid: Number(w.grid) || 0,
+    mask: Array.isArray(w.mask) ? w.mask.map((v) => (v ? 1 : 0)) : [],
+    masked: picture(w.masked, `${where} (${id}) masked ${what}`),
+    composite: picture(w.composite, `${where} (${id}) reconstruction ${what}`),
+    ...(w.noLeak ? { noLeak: picture(w.noLeak, `${where} (${id}) no-leak ${what}`) } : {}),
+  });
+  const watch = isObject(value.watch) ? thumb(value.watch, 'thumbnail') : undefined;
+  const watchHistory = Array.isArray(value.watchHistory)
+    ? value.watchHistory.filter(isObject).map((w) => thumb(w, 'thumbnail of an earlier step'))
+    : undefined;
   const state = STATES.has(String(value.state)) ? (value.state as KeptRun['state']) : 'finished';
   return {
     id,
@@ -194,6 +208,7 @@ export function checkRun(value: unknown, where: string): KeptRun {
     metrics,
     heldOut,
     ...(watch ? { watch } : {}),
+    ...(watchHistory && watchHistory.length > 0 ? { watchHistory } : {}),
     step: Number.isFinite(value.step) ? Number(value.step) : 0,
     createdAt: Number.isFinite(value.createdAt) ? Number(value.createdAt) : Date.now(),
     pinned: value.pinned === true,

@@ -8,7 +8,9 @@ import {
   METRICS_CSV_HEADER,
   metricsCsv,
   newKeptRun,
+  pushHistory,
   seedGroupKey,
+  WATCH_HISTORY,
 } from './lab-store';
 import { DEFAULT_FORM } from './run-config';
 
@@ -32,6 +34,16 @@ describe('kept runs', () => {
     expect(describeDiff(DEFAULT_FORM, DEFAULT_FORM)).toEqual([]);
     expect(seedGroupKey({ ...DEFAULT_FORM, seed: 3 })).toBe(seedGroupKey(DEFAULT_FORM));
     expect(seedGroupKey({ ...DEFAULT_FORM, maskRatio: 0.4 })).not.toBe(seedGroupKey(DEFAULT_FORM));
+  });
+
+  it('the watch-set history keeps the first reconstruction and the most recent ones', () => {
+    const thumb = (step: number) => ({ step }) as unknown as NonNullable<KeptRun['watch']>;
+    let history: KeptRun['watchHistory'];
+    for (let step = 0; step < 10; step++) history = pushHistory(history, thumb(step));
+    expect(history?.map((h) => h.step)).toEqual([
+      0,
+      ...Array.from({ length: WATCH_HISTORY - 1 }, (_, i) => 10 - WATCH_HISTORY + 1 + i),
+    ]);
   });
 
   it('the metrics CSV has the stated columns, joins the held-out loss by step and leaves gaps empty', () => {
@@ -106,8 +118,10 @@ describe('kept runs', () => {
         mask: [1, 0, 1, 1],
         masked: { width: 1, height: 2, data: new Uint8ClampedArray([1, 2, 3, 4, 5, 6, 7, 8]) },
         composite: { width: 1, height: 1, data: new Uint8ClampedArray([9, 8, 7, 6]) },
+        noLeak: { width: 1, height: 1, data: new Uint8ClampedArray([1, 1, 1, 1]) },
       },
     };
+    run.watchHistory = [{ ...(run.watch as NonNullable<KeptRun['watch']>), step: 0, noLeak: undefined }];
     const [back] = runsFromFile(runsToFile([run], '0.1.0'), 'runs.json');
     expect(back).toEqual({ ...run, imported: true });
     expect(() => runsFromFile('{"format":"other"}', 'x.json')).toThrow(/x\.json is not a kept-runs file/);

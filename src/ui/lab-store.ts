@@ -42,6 +42,8 @@ export interface KeptRun {
   /** The yardstick (masked, per-patch-normalised loss at 0.6 on the stated held-out images) by step. */
   heldOut: { step: number; loss: number }[];
   watch?: WatchThumb;
+  /** Earlier watch-set reconstructions (oldest first, at most WATCH_HISTORY; the latest is `watch`). */
+  watchHistory?: WatchThumb[];
   step: number;
   createdAt: number;
   pinned: boolean;
@@ -88,6 +90,19 @@ export interface LabState {
 
 /** Storage the kept runs and their checkpoints may use in this browser. */
 export const STORAGE_BUDGET_BYTES = 64 * 2 ** 20;
+/** Earlier watch-set reconstructions kept per run (the first is always kept: the fresh weights). */
+export const WATCH_HISTORY = 6;
+
+/** The history after `previous` is replaced by a newer reconstruction. */
+export function pushHistory(
+  history: WatchThumb[] | undefined,
+  previous: WatchThumb | undefined,
+): WatchThumb[] {
+  const list = [...(history ?? []), ...(previous ? [previous] : [])];
+  // Keep the first and the most recent ones.
+  return list.length <= WATCH_HISTORY ? list : [list[0], ...list.slice(list.length - WATCH_HISTORY + 1)];
+}
+
 /** Images in the watch set. */
 export const WATCH_COUNT = 4;
 

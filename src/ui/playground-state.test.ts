@@ -101,9 +101,13 @@ describe('settings form', () => {
     expect(check.config.model).not.toHaveProperty('lossTarget');
     expect(check.model.backbone).toMatchObject({ widths: [8, 16, 16], depths: [1, 1, 1] });
     expect(check.config).toMatchObject({ optimizer: 'adamw', weightDecay: 0.1 });
-    expect(checkForm({ ...DEFAULT_FORM, decoderWidth: '30' })).toMatchObject({
+    expect(checkForm({ ...DEFAULT_FORM, depths: '1,1' })).toMatchObject({
       ok: false,
-      message: expect.stringMatching(/decoder width 30 must be divisible by 2\^3/),
+      message: expect.stringMatching(/stage lists must have the same length: 3 widths, 2 depths/),
+    });
+    expect(checkForm({ ...DEFAULT_FORM, decoderWidth: '0' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/decoder width must be a positive whole number, got "0"/),
     });
     expect(checkForm({ ...DEFAULT_FORM, depths: '1,x' })).toMatchObject({
       ok: false,

@@ -145,7 +145,10 @@ export async function labChecks({ check, assert, url, browser }) {
       await page.waitForFunction(
         () => {
           const rows = [...document.querySelectorAll('[data-testid="run-row"]')];
-          const watch = document.querySelectorAll('[data-testid="watch-run"]').length;
+          // Each run's last watch-set evaluation is the one after its last step.
+          const watch = [...document.querySelectorAll('[data-testid="watch-run"]')].filter(
+            (w) => w.getAttribute('data-step') === '2',
+          ).length;
           return (
             rows.length === 2 && rows.every((r) => r.getAttribute('data-state') === 'finished') && watch === 2
           );

@@ -95,6 +95,7 @@ function Comparison() {
             className="watch-run"
             data-testid="watch-run"
             data-run-id={run.id}
+            data-step={watch.step}
             data-visible-cells={watch.visibleCells}
             data-mask={watch.mask.join('')}
           >
@@ -119,6 +120,24 @@ function Comparison() {
               label={`Run ${run.label}: reconstruction of the watch set at step ${watch.step}`}
               step={watch.step}
             />
+            {run.watchHistory && run.watchHistory.length > 0 && (
+              <details className="watch-history">
+                <summary>
+                  Earlier reconstructions ({run.watchHistory.map((h) => `step ${h.step}`).join(', ')})
+                </summary>
+                {run.watchHistory.map((h) => (
+                  <figure key={h.step}>
+                    <PictureCanvas
+                      picture={watchComposite(h, mode)}
+                      testId="watch-history"
+                      label={`Run ${run.label}: reconstruction of the watch set at step ${h.step}`}
+                      step={h.step}
+                    />
+                    <figcaption>step {h.step}</figcaption>
+                  </figure>
+                ))}
+              </details>
+            )}
           </div>
         );
       })}
