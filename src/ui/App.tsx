@@ -194,7 +194,7 @@ export function App() {
         <PanelBoundary name="runs" helpId="runs">
           <RunsPanel />
         </PanelBoundary>
-        <PanelBoundary name="does it help">
+        <PanelBoundary name="does it help" helpId="probe">
           <ProbePanel />
         </PanelBoundary>
         <PanelBoundary name="mask-vanishing" helpId="vanishing">

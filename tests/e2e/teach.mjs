@@ -316,6 +316,8 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
     'the tour runs, and stays dismissed after a reload; the Tour button reopens it',
     async (page, errors) => {
       await page.setViewportSize({ width: 1280, height: 800 });
+      // Without animations (the page honours reduced motion) the popover is not rebuilt under the clicks.
+      await page.emulateMedia({ reducedMotion: 'reduce' });
       await page.goto(url);
       await page.getByTestId('tour-invite').waitFor({ timeout: 30_000 });
       await page.getByTestId('tour').click();
@@ -328,7 +330,10 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
         first,
       );
       await page.getByTestId('tour-close').click();
-      await title.waitFor({ state: 'detached' });
+      await page.waitForFunction(
+        () =>
+          !document.querySelector('.driver-popover') && localStorage.getItem('sparklab.tour-done') === '1',
+      );
       await page.reload();
       await page.getByTestId('tour').waitFor();
       await page.waitForTimeout(300);

@@ -37,6 +37,13 @@ export const PANEL_HELP: Record<string, HelpText> = {
     tryThis: 'Tick two runs to overlay their curves and put their reconstructions side by side.',
     paper: 'The paper’s ablation tables compare runs that differ in one switch, as this table does.',
   },
+  probe: {
+    see: 'How well the pre-trained encoder’s features separate the classes (k-NN and an optional linear probe), next to a randomly initialised encoder and chance.',
+    tryThis:
+      'Probe a run after a few hundred steps and compare it with random initialisation: pre-training should lift it above.',
+    paper:
+      'The paper judges pre-training by fine-tuning on ImageNet, COCO and ADE20K; a probe on small data is a quick stand-in.',
+  },
   histograms: {
     see: 'How pixel values are distributed in the original images, after zero-masking, and in the visible part only.',
     tryThis:
