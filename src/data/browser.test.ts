@@ -165,7 +165,7 @@ describe('in Chromium', () => {
       await page.evaluate(
         inPage(`
       const { photoDatasetBrowser, fashionMnistDatasetBrowser } = await import('/src/data/builtin-browser.ts');
-      const { Rng } = await import('/src/reference/random.ts');
+      const { Rng } = await import('/src/util/random.ts');
       const photos = await photoDatasetBrowser({ imageSize: 32 });
       const fashion = await fashionMnistDatasetBrowser({ imageSize: 32 });
       return {

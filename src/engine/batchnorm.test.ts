@@ -9,7 +9,7 @@ import {
   batchNormTrainRef,
   runningStatsRef,
 } from '../reference/batchnorm';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { batchNormBackward, batchNormEval, batchNormSaved, batchNormTrain } from './batchnorm';
 import { Arena } from './params';
 

@@ -4,7 +4,7 @@ import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
 import * as ref from '../reference/conv2d';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import {
   type Conv2dShape,
   conv2dBackwardBias,

@@ -4,7 +4,7 @@ import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
 import * as ref from '../reference/densify';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import type { CellMask } from '../sparse/mask';
 import { buildSiteSet } from '../sparse/sites';
 import { densifyBackward, densifyForward } from './densify';

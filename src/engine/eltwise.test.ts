@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import { assertClose } from '../reference/allclose';
 import * as ref from '../reference/eltwise';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { binaryForward, scaleAdd, type UnaryOp, unaryBackward, unaryForward } from './eltwise';
 
 const unaryRef: Record<UnaryOp, [(v: number) => number, (v: number) => number]> = {

@@ -4,7 +4,7 @@ import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
 import { layerNormBackwardRef, layerNormRef } from '../reference/layernorm';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { layerNormBackward, layerNormForward, layerNormSaved } from './layernorm';
 
 async function runCase(gpu: Gpu, rows: number, channels: number, seed: number): Promise<void> {

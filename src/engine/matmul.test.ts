@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import * as ref from '../reference/matmul';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { chooseSplits, matmul, matmulSplitK } from './matmul';
 
 interface Case {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import { assertClose, numericGradient } from '../reference/allclose';
 import * as ref from '../reference/probe';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { globalAvgPool, globalAvgPoolBackward, softmaxXent, softmaxXentBackward, xentSummary } from './probe';
 
 async function poolCase(

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import * as ref from '../reference/reduce';
 import { Arena } from './params';
 import { arenaSegments, columnSum, SEGMENT_CHUNK, type Segment, segmentSumSquares, sum } from './reduce';

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import { sparseMaxPoolBackwardRef, sparseMaxPoolRef } from '../reference/sparsePool';
 import { type CellMask, expandMask, explicitMask, randomMask } from '../sparse/mask';
 import { buildSiteSet, gatherRows, SparsePyramid, scatterRows } from '../sparse/sites';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
-import { Rng } from '../reference/random';
+import { Rng } from '../util/random';
 import * as ref from '../reference/transpose';
 import { nchwToNhwc, nhwcToNchw, transpose2d } from './transpose';
 
