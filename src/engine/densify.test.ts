@@ -4,9 +4,9 @@ import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
 import * as ref from '../reference/densify';
-import { Rng } from '../util/random';
 import type { CellMask } from '../sparse/mask';
 import { buildSiteSet } from '../sparse/sites';
+import { Rng } from '../util/random';
 import { densifyBackward, densifyForward } from './densify';
 
 function cellMask(

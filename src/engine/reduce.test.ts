@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import { assertClose } from '../reference/allclose';
-import { Rng } from '../util/random';
 import * as ref from '../reference/reduce';
+import { Rng } from '../util/random';
 import { Arena } from './params';
 import { arenaSegments, columnSum, SEGMENT_CHUNK, type Segment, segmentSumSquares, sum } from './reduce';
 

@@ -3,7 +3,6 @@ import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
-import { Rng } from '../util/random';
 import {
   denseConvRef,
   sparseConvBackwardRef,
@@ -13,6 +12,7 @@ import {
 } from '../reference/sparseConv';
 import { type CellMask, expandMask, explicitMask, randomMask } from '../sparse/mask';
 import { buildSiteSet, gatherRows, SparsePyramid, scatterRows, type WindowGeometry } from '../sparse/sites';
+import { Rng } from '../util/random';
 import {
   sparseConvBackward,
   sparseConvForward,

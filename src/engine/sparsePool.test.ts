@@ -3,10 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
 import { assertClose, numericGradient } from '../reference/allclose';
-import { Rng } from '../util/random';
 import { sparseMaxPoolBackwardRef, sparseMaxPoolRef } from '../reference/sparsePool';
 import { type CellMask, expandMask, explicitMask, randomMask } from '../sparse/mask';
 import { buildSiteSet, gatherRows, SparsePyramid, scatterRows } from '../sparse/sites';
+import { Rng } from '../util/random';
 import { sparseMaxPoolArgmax, sparseMaxPoolBackward, sparseMaxPoolForward } from './sparsePool';
 
 const POOL = { kernel: 3, stride: 2, padding: 1 };

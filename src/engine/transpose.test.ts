@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runAndRead, testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
-import { Rng } from '../util/random';
 import * as ref from '../reference/transpose';
+import { Rng } from '../util/random';
 import { nchwToNhwc, nhwcToNchw, transpose2d } from './transpose';
 
 // A transpose moves bits: results must equal the twin exactly.
