@@ -135,7 +135,8 @@ export function RunChart(props: {
           { label: xLabel, size: 36 },
           { label: props.yLabel, size: 56 },
         ],
-        legend: { live: true },
+        // Bars read best without a legend under each of the small charts; their table carries the values.
+        legend: { show: !props.bars, live: true },
         cursor: { drag: { x: true, y: false } },
       },
       data,
