@@ -505,7 +505,14 @@ export class LabClient {
   async restore(): Promise<void> {
     let stored: KeptRun[] = [];
     try {
-      stored = await loadKeptRuns();
+      const read = await loadKeptRuns();
+      stored = read.runs;
+      if (read.unreadable.length > 0)
+        pushNotice(
+          'warning',
+          'storage',
+          `${read.unreadable.length} kept run${read.unreadable.length === 1 ? '' : 's'} in this browser cannot be shown by this version of SparkLab and ${read.unreadable.length === 1 ? 'stays' : 'stay'} stored untouched: ${read.unreadable.map((u) => u.reason).join('; ')}.`,
+        );
       useLabStore.setState({ storage: { ...useLabStore.getState().storage, persisted: true } });
     } catch (error) {
       pushNotice('warning', 'storage', `Kept runs could not be read from this browser: ${messageOf(error)}`);
