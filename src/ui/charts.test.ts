@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { extent, formatNumber, histogramPath, linePath, maxDensity, niceTicks, scale } from './charts';
+import { extent, formatNumber, linePath, maxDensity, niceTicks, scale } from './charts';
 
 describe('chart geometry', () => {
   it('extent skips non-finite values and widens a single value', () => {
@@ -43,14 +43,7 @@ describe('chart geometry', () => {
     expect(d).toBe('M0.0,10.0L10.0,0.0M30.0,5.0L40.0,0.0');
   });
 
-  it('a histogram path draws densities as steps and clips at the top', () => {
-    const d = histogramPath([1, 3], 0.5, { width: 20, height: 10 });
-    // densities 0.25 and 0.75; the second is clipped at 0.5 (the top)
-    expect(d).toBe('M0,10L0.0,5.0L10.0,5.0L10.0,0.0L20.0,0.0L20,10Z');
-    // √0.25 = 0.5 and √0.75 ≈ 0.866 on a √-axis topping at 1
-    expect(histogramPath([1, 3], 1, { width: 20, height: 10 }, 'sqrt')).toBe(
-      'M0,10L0.0,5.0L10.0,5.0L10.0,1.3L20.0,1.3L20,10Z',
-    );
+  it('the largest density of a histogram', () => {
     expect(maxDensity([1, 3])).toBe(0.75);
     expect(maxDensity([0, 0])).toBe(0);
   });

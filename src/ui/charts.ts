@@ -76,33 +76,6 @@ export function linePath(
   return d;
 }
 
-/**
- * A step outline of histogram densities (counts / total) over equal bins spanning the box. With 'sqrt' the
- * heights are √density (yMax is then a √density too), so a bin holding half the pixels — a black background,
- * the zero-masking spike — does not flatten every other bin. Values above yMax are clipped at the top.
- */
-export function histogramPath(
-  counts: ArrayLike<number>,
-  yMax: number,
-  box: Box,
-  yScale: 'linear' | 'sqrt' = 'linear',
-): string {
-  const n = counts.length;
-  if (n === 0) return '';
-  let total = 0;
-  for (let i = 0; i < n; i++) total += counts[i];
-  const sy = scale([0, yMax], [box.height, 0]);
-  const w = box.width / n;
-  let d = `M0,${box.height}`;
-  for (let i = 0; i < n; i++) {
-    const density = total > 0 ? counts[i] / total : 0;
-    const height = yScale === 'sqrt' ? Math.sqrt(density) : density;
-    const y = Math.max(0, sy(Math.min(height, yMax)));
-    d += `L${(i * w).toFixed(1)},${y.toFixed(1)}L${((i + 1) * w).toFixed(1)},${y.toFixed(1)}`;
-  }
-  return `${d}L${box.width},${box.height}Z`;
-}
-
 /** The largest density (count / total) of a histogram. */
 export function maxDensity(counts: ArrayLike<number>): number {
   let total = 0;
