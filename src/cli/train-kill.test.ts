@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, watch } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,32 +17,20 @@ const ARGS = [
 ];
 
 /**
- * Starts the CLI and SIGKILLs it the moment the second checkpoint's payload file appears, i.e. while that
- * checkpoint is being written (before its record points at it). Resolves to the step of the last complete
- * checkpoint, as its record says after the kill.
+ * Starts the CLI with its fault-injection switch: it SIGKILLs itself during its second checkpoint save, after
+ * the payload is on disk and before the record points at it (a watcher on the folder raced the write under
+ * load). Resolves to the step of the last complete checkpoint, as its record says after the kill.
  */
 function trainAndKillDuringCheckpoint(): Promise<number> {
   const checkpoints = join(out, 'checkpoints');
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...NODE_FLAGS, ...ARGS], { cwd: root, stdio: 'ignore' });
-    let payloads = 0;
-    const seen = new Set<string>();
-    let watcher: ReturnType<typeof watch> | undefined;
-    const startWatching = () => {
-      try {
-        watcher = watch(checkpoints, (_event, file) => {
-          if (!file || !/^latest\.[^.]+\.safetensors$/.test(file) || seen.has(file)) return;
-          seen.add(file);
-          if (++payloads === 2) child.kill('SIGKILL');
-        });
-      } catch {
-        setTimeout(startWatching, 20);
-      }
-    };
-    startWatching();
+    const child = spawn(process.execPath, [...NODE_FLAGS, ...ARGS], {
+      cwd: root,
+      stdio: 'ignore',
+      env: { ...process.env, SPARKLAB_FAULT_KILL_AT_SAVE: '2' },
+    });
     child.on('exit', (_code, signal) => {
-      watcher?.close();
-      if (signal !== 'SIGKILL') return reject(new Error(`the run ended before the kill (${signal})`));
+      if (signal !== 'SIGKILL') return reject(new Error(`the run ended without the kill (${signal})`));
       const record = JSON.parse(readFileSync(join(checkpoints, 'latest.json'), 'utf8'));
       resolve(Number(record.meta.step));
     });

@@ -66,6 +66,7 @@ async function main(argv: string[]): Promise<number> {
   const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), {
     extension: 'safetensors',
     maxBytes: maxFileBytesFor(3 * stateDataBytes(config)),
+    afterPayloadWritten: crashAtSave(process.env.SPARKLAB_FAULT_KILL_AT_SAVE),
   });
   // A resumed run keeps the length it was started with: the lr and weight-decay schedules depend on it.
   let resume: { bytes: Uint8Array; step: number; totalSteps: number; overrides: string[] } | undefined;
@@ -239,3 +240,17 @@ main(process.argv.slice(2)).then(
     process.exit(known ? 2 : 1);
   },
 );
+
+/**
+ * Fault injection for the crash-safety test: with SPARKLAB_FAULT_KILL_AT_SAVE=N the process SIGKILLs itself
+ * during its N-th checkpoint save, after the payload is written and before the record names it, the exact
+ * moment an interrupted write must not lose the previous checkpoint. Unset (always, outside that test): no hook.
+ */
+function crashAtSave(setting: string | undefined): (() => void) | undefined {
+  const at = Number(setting);
+  if (!setting || !Number.isInteger(at) || at < 1) return undefined;
+  let saves = 0;
+  return () => {
+    if (++saves === at) process.kill(process.pid, 'SIGKILL');
+  };
+}

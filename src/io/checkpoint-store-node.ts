@@ -38,6 +38,11 @@ export interface NodeCheckpointStoreOptions {
   clock?: () => Date;
   /** Payloads larger than this are refused from their size, before they are read (default: no limit). */
   maxBytes?: number;
+  /**
+   * Called after a save's payload is on disk and before its record points at it: the window a crash must
+   * not corrupt. A fault-injection seam for tests (the CLI's SPARKLAB_FAULT_KILL_AT_SAVE); nothing else sets it.
+   */
+  afterPayloadWritten?: (file: string) => void | Promise<void>;
 }
 
 /** A record whose fields are not what the store writes: edited or damaged outside SparkLab. */
@@ -90,6 +95,7 @@ export class NodeCheckpointStore implements CheckpointStore {
   private readonly extension: string;
   private readonly clock: () => Date;
   private readonly maxBytes: number;
+  private readonly afterPayloadWritten?: (file: string) => void | Promise<void>;
   /** The save in progress per name; the next save of that name waits for it. */
   private readonly saving = new Map<string, Promise<unknown>>();
 
@@ -100,6 +106,7 @@ export class NodeCheckpointStore implements CheckpointStore {
     this.extension = options.extension ?? 'bin';
     this.clock = options.clock ?? (() => new Date());
     this.maxBytes = options.maxBytes ?? Number.POSITIVE_INFINITY;
+    this.afterPayloadWritten = options.afterPayloadWritten;
   }
 
   /** The only payload names a record of `name` may point at: NAME.<id>.<ext>, no path, no dot in the id. */
@@ -170,6 +177,7 @@ export class NodeCheckpointStore implements CheckpointStore {
     const previous = await this.readRecord(name).catch(() => undefined);
     const file = `${name}.${Date.now().toString(36)}${randomBytes(4).toString('hex')}.${this.extension}`;
     await writeDurably(join(this.directory, file), bytes);
+    await this.afterPayloadWritten?.(file);
     const record: Record = {
       name,
       bytes: bytes.byteLength,

@@ -10,7 +10,7 @@ import { gridSize } from '../models/config';
 import type { CustomReconResult, LabTrainerRemote, WatchEvalResult } from '../worker/lab-protocol';
 import { nestedMasks } from '../worker/nested-mask';
 import type { CheckpointInfo, ConfigureResult, WorkerEvent } from '../worker/protocol';
-import { exportPng, lossSvg, stackVertically } from './lab-export';
+import { exportPng, lossSvg, stackVertically, svgToPng } from './lab-export';
 import { loadKeptRuns, runBytes, runsFromFile, runsToFile, saveKeptRuns } from './lab-persist';
 import {
   addHeldOut,
@@ -523,7 +523,14 @@ export class LabClient {
   async restore(): Promise<void> {
     let stored: KeptRun[] = [];
     try {
-      stored = await loadKeptRuns();
+      const read = await loadKeptRuns();
+      stored = read.runs;
+      if (read.unreadable.length > 0)
+        pushNotice(
+          'warning',
+          'storage',
+          `${read.unreadable.length} kept run${read.unreadable.length === 1 ? '' : 's'} in this browser cannot be shown by this version of SparkLab and ${read.unreadable.length === 1 ? 'stays' : 'stay'} stored untouched: ${read.unreadable.map((u) => u.reason).join('; ')}.`,
+        );
       useLabStore.setState({ storage: { ...useLabStore.getState().storage, persisted: true } });
     } catch (error) {
       pushNotice('warning', 'storage', `Kept runs could not be read from this browser: ${messageOf(error)}`);
@@ -694,12 +701,16 @@ export class LabClient {
       ),
     );
     for (const r of list) files[`metrics-${r.label.slice(1)}.csv`] = text(metricsCsv(r));
-    files['loss.svg'] = text(lossSvg(list));
+    const curves = lossSvg(list);
+    files['loss.svg'] = text(curves);
+    // The same picture as PNG, for tools that take no SVG (the SVG's default size is 640×360).
+    files['loss.png'] = await svgToPng(curves, 640, 360);
     const thumbs = list.filter((r) => r.watch);
     const mode = useTeachStore.getState().reconMode;
     if (thumbs.length > 0) files['watch-set.png'] = await exportPng(stackPictures(thumbs, mode));
     files['README.txt'] = text(
       `SparkLab lab report, engine ${ENGINE_VERSION}, ${new Date().toISOString()}.\n` +
+        'loss.svg, loss.png: training loss (solid) and held-out loss (dashed) of each run.\n' +
         `watch-set.png: per run, the masked watch-set images (nested masks) and the reconstruction (${mode} view).\n` +
         'heldout_loss: masked, per-patch-normalised loss at mask ratio 0.6 on held-out images.\n',
     );

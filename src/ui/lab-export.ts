@@ -83,6 +83,27 @@ export function lossSvg(runs: KeptRun[], width = 640, height = 360): string {
   ].join('');
 }
 
+/** A self-contained SVG (no external images or fonts) drawn into a canvas and encoded as PNG. */
+export async function svgToPng(svg: string, width: number, height: number): Promise<Uint8Array> {
+  const url = URL.createObjectURL(new Blob([svg], { type: 'image/svg+xml' }));
+  try {
+    const image = new Image();
+    image.src = url;
+    await image.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = width;
+    canvas.height = height;
+    const context = canvas.getContext('2d');
+    if (!context) throw new Error('This browser cannot draw into a canvas, so no PNG can be made.');
+    context.drawImage(image, 0, 0, width, height);
+    const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+    if (!blob) throw new Error('The browser could not encode the PNG.');
+    return new Uint8Array(await blob.arrayBuffer());
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
 /** Pictures one under the other on white, as wide as the widest (a view of several rows as one PNG). */
 export function stackVertically(pictures: RgbaPicture[]): RgbaPicture {
   const width = Math.max(1, ...pictures.map((p) => p.width));

@@ -10,6 +10,21 @@ import { completeForm } from './run-config';
 const DB_NAME = 'sparklab-lab';
 const DB_VERSION = 1;
 const STORE = 'runs';
+/**
+ * Schema of one stored run record. Records carry it so that a page of another SparkLab version can tell a
+ * record it cannot read from a damaged one, say so, and leave it in storage instead of dropping it.
+ * Records written before the field existed (schema 0) have the schema-1 shape and are read as such.
+ */
+export const KEPT_RUN_SCHEMA = 1;
+
+/** A stored record this page could not show, and why (said to the user; the record stays stored). */
+export interface UnreadableRun {
+  id: string;
+  reason: string;
+}
+
+/** Ids of stored records this page could not read: saving never deletes them. */
+const unreadableIds = new Set<string>();
 export const RUNS_FILE_FORMAT = 'sparklab-kept-runs';
 const RUNS_FILE_VERSION = 1;
 
@@ -33,7 +48,7 @@ function done(transaction: IDBTransaction): Promise<void> {
   });
 }
 
-export async function loadKeptRuns(): Promise<KeptRun[]> {
+export async function loadKeptRuns(): Promise<{ runs: KeptRun[]; unreadable: UnreadableRun[] }> {
   const db = await openDb();
   try {
     const request = db.transaction(STORE, 'readonly').objectStore(STORE).getAll();
@@ -41,17 +56,45 @@ export async function loadKeptRuns(): Promise<KeptRun[]> {
       request.onsuccess = () => resolve(request.result);
       request.onerror = () => reject(request.error);
     });
-    return records.flatMap((record) => {
-      try {
-        return [checkRun(record, 'a stored run')];
-      } catch {
-        // A record from another version of the page that cannot be read is left out, not shown half.
-        return [];
-      }
-    });
+    const read = readStoredRuns(records);
+    for (const { id } of read.unreadable) unreadableIds.add(id);
+    return read;
   } finally {
     db.close();
   }
+}
+
+/** Sorts stored records into runs this page shows and records it cannot read (with the reason). */
+export function readStoredRuns(records: unknown[]): { runs: KeptRun[]; unreadable: UnreadableRun[] } {
+  const runs: KeptRun[] = [];
+  const unreadable: UnreadableRun[] = [];
+  for (const record of records) {
+    const id = isObject(record) && typeof record.id === 'string' ? record.id : '';
+    const schema = isObject(record) && record.schema !== undefined ? record.schema : 0;
+    if (typeof schema !== 'number' || !Number.isInteger(schema) || schema > KEPT_RUN_SCHEMA) {
+      unreadable.push({
+        id,
+        reason: `run ${id || '?'} was saved by a newer SparkLab (record schema ${String(schema)}; this page reads ${KEPT_RUN_SCHEMA}); open it with that version`,
+      });
+      continue;
+    }
+    try {
+      runs.push(checkRun(record, 'a stored run'));
+    } catch (error) {
+      unreadable.push({ id, reason: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return { runs, unreadable };
+}
+
+/** Stored keys a save removes: runs no longer kept, never records this page could not read. */
+export function keysToDelete(
+  storedKeys: readonly string[],
+  kept: readonly KeptRun[],
+  unreadable: ReadonlySet<string>,
+): string[] {
+  const keep = new Set(kept.map((r) => r.id));
+  return storedKeys.filter((key) => !keep.has(key) && !unreadable.has(key));
 }
 
 /** Writes the runs given and removes stored ones not among them. */
@@ -60,12 +103,11 @@ export async function saveKeptRuns(runs: KeptRun[]): Promise<void> {
   try {
     const transaction = db.transaction(STORE, 'readwrite');
     const store = transaction.objectStore(STORE);
-    const keep = new Set(runs.map((r) => r.id));
     const keys = store.getAllKeys();
     keys.onsuccess = () => {
-      for (const key of keys.result) if (!keep.has(String(key))) store.delete(key);
+      for (const key of keysToDelete(keys.result.map(String), runs, unreadableIds)) store.delete(key);
     };
-    for (const run of runs) store.put(run);
+    for (const run of runs) store.put({ ...run, schema: KEPT_RUN_SCHEMA });
     await done(transaction);
   } finally {
     db.close();

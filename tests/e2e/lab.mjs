@@ -275,8 +275,13 @@ export async function labChecks({ check, assert, url, browser }) {
       assert(size.width > 32 && size.height > 32, `reconstruction PNG of ${size.width}×${size.height}`);
       const report = await download(page, 'download-report');
       const files = Object.keys(unzipSync(new Uint8Array(report.bytes)));
-      for (const name of ['link.txt', 'runs.json', 'loss.svg', 'watch-set.png'])
+      for (const name of ['link.txt', 'runs.json', 'loss.svg', 'loss.png', 'watch-set.png'])
         assert(files.includes(name), `the report lacks ${name}: ${files.join(', ')}`);
+      const lossPng = pngSize(Buffer.from(unzipSync(new Uint8Array(report.bytes))['loss.png']));
+      assert(
+        lossPng.width === 640 && lossPng.height === 360,
+        `loss.png of ${lossPng.width}×${lossPng.height}`,
+      );
 
       // Every ablation switch at once, at ratio 0.4: it reaches the worker and trains something else.
       const ablations = {

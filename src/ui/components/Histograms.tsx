@@ -1,10 +1,13 @@
 import { useMemo } from 'react';
 import type { PixelHistograms } from '../../data/histogram';
-import { formatNumber, histogramPath, maxDensity } from '../charts';
+import { formatNumber, maxDensity } from '../charts';
 import { useAppStore } from '../store';
 import { useSampleHistograms } from '../teach/use-lesson';
+import { type ChartSeries, RunChart } from './RunChart';
 
-const BOX = { width: 220, height: 110 };
+/** Fixed colours like the run curves': readable on the light and the dark theme alike. */
+const BAR_COLOR = '#c2410c';
+const REFERENCE_COLOR = '#7c8089';
 
 function share(counts: ArrayLike<number>, bin: number): number {
   let total = 0;
@@ -12,39 +15,72 @@ function share(counts: ArrayLike<number>, bin: number): number {
   return total > 0 ? counts[bin] / total : 0;
 }
 
+/**
+ * √(share of values) per bin at the bins' left edges, plus the last right edge (holding the last bar's
+ * height) so that stepped bars close at the end of the range.
+ */
+export function sqrtShareBars(
+  counts: ArrayLike<number>,
+  edges: ArrayLike<number>,
+): { x: number; y: number }[] {
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i];
+  const points: { x: number; y: number }[] = [];
+  for (let i = 0; i < counts.length; i++) {
+    points.push({ x: edges[i], y: total > 0 ? Math.sqrt(counts[i] / total) : 0 });
+  }
+  if (counts.length > 0) points.push({ x: edges[counts.length], y: points[counts.length - 1].y });
+  return points;
+}
+
 function HistogramChart(props: {
   title: string;
   counts: Float64Array;
+  edges: Float64Array;
   reference?: Float64Array;
   yMax: number;
   note: string;
   testId: string;
-  range?: [number, number];
+  range: [number, number];
   kl?: number;
 }) {
+  const { counts, edges, reference, title } = props;
+  const series = useMemo(() => {
+    const out: ChartSeries[] = [
+      { label: title, color: BAR_COLOR, fill: true, points: sqrtShareBars(counts, edges) },
+    ];
+    if (reference) {
+      out.push({
+        label: 'original',
+        color: REFERENCE_COLOR,
+        dash: true,
+        points: sqrtShareBars(reference, edges),
+      });
+    }
+    return out;
+  }, [counts, edges, reference, title]);
   return (
-    <figure className="histogram" data-testid={props.testId} data-kl={props.kl}>
-      <svg
-        viewBox={`0 0 ${BOX.width} ${BOX.height}`}
-        role="img"
-        aria-label={`${props.title} pixel histogram`}
-      >
-        <path d={histogramPath(props.counts, props.yMax, BOX, 'sqrt')} className="hist-fill" />
-        {props.reference && (
-          <path d={histogramPath(props.reference, props.yMax, BOX, 'sqrt')} className="hist-reference" />
-        )}
-      </svg>
-      {props.range && (
-        <div className="hist-axis">
-          <span>{formatNumber(props.range[0])}</span>
-          <span>pixel value (normalised)</span>
-          <span>{formatNumber(props.range[1])}</span>
-        </div>
-      )}
-      <figcaption>
-        <strong>{props.title}</strong> {props.note}
-      </figcaption>
-    </figure>
+    <div className="histogram">
+      <RunChart
+        series={series}
+        title={`${title} pixel histogram`}
+        caption={
+          <>
+            <strong>{title}</strong> {props.note}
+          </>
+        }
+        testId={props.testId}
+        attributes={{ 'data-kl': props.kl }}
+        points={counts.length}
+        height={170}
+        xLabel="pixel value (normalised)"
+        yLabel="√ share"
+        bars
+        xRange={props.range}
+        yRange={[0, props.yMax]}
+        tableRows={counts.length}
+      />
+    </div>
   );
 }
 
@@ -99,6 +135,7 @@ export function HistogramPanel() {
           <HistogramChart
             title="Original"
             counts={histograms.original}
+            edges={histograms.edges}
             yMax={view.yMax}
             note=""
             testId="hist-original"
@@ -107,6 +144,7 @@ export function HistogramPanel() {
           <HistogramChart
             title="Zero-masked"
             counts={histograms.zeroMasked}
+            edges={histograms.edges}
             reference={histograms.original}
             yMax={view.yMax}
             note={`KL ${formatNumber(histograms.klZeroMasked)} · ${(100 * view.spike).toFixed(0)}% of values in the bin at 0`}
@@ -117,6 +155,7 @@ export function HistogramPanel() {
           <HistogramChart
             title="Visible only"
             counts={histograms.visibleOnly}
+            edges={histograms.edges}
             reference={histograms.original}
             yMax={view.yMax}
             note={`KL ${formatNumber(histograms.klVisibleOnly)} · ${(100 * histograms.visibleFraction).toFixed(0)}% of pixels visible`}

@@ -1,8 +1,9 @@
 /**
  * Curves of several runs with uPlot (legend, hover read-out, log scale), each with a visually hidden data
  * table for screen readers. Runs that differ only by seed can be drawn as their mean with a min–max band.
+ * With `bars` the same wrapper draws histograms: x holds the bin edges and each value is held up to the next.
  */
-import { useEffect, useMemo, useRef } from 'react';
+import { type ReactNode, useEffect, useMemo, useRef } from 'react';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { formatNumber } from '../charts';
@@ -12,6 +13,8 @@ export interface ChartSeries {
   color: string;
   points: { x: number; y: number }[];
   dash?: boolean;
+  /** Fill the area under the line (the bars of a histogram) with the colour, translucent. */
+  fill?: boolean;
   /** A band drawn under the line: [lower, upper] at the same x as `points`. */
   band?: { lower: number[]; upper: number[] };
 }
@@ -65,19 +68,38 @@ export function RunChart(props: {
   log?: boolean;
   height?: number;
   yLabel: string;
+  /** The x axis and the table's first column; 'step' unless given. */
+  xLabel?: string;
+  /** Stepped bars: x are bin edges, the last point only closes the last bar (and is not a table row). */
+  bars?: boolean;
+  /** Fixed axis ranges, so that charts side by side share their scales. */
+  xRange?: [number, number];
+  yRange?: [number, number];
+  /** Shown instead of the title under the chart. */
+  caption?: ReactNode;
+  /** More data-* attributes on the chart box (test hooks). */
+  attributes?: Record<`data-${string}`, string | number | undefined>;
+  /** Most rows in the hidden table (readings are thinned evenly beyond). */
+  tableRows?: number;
 }) {
+  const xLabel = props.xLabel ?? 'step';
   const box = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const data = useMemo(() => alignSeries(props.series), [props.series]);
   const shape = JSON.stringify([
     props.series.map((s) => [s.label, s.color, s.dash ?? false, !!s.band]),
     props.log ?? false,
+    xLabel,
+    props.bars ?? false,
+    props.xRange ?? null,
+    props.yRange ?? null,
   ]);
   // biome-ignore lint/correctness/useExhaustiveDependencies: rebuilt only when the series' shape changes; data updates below
   useEffect(() => {
     const element = box.current;
     if (!element) return;
-    const series: uPlot.Series[] = [{ label: 'step' }];
+    const series: uPlot.Series[] = [{ label: xLabel }];
+    const steppedPath = props.bars ? uPlot.paths.stepped?.({ align: 1 }) : undefined;
     const bands: uPlot.Band[] = [];
     for (const s of props.series) {
       series.push({
@@ -85,6 +107,9 @@ export function RunChart(props: {
         stroke: s.color,
         width: 1.5,
         dash: s.dash ? [5, 3] : undefined,
+        fill: s.fill ? `${s.color}88` : undefined,
+        paths: steppedPath,
+        points: props.bars ? { show: false } : undefined,
         spanGaps: true,
         value: (_u, v) => (v === null || v === undefined ? '–' : formatNumber(v)),
       });
@@ -102,12 +127,16 @@ export function RunChart(props: {
         height: props.height ?? 200,
         series,
         bands,
-        scales: { x: { time: false }, y: props.log ? { distr: 3, log: 10 } : {} },
+        scales: {
+          x: props.xRange ? { time: false, range: props.xRange } : { time: false },
+          y: props.log ? { distr: 3, log: 10 } : props.yRange ? { range: props.yRange } : {},
+        },
         axes: [
-          { label: 'step', size: 36 },
+          { label: xLabel, size: 36 },
           { label: props.yLabel, size: 56 },
         ],
-        legend: { live: true },
+        // Bars read best without a legend under each of the small charts; their table carries the values.
+        legend: { show: !props.bars, live: true },
         cursor: { drag: { x: true, y: false } },
       },
       data,
@@ -135,9 +164,12 @@ export function RunChart(props: {
   }, [data]);
   const rows = useMemo(() => {
     const xs = data[0] as number[];
-    const stride = Math.max(1, Math.ceil(xs.length / TABLE_ROWS));
-    return xs.flatMap((_x, i) => (i % stride === 0 || i === xs.length - 1 ? [i] : []));
-  }, [data]);
+    // With bars the last x is the right edge of the last bin, not a reading of its own.
+    const count = props.bars ? xs.length - 1 : xs.length;
+    const stride = Math.max(1, Math.ceil(count / (props.tableRows ?? TABLE_ROWS)));
+    return xs.slice(0, count).flatMap((_x, i) => (i % stride === 0 || i === count - 1 ? [i] : []));
+  }, [data, props.bars, props.tableRows]);
+  const xText = (x: number) => (Number.isInteger(x) ? String(x) : formatNumber(x));
   const lineColumns = props.series.map((s, i) => ({
     s,
     column: 1 + props.series.slice(0, i).reduce((n, t) => n + (t.band ? 3 : 1), 0),
@@ -152,14 +184,15 @@ export function RunChart(props: {
         data-testid={props.testId}
         data-points={props.points}
         data-series={props.series.length}
+        {...props.attributes}
       />
-      <figcaption>{props.title}</figcaption>
+      <figcaption>{props.caption ?? props.title}</figcaption>
       <div className="visually-hidden">
         <table>
           <caption>{props.title} (every reading shown as a table)</caption>
           <thead>
             <tr>
-              <th scope="col">step</th>
+              <th scope="col">{props.bars ? `bin (${xLabel} from–to)` : xLabel}</th>
               {props.series.map((s) => (
                 <th scope="col" key={s.label}>
                   {s.label}
@@ -170,7 +203,11 @@ export function RunChart(props: {
           <tbody>
             {rows.map((i) => (
               <tr key={i}>
-                <th scope="row">{(data[0] as number[])[i]}</th>
+                <th scope="row">
+                  {props.bars
+                    ? `${xText((data[0] as number[])[i])} to ${xText((data[0] as number[])[i + 1])}`
+                    : (data[0] as number[])[i]}
+                </th>
                 {lineColumns.map(({ s, column }) => {
                   const v = (data[column] as (number | null)[])[i];
                   return <td key={s.label}>{v === null || v === undefined ? '' : formatNumber(v)}</td>;
