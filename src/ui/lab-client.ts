@@ -34,6 +34,40 @@ import { type ReconMode, useTeachStore } from './teach/teach-store';
 export const LAB_MASK_COLOR = [52, 56, 72] as const;
 
 /** How often and on how many held-out images the yardstick is measured. */
+export interface ReconPictures {
+  masked: RgbaPicture;
+  /** The official view (hidden patches de-normalised with their own statistics). */
+  composite: RgbaPicture;
+  /** The no-leak view (visible statistics only). */
+  noLeak: RgbaPicture;
+}
+
+/** The pictures of one reconstructed image under one mask ([grid, grid], 1 = visible), in both views. */
+export function reconPictures(result: CustomReconResult, mask: Uint8Array): ReconPictures {
+  const options = {
+    size: result.size,
+    columns: 1,
+    normalization: result.normalization,
+    gap: 0,
+    background: [255, 255, 255] as const,
+  };
+  const cells = { data: mask, height: result.grid, width: result.grid };
+  const noLeak = noLeakComposite({
+    input: result.input,
+    prediction: result.prediction,
+    mask,
+    images: 1,
+    size: result.size,
+    grid: result.grid,
+    patchNormalizedTarget: result.lossTarget === 'patch-norm',
+  });
+  return {
+    masked: imageGrid([{ images: result.input, mask: cells }], { ...options, maskColor: LAB_MASK_COLOR }),
+    composite: imageGrid([{ images: result.composite }], options),
+    noLeak: imageGrid([{ images: noLeak }], options),
+  };
+}
+
 export function yardstickPlan(softwareAdapter: boolean): { images: number; every: number } {
   // A software adapter takes seconds per forward pass: fewer images, but still a point every few steps.
   return softwareAdapter ? { images: 4, every: 10 } : { images: 16, every: 50 };
@@ -389,14 +423,8 @@ export class LabClient {
     }
     // A later edit supersedes this answer.
     if (serial !== this.customSerial) return;
-    const options = {
-      size: result.size,
-      columns: 1,
-      normalization: result.normalization,
-      gap: 0,
-      background: [255, 255, 255] as const,
-    };
     const mask = { data: Uint8Array.from(custom.cells), height: result.grid, width: result.grid };
+    const pictures = reconPictures(result, mask.data);
     useLabStore.setState((s) =>
       s.custom
         ? {
@@ -407,32 +435,22 @@ export class LabClient {
                 runId: result.runId,
                 step: result.step,
                 visibleCells: result.visibleCells,
-                masked: imageGrid([{ images: result.input, mask }], {
-                  ...options,
-                  maskColor: LAB_MASK_COLOR,
-                }),
-                composite: imageGrid([{ images: result.composite }], options),
-                noLeak: imageGrid(
-                  [
-                    {
-                      images: noLeakComposite({
-                        input: result.input,
-                        prediction: result.prediction,
-                        mask: mask.data,
-                        images: 1,
-                        size: result.size,
-                        grid: result.grid,
-                        patchNormalizedTarget: result.lossTarget === 'patch-norm',
-                      }),
-                    },
-                  ],
-                  options,
-                ),
+                ...pictures,
               },
             },
           }
         : {},
     );
+  }
+
+  /**
+   * The current run's reconstruction of a picture from the page (HWC RGB bytes at the run's input size) under
+   * the nested mask at the run's ratio, as the mask editor draws it. Throws the worker's sentence.
+   */
+  async reconstructPicture(rgb: Uint8Array): Promise<ReconPictures & { step: number; visibleCells: number }> {
+    const remote = await this.host.remote();
+    const result = await remote.reconstructImage({ rgb });
+    return { step: result.step, visibleCells: result.visibleCells, ...reconPictures(result, result.mask) };
   }
 
   /**

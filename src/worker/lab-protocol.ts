@@ -79,6 +79,19 @@ export interface CustomReconResult {
   lossTarget: 'patch-norm' | 'raw';
 }
 
+export interface ImageReconRequest {
+  /** One picture as HWC RGB bytes (0..255) at the run's input size: size × size × 3 values. */
+  rgb: Uint8Array;
+  /** Ratio of its nested (watch-set style) mask; the run's own ratio when absent. */
+  ratio?: number;
+}
+
+export interface ImageReconResult extends CustomReconResult {
+  ratio: number;
+  /** [grid, grid], 1 = visible: the nested mask of watch-set image 0 at `ratio`. */
+  mask: Uint8Array;
+}
+
 export interface LabWorkerApi {
   /** The watch-set images for a configuration (no run or GPU needed: the mask preview uses them). */
   watchImages(config: RunConfig, offset: number, count: number): Promise<WatchImages>;
@@ -86,6 +99,8 @@ export interface LabWorkerApi {
   evaluateWatch(request: WatchEvalRequest): Promise<WatchEvalResult>;
   /** The current run's reconstruction of one held-out image under a hand-edited mask. */
   reconstructCustom(request: CustomReconRequest): Promise<CustomReconResult>;
+  /** The current run's reconstruction of a picture from the page (the webcam's frame) under a nested mask. */
+  reconstructImage(request: ImageReconRequest): Promise<ImageReconResult>;
 }
 
 /** What the page talks to: the trainer's API and the lab's, served by the same worker. */

@@ -69,7 +69,7 @@ describe('nested watch-set masks', () => {
 });
 
 describe('the lab on the worker (real trainer and model, 8-px model)', () => {
-  it('evaluates the watch set on nested masks, the yardstick at 0.6 whatever the run trains, and any hand-edited mask', async () => {
+  it('evaluates the watch set on nested masks, the yardstick at 0.6 whatever the run trains, any hand-edited mask and a page picture', async () => {
     const worker = new TrainerWorker(host);
     await worker.configure(RUN);
     const watch = await worker.evaluateWatch({
@@ -121,5 +121,25 @@ describe('the lab on the worker (real trainer and model, 8-px model)', () => {
     await expect(worker.reconstructCustom({ image: 0, cells: new Uint8Array(9) })).rejects.toThrow(
       /grid is 4×4/,
     );
+
+    // A picture from the page (the webcam's frame) as RGB bytes, under watch-set image 0's nested mask.
+    const rgb = Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => (i * 37) % 256);
+    const frame = await worker.reconstructImage({ rgb });
+    expect(frame).toMatchObject({ ratio: 0.5, visibleCells: 8, step: 1, grid: 4 });
+    expect(frame.mask).toEqual(nestedMasks(4, 0.5, 1, 0));
+    const { mean, std } = dataset.normalization;
+    for (let c = 0; c < 3; c++)
+      for (let p = 0; p < 64; p++) {
+        const normalised = (rgb[p * 3 + c] / 255 - mean[c]) / std[c];
+        expect(frame.input[c * 64 + p]).toBeCloseTo(normalised, 5);
+        // Visible cells keep the picture's own pixels; hidden ones are the model's.
+        if (frame.mask[Math.floor(p / 16) * 4 + Math.floor((p % 8) / 2)])
+          expect(frame.composite[c * 64 + p]).toBeCloseTo(normalised, 5);
+      }
+    const hidden = await worker.reconstructImage({ rgb, ratio: 0.75 });
+    expect(hidden.visibleCells).toBe(4);
+    expect(hidden.composite).not.toEqual(frame.composite);
+    await expect(worker.reconstructImage({ rgb: new Uint8Array(10) })).rejects.toThrow(/takes 8×8 RGB/);
+    await expect(worker.reconstructImage({ rgb, ratio: 1 })).rejects.toThrow(/below 1/);
   }, 120_000);
 });

@@ -4,6 +4,7 @@
  * its run and how to pause it, so this module owns no life cycle of its own.
  */
 
+import { writeNormalized } from '../data/augment';
 import type { Dataset } from '../data/datasets';
 import { gridSize } from '../models/config';
 import { PRESETS, type PresetName } from '../models/presets';
@@ -12,6 +13,8 @@ import { LabEvaluator, YARDSTICK_RATIO } from './lab-eval';
 import type {
   CustomReconRequest,
   CustomReconResult,
+  ImageReconRequest,
+  ImageReconResult,
   LabWorkerApi,
   WatchEvalRequest,
   WatchEvalResult,
@@ -161,7 +164,7 @@ export class LabService implements LabWorkerApi {
   }
 
   async reconstructCustom(request: CustomReconRequest): Promise<CustomReconResult> {
-    const { trainer, runId } = this.require();
+    const { trainer } = this.require();
     const config = trainer.config;
     const g = gridSize(config);
     const cells = request.cells;
@@ -172,9 +175,34 @@ export class LabService implements LabWorkerApi {
       throw new RangeError('Keep at least one cell visible: the encoder needs something to see.');
     if (!Number.isInteger(request.image) || request.image < 0)
       throw new RangeError(`Pick a watch-set image by its index, not ${request.image}.`);
-    const dataset = trainer.options.dataset;
-    const input = heldOutSlice(dataset, request.image, 1);
+    const input = heldOutSlice(trainer.options.dataset, request.image, 1);
     const mask = Uint8Array.from(cells, (v) => (v ? 1 : 0));
+    return this.reconstructOne(input, mask);
+  }
+
+  async reconstructImage(request: ImageReconRequest): Promise<ImageReconResult> {
+    const { trainer } = this.require();
+    const config = trainer.config;
+    const S = config.inputSize;
+    if (request.rgb.length !== S * S * 3)
+      throw new RangeError(
+        `The picture has ${request.rgb.length} values; this model takes ${S}×${S} RGB pictures (${S * S * 3} values).`,
+      );
+    const ratio = request.ratio ?? config.maskRatio;
+    if (!(ratio >= 0 && ratio < 1))
+      throw new RangeError(`The mask ratio must be at least 0 and below 1, not ${ratio}.`);
+    const input = new Float32Array(3 * S * S);
+    writeNormalized(request.rgb, S, trainer.options.dataset.normalization, input, 0);
+    // Throws the engine's sentence when the ratio keeps no cell visible.
+    const mask = nestedMasks(gridSize(config), ratio, 1, 0);
+    return { ...(await this.reconstructOne(input, mask)), ratio, mask };
+  }
+
+  /** One image ([1, 3, S, S], normalised) under one mask ([g, g]) by the current weights, loop paused. */
+  private reconstructOne(input: Float32Array, mask: Uint8Array): Promise<CustomReconResult> {
+    const { trainer, runId } = this.require();
+    const config = trainer.config;
+    const visible = mask.reduce((a, b) => a + b, 0);
     return this.context.whilePaused(async () => {
       const state = await trainer.model.exportState();
       const batch = Math.max(2, Math.min(trainer.batch, 8));
@@ -183,9 +211,9 @@ export class LabService implements LabWorkerApi {
         runId,
         step: trainer.step,
         size: config.inputSize,
-        grid: g,
+        grid: gridSize(config),
         visibleCells: visible,
-        normalization: dataset.normalization,
+        normalization: trainer.options.dataset.normalization,
         input,
         masked: result.masked,
         composite: result.composite,

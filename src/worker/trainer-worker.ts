@@ -30,7 +30,7 @@ import { findNonFiniteValue, readTrainerCheckpoint } from '../train/checkpoint';
 import { sparkParameterCount } from '../train/flops';
 import { Trainer, type TrainerEvent, validateTrainingSetup } from '../train/trainer';
 import { describeFailure } from './failures';
-import type { CustomReconRequest, LabWorkerApi, WatchEvalRequest } from './lab-protocol';
+import type { CustomReconRequest, ImageReconRequest, LabWorkerApi, WatchEvalRequest } from './lab-protocol';
 import { LabService } from './lab-service';
 import { AsyncMutex } from './mutex';
 import {
@@ -502,6 +502,10 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
 
   reconstructCustom(request: CustomReconRequest) {
     return this.lab.reconstructCustom(request).then(withTransfer);
+  }
+
+  reconstructImage(request: ImageReconRequest) {
+    return this.lab.reconstructImage(request).then(withTransfer);
   }
 
   // ------------------------------------------------------------------ weights and checkpoints

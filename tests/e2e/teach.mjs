@@ -385,7 +385,7 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
   });
   try {
     await check(
-      'webcam: frames from the (fake) camera join the training images, marked not reproducible',
+      'webcam: frames from the (fake) camera join the training images, marked not reproducible; the run reconstructs the live frame',
       async (_, errors) => {
         const page = await camera.newPage();
         page.on('console', (msg) => msg.type() === 'error' && errors.push(msg.text()));
@@ -402,6 +402,20 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
         assert(/^1 image ready|^\d+ images ready/.test(summary), `images: ${summary}`);
         const notice = await page.locator('[data-testid="notice"][data-kind="webcam"]').innerText();
         assert(/cannot be reproduced/.test(notice), `webcam notice: ${notice}`);
+        // "Reconstruct me": says there is no run, then draws the live frame once one exists.
+        assert(
+          await page.getByTestId('webcam-recon-none').isVisible(),
+          'no "no run yet" line for the webcam',
+        );
+        await page.getByTestId('preset').selectOption('tiny');
+        await page.getByTestId('batch').fill('2');
+        await page.getByTestId('steps').fill('1');
+        await page.getByTestId('start').click();
+        await page.waitForFunction(
+          () => document.querySelector('[data-testid="webcam-recon"]')?.getAttribute('data-drawn') === 'true',
+          null,
+          { timeout: 60_000 },
+        );
         await page.getByTestId('webcam-toggle').click();
         assert(
           (await page.getByTestId('webcam-toggle').getAttribute('aria-pressed')) === 'false',

@@ -69,7 +69,7 @@ export const PANEL_HELP: Record<string, HelpText> = {
     paper: 'Paper Figure 3, with your own pattern.',
   },
   webcam: {
-    see: 'Frames from your camera, sent now and then into the training images.',
+    see: 'Frames from your camera, sent now and then into the training images; with a run, the live frame masked at its ratio and filled in by the current model.',
     tryThis: 'Start the camera, choose “Your images” and train: the model learns to fill in your room.',
     paper: 'Not in the paper: SparK pre-trains on ImageNet; this shows the same method on your own pictures.',
   },

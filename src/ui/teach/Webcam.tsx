@@ -5,8 +5,11 @@
  */
 import { useEffect, useRef, useState } from 'react';
 import { useClient } from '../client-context';
-import { pushNotice } from '../store';
+import { PictureCanvas } from '../components/Reconstruction';
+import type { ReconPictures } from '../lab-client';
+import { pushNotice, useAppStore } from '../store';
 import { PanelHelp } from './PanelHelp';
+import { RECON_LABELS } from './recon-view';
 import { useTeachStore } from './teach-store';
 
 /** Milliseconds between frames sent into the training images. */
@@ -27,6 +30,109 @@ function frameFile(video: HTMLVideoElement, index: number): Promise<File | undef
       (blob) => resolve(blob ? new File([blob], `webcam-${index}.png`, { type: 'image/png' }) : undefined),
       'image/png',
     ),
+  );
+}
+
+/** The video's centre square at `size`×`size` as HWC RGB bytes (what the worker's eval model takes). */
+function frameRgb(video: HTMLVideoElement, size: number): Uint8Array | undefined {
+  const side = Math.min(video.videoWidth, video.videoHeight);
+  const canvas = document.createElement('canvas');
+  canvas.width = size;
+  canvas.height = size;
+  const context = canvas.getContext('2d', { willReadFrequently: true });
+  if (!context || side === 0) return undefined;
+  const left = (video.videoWidth - side) / 2;
+  const top = (video.videoHeight - side) / 2;
+  context.drawImage(video, left, top, side, side, 0, 0, size, size);
+  const rgba = context.getImageData(0, 0, size, size).data;
+  const rgb = new Uint8Array(size * size * 3);
+  for (let p = 0; p < size * size; p++) {
+    rgb[p * 3] = rgba[p * 4];
+    rgb[p * 3 + 1] = rgba[p * 4 + 1];
+    rgb[p * 3 + 2] = rgba[p * 4 + 2];
+  }
+  return rgb;
+}
+
+type FrameRecon = ReconPictures & { step: number; visibleCells: number };
+
+/**
+ * "Reconstruct me": every few seconds the live frame, masked at the run's ratio like the watch set, is
+ * reconstructed by the current weights (each one pauses the step loop for a moment, as the mask editor does).
+ */
+function WebcamRecon(props: { video: HTMLVideoElement | null }) {
+  const client = useClient();
+  const runId = useAppStore((s) => s.run.runId);
+  const size = useAppStore((s) => s.run.model?.inputSize);
+  const mode = useTeachStore((s) => s.reconMode);
+  const [recon, setRecon] = useState<FrameRecon | undefined>(undefined);
+  const [error, setError] = useState<string | undefined>(undefined);
+  const { video } = props;
+
+  useEffect(() => {
+    if (!runId || !size || !video) return;
+    let busy = false;
+    let live = true;
+    const reconstruct = async () => {
+      if (busy || video.readyState < 2 || video.videoWidth === 0) return;
+      const rgb = frameRgb(video, size);
+      if (!rgb) return;
+      busy = true;
+      try {
+        const result = await client.lab.reconstructPicture(rgb);
+        if (live) {
+          setRecon(result);
+          setError(undefined);
+        }
+      } catch (failure) {
+        if (live)
+          setError(
+            `This frame could not be reconstructed: ${failure instanceof Error ? failure.message : String(failure)}`,
+          );
+      } finally {
+        busy = false;
+      }
+    };
+    void reconstruct();
+    const timer = setInterval(() => void reconstruct(), FRAME_INTERVAL_MS);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, [runId, size, video, client]);
+
+  if (!runId || !size)
+    return (
+      <p className="hint" data-testid="webcam-recon-none">
+        No run yet: Start or Step one and the model reconstructs your camera here.
+      </p>
+    );
+  return (
+    <figure className="webcam-recon">
+      {recon ? (
+        <>
+          <PictureCanvas picture={recon.masked} testId="webcam-masked" label="Your camera frame, masked" />
+          <PictureCanvas
+            picture={mode === 'no-leak' ? recon.noLeak : recon.composite}
+            testId="webcam-recon"
+            label={`Your camera frame reconstructed from ${recon.visibleCells} visible cells at step ${recon.step}`}
+            visibleCells={recon.visibleCells}
+            step={recon.step}
+          />
+        </>
+      ) : (
+        <p className="hint">Reconstructing your camera…</p>
+      )}
+      <figcaption>
+        <strong>Reconstruct me</strong>: the live frame, masked at the run’s ratio, as the current model fills
+        it in ({RECON_LABELS[mode]} view).
+      </figcaption>
+      {error && (
+        <p className="form-error" role="alert">
+          {error}
+        </p>
+      )}
+    </figure>
   );
 }
 
@@ -136,6 +242,7 @@ export function WebcamPanel() {
             </p>
           )}
         </div>
+        {webcam.on && <WebcamRecon video={video.current} />}
       </div>
     </section>
   );
