@@ -1,10 +1,11 @@
-import { useEffect, useMemo, useRef } from 'react';
+import { useMemo } from 'react';
 import type { RgbaPicture } from '../../data/grid';
 import type { ActiveMap } from '../../worker/protocol';
 import { useClient } from '../client-context';
 import { stackVertically } from '../lab-export';
 import { snapshotPictures } from '../pictures';
 import { useAppStore } from '../store';
+import { usePictureOnCanvas } from '../teach/PixelCanvas';
 import { ReconModeSelect, useReconComposite } from '../teach/recon-view';
 
 /** The colour of masked cells in the masked-input row (dark, distinct from any natural black). */
@@ -17,21 +18,8 @@ export function PictureCanvas(props: {
   step?: number;
   visibleCells?: number;
 }) {
-  const canvas = useRef<HTMLCanvasElement>(null);
   const { picture } = props;
-  useEffect(() => {
-    const element = canvas.current;
-    const context = element?.getContext('2d');
-    if (!element || !context) return;
-    element.width = picture.width;
-    element.height = picture.height;
-    context.putImageData(
-      new ImageData(picture.data as Uint8ClampedArray<ArrayBuffer>, picture.width, picture.height),
-      0,
-      0,
-    );
-    element.dataset.drawn = 'true';
-  }, [picture]);
+  const canvas = usePictureOnCanvas(picture);
   return (
     <canvas
       ref={canvas}

@@ -1,17 +1,12 @@
 import { useEffect, useRef } from 'react';
 import type { RgbaPicture } from '../../data/grid';
 
-/** An RGBA picture on a canvas, magnified by CSS with square pixels; `label` is what a screen reader hears. */
-export function PixelCanvas(props: {
-  picture: RgbaPicture;
-  label: string;
-  testId?: string;
-  className?: string;
-  /** CSS pixels per picture pixel (else the stylesheet sizes it). */
-  pixelScale?: number;
-}) {
+/**
+ * A canvas ref that shows `picture` at its own resolution (CSS magnifies it) and marks the canvas
+ * `data-drawn` once it has been painted, which the e2e checks wait for.
+ */
+export function usePictureOnCanvas(picture: RgbaPicture) {
   const canvas = useRef<HTMLCanvasElement>(null);
-  const { picture } = props;
   useEffect(() => {
     const element = canvas.current;
     const context = element?.getContext('2d');
@@ -25,6 +20,20 @@ export function PixelCanvas(props: {
     );
     element.dataset.drawn = 'true';
   }, [picture]);
+  return canvas;
+}
+
+/** An RGBA picture on a canvas, magnified by CSS with square pixels; `label` is what a screen reader hears. */
+export function PixelCanvas(props: {
+  picture: RgbaPicture;
+  label: string;
+  testId?: string;
+  className?: string;
+  /** CSS pixels per picture pixel (else the stylesheet sizes it). */
+  pixelScale?: number;
+}) {
+  const { picture } = props;
+  const canvas = usePictureOnCanvas(picture);
   return (
     <canvas
       ref={canvas}
