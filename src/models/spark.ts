@@ -22,6 +22,7 @@ import { ModelSites } from './layers/sites';
 import { type StateEntry, sparkState } from './official-names';
 import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-contract';
 import { allVisibleMask, buildGraph, type GraphContext, type SparkGraph } from './spark-graph';
+import { readArenaState } from './state-readback';
 
 function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
   const out = new Float32Array(data.length);
@@ -137,30 +138,9 @@ class GpuSparkModel implements SparkGpuModel {
 
   async exportState(): Promise<Map<string, Float32Array>> {
     this.checkAlive();
-    const params = await this.gpu.read(this.params.whole('values'));
-    const stats = this.stats.size > 0 ? await this.gpu.read(this.stats.whole('values')) : new Float32Array(0);
-    const out = new Map<string, Float32Array>();
-    for (const e of this.entries) {
-      if (e.kind === 'param') {
-        const entry = this.params.get(e.name);
-        out.set(
-          e.name,
-          fromGpuLayout(
-            entry.layout,
-            entry.officialShape,
-            params.subarray(entry.offset, entry.offset + entry.length),
-          ),
-        );
-      } else if (e.dtype === 'F32') {
-        const entry = this.stats.get(e.name);
-        out.set(e.name, stats.slice(entry.offset, entry.offset + entry.length));
-      } else
-        out.set(
-          e.name,
-          Float32Array.of(this.batchesTracked.get(e.name.replace(/\.num_batches_tracked$/, '')) ?? 0),
-        );
-    }
-    return out;
+    return readArenaState(this.gpu, this.entries, this.params, this.stats, (e) =>
+      Float32Array.of(this.batchesTracked.get(e.name.replace(/\.num_batches_tracked$/, '')) ?? 0),
+    );
   }
 
   async readGrads(): Promise<Map<string, Float32Array>> {

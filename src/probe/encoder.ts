@@ -11,7 +11,7 @@
  *
  * Eval mode normalises with each arm's own BatchNorm running statistics (the frozen encoder as it is).
  */
-import { fromGpuLayout, toGpuLayout } from '../engine/layout';
+import { toGpuLayout } from '../engine/layout';
 import { Arena } from '../engine/params';
 import { globalAvgPool } from '../engine/probe';
 import { nchwToNhwc } from '../engine/transpose';
@@ -22,6 +22,7 @@ import { type Act, ActivationMemory, type Encodable, type Layer, Net } from '../
 import { ModelSites } from '../models/layers/sites';
 import { ENCODER_PREFIX, encoderState, type StateEntry } from '../models/official-names';
 import { buildSparseResNet } from '../models/resnet';
+import { readArenaState } from '../models/state-readback';
 
 export type PoolScales = 'last' | 'all';
 
@@ -183,26 +184,7 @@ export class DenseEncoder {
   /** Parameters and BN statistics, official names and layouts (what `loadState` takes back). */
   async exportState(): Promise<Map<string, Float32Array>> {
     this.checkAlive();
-    const params = await this.gpu.read(this.params.whole('values'));
-    const stats = this.stats.size > 0 ? await this.gpu.read(this.stats.whole('values')) : new Float32Array(0);
-    const out = new Map<string, Float32Array>();
-    for (const e of this.entries) {
-      if (e.kind === 'param') {
-        const entry = this.params.get(e.name);
-        out.set(
-          e.name,
-          fromGpuLayout(
-            entry.layout,
-            entry.officialShape,
-            params.subarray(entry.offset, entry.offset + entry.length),
-          ),
-        );
-      } else if (e.dtype === 'F32') {
-        const entry = this.stats.get(e.name);
-        out.set(e.name, stats.slice(entry.offset, entry.offset + entry.length));
-      }
-    }
-    return out;
+    return readArenaState(this.gpu, this.entries, this.params, this.stats);
   }
 
   /** Uploads a batch of images [batch, 3, S, S] (normalised NCHW). */
