@@ -9,11 +9,22 @@
 import batchnormFile from '../../shaders/batchnorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { type Gpu, type GpuTensor, grid1d, type Params, PreparedSequence } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-/** batchnorm.wgsl composed with the grid indexing and workgroup reduction libraries. */
-const source = composeShader(gridSource, reduceLibSource, batchnormFile);
+/** Statistics walk `chunks` chunks of `rowsPerChunk` rows; hasMask says whether a row mask is bound. */
+const BatchNormParams = uniformStruct('BatchNormParams', {
+  rows: 'u32',
+  channels: 'u32',
+  rowsPerChunk: 'u32',
+  chunks: 'u32',
+  eps: 'f32',
+  momentum: 'f32',
+  hasMask: 'u32',
+});
+
+/** batchnorm.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
+const source = composeShader(BatchNormParams.wgsl, gridSource, reduceLibSource, batchnormFile);
 
 export interface BatchNormShape {
   rows: number;
@@ -65,14 +76,15 @@ function check(label: string, shape: BatchNormShape, tensors: Record<string, [Gp
 }
 
 function params(shape: BatchNormShape): Params {
-  return new Params()
-    .u32(shape.rows)
-    .u32(shape.channels)
-    .u32(ROWS_PER_CHUNK)
-    .u32(Math.ceil(shape.rows / ROWS_PER_CHUNK))
-    .f32(shape.eps ?? 1e-5)
-    .f32(shape.momentum ?? 0.1)
-    .u32(shape.rowMask ? 1 : 0);
+  return BatchNormParams.pack({
+    rows: shape.rows,
+    channels: shape.channels,
+    rowsPerChunk: ROWS_PER_CHUNK,
+    chunks: Math.ceil(shape.rows / ROWS_PER_CHUNK),
+    eps: shape.eps ?? 1e-5,
+    momentum: shape.momentum ?? 0.1,
+    hasMask: shape.rowMask !== undefined,
+  });
 }
 
 function kernel(gpu: Gpu, entryPoint: string) {

@@ -6,19 +6,21 @@
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import scatterFile from '../../shaders/scatter.wgsl?raw';
-import {
-  type Gpu,
-  type GpuTensor,
-  grid1d,
-  Params,
-  type PreparedDispatch,
-  PreparedSequence,
-} from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { type Gpu, type GpuTensor, grid1d, type PreparedDispatch, PreparedSequence } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import { absentBinding, chooseSlices, reduceSlices } from './gemm';
 
-/** scatter.wgsl composed with the grid indexing library. */
-const scatterSource = composeShader(gridSource, scatterFile);
+/** pixels = B·H·W; rowsPerSlice: pixels per token-gradient slice; useToken: masked pixels take the token. */
+const ScatterParams = uniformStruct('ScatterParams', {
+  pixels: 'u32',
+  channels: 'u32',
+  rowsPerSlice: 'u32',
+  useToken: 'u32',
+  accumulate: 'u32',
+});
+
+/** scatter.wgsl composed with its uniforms and the grid indexing library. */
+const scatterSource = composeShader(ScatterParams.wgsl, gridSource, scatterFile);
 
 export interface DensifyDims {
   batch: number;
@@ -38,12 +40,7 @@ function params(
   useToken: boolean,
   accumulate: boolean,
 ) {
-  return new Params()
-    .u32(pixels)
-    .u32(channels)
-    .u32(rowsPerSlice)
-    .u32(useToken ? 1 : 0)
-    .u32(accumulate ? 1 : 0);
+  return ScatterParams.pack({ pixels, channels, rowsPerSlice, useToken, accumulate });
 }
 
 function check(

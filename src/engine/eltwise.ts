@@ -1,10 +1,17 @@
 import eltwiseFile from '../../shaders/eltwise.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-/** eltwise.wgsl composed with the grid indexing library. */
-const eltwiseSource = composeShader(gridSource, eltwiseFile);
+/** n elements; alpha, beta the factors of scale_add (1 elsewhere, unused). */
+const EltwiseParams = uniformStruct(
+  'EltwiseParams',
+  { n: 'u32', alpha: 'f32', beta: 'f32' },
+  { alpha: 1, beta: 1 },
+);
+
+/** eltwise.wgsl composed with its uniforms and the grid indexing library. */
+const eltwiseSource = composeShader(EltwiseParams.wgsl, gridSource, eltwiseFile);
 
 export type UnaryOp = 'relu' | 'relu6' | 'gelu';
 export type BinaryOp = 'add' | 'mul';
@@ -31,7 +38,7 @@ function eltwiseDispatch(
   return gpu.prepare({
     kernel,
     buffers,
-    params: new Params().u32(n).f32(alpha).f32(beta),
+    params: EltwiseParams.pack({ n, alpha, beta }),
     workgroups: grid1d(Math.ceil(n / 256)),
   });
 }

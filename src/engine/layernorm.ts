@@ -7,11 +7,20 @@
 import layernormFile from '../../shaders/layernorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { type Gpu, type GpuTensor, grid1d, type Params, PreparedSequence } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-/** layernorm.wgsl composed with the grid indexing and workgroup reduction libraries. */
-const source = composeShader(gridSource, reduceLibSource, layernormFile);
+/** The parameter-gradient partials walk `chunks` chunks of `rowsPerChunk` rows. */
+const LayerNormParams = uniformStruct('LayerNormParams', {
+  rows: 'u32',
+  channels: 'u32',
+  rowsPerChunk: 'u32',
+  chunks: 'u32',
+  eps: 'f32',
+});
+
+/** layernorm.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
+const source = composeShader(LayerNormParams.wgsl, gridSource, reduceLibSource, layernormFile);
 
 const ROWS_PER_CHUNK = 256;
 
@@ -22,12 +31,13 @@ export interface LayerNormShape {
 }
 
 function params(s: LayerNormShape): Params {
-  return new Params()
-    .u32(s.rows)
-    .u32(s.channels)
-    .u32(ROWS_PER_CHUNK)
-    .u32(Math.ceil(s.rows / ROWS_PER_CHUNK))
-    .f32(s.eps ?? 1e-6);
+  return LayerNormParams.pack({
+    rows: s.rows,
+    channels: s.channels,
+    rowsPerChunk: ROWS_PER_CHUNK,
+    chunks: Math.ceil(s.rows / ROWS_PER_CHUNK),
+    eps: s.eps ?? 1e-6,
+  });
 }
 
 function check(label: string, s: LayerNormShape, tensors: Record<string, [GpuTensor, number]>): void {

@@ -13,16 +13,38 @@ import {
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import type { GpuCellMask } from './cell-mask';
 import type { Arena } from './params';
 
-/** reduce.wgsl composed with the grid indexing and workgroup reduction libraries. */
-const reduceSource = composeShader(gridSource, reduceLibSource, reduceFile);
+/**
+ * n elements (or rows), cols columns, rows per column block, count partials (or segments / chunks); the
+ * mask fields place a row of a column sum in its [B, height, width] map and its cell (1 when unmasked).
+ */
+const ReduceParams = uniformStruct(
+  'ReduceParams',
+  {
+    n: 'u32',
+    cols: 'u32',
+    rowsPerBlock: 'u32',
+    count: 'u32',
+    accumulate: 'u32',
+    height: 'u32',
+    width: 'u32',
+    gridH: 'u32',
+    gridW: 'u32',
+    cellH: 'u32',
+    cellW: 'u32',
+  },
+  { height: 1, width: 1, gridH: 1, gridW: 1, cellH: 1, cellW: 1 },
+);
+
+/** reduce.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
+const reduceSource = composeShader(ReduceParams.wgsl, gridSource, reduceLibSource, reduceFile);
 
 function sequence(
   label: string,
@@ -51,18 +73,20 @@ function params(
   accumulate: boolean,
   mask?: RowCellMask,
 ): Params {
-  return new Params()
-    .u32(n)
-    .u32(cols)
-    .u32(rowsPerBlock)
-    .u32(count)
-    .u32(accumulate ? 1 : 0)
-    .u32(mask?.height ?? 1)
-    .u32(mask?.width ?? 1)
-    .u32(mask?.gridH ?? 1)
-    .u32(mask?.gridW ?? 1)
-    .u32(mask?.cellH ?? 1)
-    .u32(mask?.cellW ?? 1);
+  const { height, width, gridH, gridW, cellH, cellW } = mask ?? {};
+  return ReduceParams.pack({
+    n,
+    cols,
+    rowsPerBlock,
+    count,
+    accumulate,
+    height,
+    width,
+    gridH,
+    gridW,
+    cellH,
+    cellW,
+  });
 }
 
 const THREADS = 256;

@@ -18,7 +18,7 @@ import {
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
@@ -306,6 +306,24 @@ export type SparseDepthwiseBackwardArgs = SparseDepthwiseShape & {
   dBias?: GpuTensor;
 };
 
+/**
+ * The sparse depthwise conv: rows of one scale's sites on its [height, width] map; flip for the input
+ * gradient (the kernel mirrored); the weight gradient splits the rows into `splits` slices of kPerSplit.
+ */
+const SparseDepthwiseParams = uniformStruct('SparseDepthwiseParams', {
+  rows: 'u32',
+  channels: 'u32',
+  kernel: 'u32',
+  padding: 'u32',
+  height: 'u32',
+  width: 'u32',
+  flip: 'u32',
+  hasBias: 'u32',
+  kPerSplit: 'u32',
+  splits: 'u32',
+});
+const sparseDepthwiseModule = composeShader(SparseDepthwiseParams.wgsl, gridSource, depthwiseFile);
+
 function depthwiseParams(
   a: SparseDepthwiseShape,
   flip: boolean,
@@ -313,23 +331,24 @@ function depthwiseParams(
   split: { kPerSplit: number; splits: number } = { kPerSplit: 0, splits: 1 },
 ): Params {
   const { sites } = a.scale;
-  return new Params()
-    .u32(sites.rows)
-    .u32(a.channels)
-    .u32(a.kernel)
-    .u32(a.padding)
-    .u32(sites.height)
-    .u32(sites.width)
-    .u32(flip ? 1 : 0)
-    .u32(hasBias ? 1 : 0)
-    .u32(split.kPerSplit)
-    .u32(split.splits);
+  return SparseDepthwiseParams.pack({
+    rows: sites.rows,
+    channels: a.channels,
+    kernel: a.kernel,
+    padding: a.padding,
+    height: sites.height,
+    width: sites.width,
+    flip,
+    hasBias,
+    kPerSplit: split.kPerSplit,
+    splits: split.splits,
+  });
 }
 
 function depthwiseKernel(gpu: Gpu, entryPoint: string) {
   return gpu.kernel({
     label: `sparse_depthwise.${entryPoint}`,
-    code: composeShader(gridSource, depthwiseFile),
+    code: sparseDepthwiseModule,
     entryPoint,
   });
 }

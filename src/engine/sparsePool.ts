@@ -4,12 +4,15 @@
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import sparsepoolFile from '../../shaders/sparse_pool.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import type { GpuNeighbourMaps } from '../sparse/sites';
 
-/** sparse_pool.wgsl composed with the grid indexing library. */
-const source = composeShader(gridSource, sparsepoolFile);
+/** rows: the rows the dispatch writes (outputs forward, inputs backward); taps: the window's size. */
+const SparsePoolParams = uniformStruct('SparsePoolParams', { rows: 'u32', channels: 'u32', taps: 'u32' });
+
+/** sparse_pool.wgsl composed with its uniforms and the grid indexing library. */
+const source = composeShader(SparsePoolParams.wgsl, gridSource, sparsepoolFile);
 
 export interface SparseMaxPoolArgs {
   maps: GpuNeighbourMaps;
@@ -39,7 +42,7 @@ export function sparseMaxPoolForward(gpu: Gpu, a: SparseMaxPoolArgs): PreparedDi
   return gpu.prepare({
     kernel: gpu.kernel({ label: 'sparse_pool.forward', code: source, entryPoint: 'maxpool_forward' }),
     buffers: [a.y, a.argmax, a.x, a.maps.forward],
-    params: new Params().u32(outputRows).u32(a.channels).u32(taps),
+    params: SparsePoolParams.pack({ rows: outputRows, channels: a.channels, taps }),
     workgroups: grid1d(Math.ceil((outputRows * a.channels) / 256)),
   });
 }
@@ -57,7 +60,7 @@ export function sparseMaxPoolBackward(
   return gpu.prepare({
     kernel: gpu.kernel({ label: 'sparse_pool.backward', code: source, entryPoint: 'maxpool_backward' }),
     buffers: [a.dx, a.dy, a.argmax, a.maps.transposed],
-    params: new Params().u32(inputRows).u32(a.channels).u32(taps),
+    params: SparsePoolParams.pack({ rows: inputRows, channels: a.channels, taps }),
     workgroups: grid1d(Math.ceil((inputRows * a.channels) / 256)),
   });
 }

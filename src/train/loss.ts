@@ -13,10 +13,27 @@ import {
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/** Images [batch, size, size, 3] on a grid × grid of patches of patchSide²; gradScale multiplies d rec. */
+const LossParams = uniformStruct(
+  'LossParams',
+  {
+    batch: 'u32',
+    size: 'u32',
+    grid: 'u32',
+    patchSide: 'u32',
+    normalize: 'u32',
+    maskedOnly: 'u32',
+    gradScale: 'f32',
+  },
+  { gradScale: 1 },
+);
+const lossModule = composeShader(LossParams.wgsl, lossSource);
 
 export interface SparkLossConfig {
   batch: number;
@@ -89,18 +106,19 @@ export class SparkLoss {
 
   private params(gradScale = 1): Params {
     const { batch, size, patch } = this.config;
-    return new Params()
-      .u32(batch)
-      .u32(size)
-      .u32(this.grid)
-      .u32(patch)
-      .u32(this.normalize ? 1 : 0)
-      .u32(this.maskedOnly ? 1 : 0)
-      .f32(gradScale);
+    return LossParams.pack({
+      batch,
+      size,
+      grid: this.grid,
+      patchSide: patch,
+      normalize: this.normalize,
+      maskedOnly: this.maskedOnly,
+      gradScale,
+    });
   }
 
   private kernel(entryPoint: string) {
-    return this.gpu.kernel({ label: `loss.${entryPoint}`, code: lossSource, entryPoint });
+    return this.gpu.kernel({ label: `loss.${entryPoint}`, code: lossModule, entryPoint });
   }
 
   private checkImage(label: string, ...tensors: GpuTensor[]): void {

@@ -22,10 +22,33 @@ import {
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   type PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/**
+ * One step's settings. 1 − β is computed in float64 on the host (1.0 − f32(0.999) in the shader would be off
+ * by 1.3e-5 relative); bc1/bc2 are 1 − β^step of the decayed and the plain (no decay) parameter groups.
+ */
+const OptimParams = uniformStruct('OptimParams', {
+  lr: 'f32',
+  weightDecay: 'f32',
+  beta1: 'f32',
+  beta2: 'f32',
+  oneMinusBeta1: 'f32',
+  oneMinusBeta2: 'f32',
+  eps: 'f32',
+  maxGradNorm: 'f32',
+  bc1Decay: 'f32',
+  bc2Decay: 'f32',
+  bc1Plain: 'f32',
+  bc2Plain: 'f32',
+  segmentCount: 'u32',
+  chunkCount: 'u32',
+});
+const optimModule = composeShader(OptimParams.wgsl, optimSource);
 
 /** Elements per workgroup: 256 threads × 16. */
 export const OPTIM_CHUNK = 4096;
@@ -138,7 +161,7 @@ abstract class ArenaOptimizer {
 
   protected prepareChunked(entryPoint: string, buffers: GpuTensor[]): PreparedDispatch {
     return this.gpu.prepare({
-      kernel: this.gpu.kernel({ label: `optim.${entryPoint}`, code: optimSource, entryPoint }),
+      kernel: this.gpu.kernel({ label: `optim.${entryPoint}`, code: optimModule, entryPoint }),
       buffers,
       params: this.params(),
       workgroups: grid1d(this.chunkCount),
@@ -148,21 +171,22 @@ abstract class ArenaOptimizer {
   protected params(): Params {
     const { beta1, beta2, eps, maxGradNorm } = this.settings;
     const correction = (beta: number, step: number) => (step > 0 ? 1 - beta ** step : 1);
-    return new Params()
-      .f32(this.lastLr)
-      .f32(this.lastWeightDecay)
-      .f32(beta1)
-      .f32(beta2)
-      .f32(1 - beta1)
-      .f32(1 - beta2)
-      .f32(eps)
-      .f32(maxGradNorm)
-      .f32(correction(beta1, this.steps.decay))
-      .f32(correction(beta2, this.steps.decay))
-      .f32(correction(beta1, this.steps.noDecay))
-      .f32(correction(beta2, this.steps.noDecay))
-      .u32(this.stepped.length)
-      .u32(this.chunkCount);
+    return OptimParams.pack({
+      lr: this.lastLr,
+      weightDecay: this.lastWeightDecay,
+      beta1,
+      beta2,
+      oneMinusBeta1: 1 - beta1,
+      oneMinusBeta2: 1 - beta2,
+      eps,
+      maxGradNorm,
+      bc1Decay: correction(beta1, this.steps.decay),
+      bc2Decay: correction(beta2, this.steps.decay),
+      bc1Plain: correction(beta1, this.steps.noDecay),
+      bc2Plain: correction(beta2, this.steps.noDecay),
+      segmentCount: this.stepped.length,
+      chunkCount: this.chunkCount,
+    });
   }
 
   protected abstract stepDispatches(): PreparedDispatch[];
