@@ -9,7 +9,14 @@
 import batchnormFile from '../../shaders/batchnorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, type Params, PreparedSequence } from '../gpu/runtime';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type Params,
+  PreparedSequence,
+} from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 
 /** Statistics walk `chunks` chunks of `rowsPerChunk` rows; hasMask says whether a row mask is bound. */
@@ -87,8 +94,71 @@ function params(shape: BatchNormShape): Params {
   });
 }
 
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `batchnorm.${entryPoint}`, code: source, entryPoint });
+/**
+ * One layout per entry point of shaders/batchnorm.wgsl (their outputs differ). `mask` is the [R] 0/1 row
+ * mask, or the zeros buffer when there is none (has_mask = 0).
+ */
+const LAYOUTS = {
+  stats_partial: bindingLayout('batchnorm.stats_partial', {
+    partials: 'write', // [chunks, C, 3] Welford (count, mean, M2) per chunk of rows
+    x: 'read', // [R, C]
+    mask: 'read',
+  }),
+  stats_finalize: bindingLayout('batchnorm.stats_finalize', {
+    saved: 'write', // [3, C] mean, 1/σ, count
+    runningMean: 'write', // [C] updated in place
+    runningVar: 'write', // [C] updated in place
+    partials: 'read', // [chunks, C, 3]
+  }),
+  normalize: bindingLayout('batchnorm.normalize', {
+    y: 'write', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [3, C]
+    gamma: 'read', // [C]
+    beta: 'read', // [C]
+    mask: 'read',
+  }),
+  normalize_eval: bindingLayout('batchnorm.normalize_eval', {
+    y: 'write', // [R, C]
+    x: 'read', // [R, C]
+    runningMean: 'read', // [C]
+    runningVar: 'read', // [C]
+    gamma: 'read', // [C]
+    beta: 'read', // [C]
+    mask: 'read',
+  }),
+  grad_partial: bindingLayout('batchnorm.grad_partial', {
+    partials: 'write', // [chunks, C, 2] Σ dy and Σ dy·(x − μ) per chunk of rows
+    dy: 'read', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [3, C]
+    mask: 'read',
+  }),
+  grad_finalize: bindingLayout('batchnorm.grad_finalize', {
+    sums: 'write', // [2, C] the totals, for grad_input
+    dGamma: 'write', // [C] accumulated
+    dBeta: 'write', // [C] accumulated
+    partials: 'read', // [chunks, C, 2]
+    saved: 'read', // [3, C]
+  }),
+  grad_input: bindingLayout('batchnorm.grad_input', {
+    dx: 'write', // [R, C] written
+    dy: 'read', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [3, C]
+    sums: 'read', // [2, C]
+    gamma: 'read', // [C]
+    mask: 'read',
+  }),
+};
+
+function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
+  return gpu.kernel({
+    label: `batchnorm.${entryPoint}`,
+    code: source,
+    entryPoint,
+    layout: LAYOUTS[entryPoint],
+  });
 }
 
 /** The per-layer tensor the training forward fills for the backward ([3·C]). */
@@ -115,7 +185,7 @@ export function batchNormTrain(gpu: Gpu, args: BatchNormForwardArgs): PreparedSe
     throw new RangeError('batchNormTrain: training BatchNorm needs more than one value per channel.');
   const chunks = Math.ceil(rows / ROWS_PER_CHUNK);
   const partials = gpu.tensor('bn.partials', [chunks, channels, 3]);
-  const mask = args.rowMask ?? args.x;
+  const mask = args.rowMask ?? gpu.absentInput;
   const p = params(args);
   const dispatches = [
     gpu.prepare({
@@ -163,7 +233,7 @@ export function batchNormEval(
       args.runningVar,
       args.gamma,
       args.beta,
-      args.rowMask ?? args.x,
+      args.rowMask ?? gpu.absentInput,
     ],
     params: params(args),
     workgroups: grid1d(Math.ceil((rows * channels) / 256)),
@@ -186,7 +256,7 @@ export function batchNormBackward(gpu: Gpu, args: BatchNormBackwardArgs): Prepar
   const chunks = Math.ceil(rows / ROWS_PER_CHUNK);
   const partials = gpu.tensor('bn.grad_partials', [chunks, channels, 2]);
   const sums = gpu.tensor('bn.grad_sums', [2, channels]);
-  const mask = args.rowMask ?? args.x;
+  const mask = args.rowMask ?? gpu.absentInput;
   const p = params(args);
   const dispatches = [
     gpu.prepare({

@@ -6,7 +6,14 @@
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import scatterFile from '../../shaders/scatter.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, type PreparedDispatch, PreparedSequence } from '../gpu/runtime';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 import { absentBinding, chooseSlices, reduceSlices } from './gemm';
 
@@ -29,8 +36,22 @@ export interface DensifyDims {
   channels: number;
 }
 
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `scatter.${entryPoint}`, code: scatterSource, entryPoint });
+const ForwardLayout = bindingLayout('scatter.forward', {
+  out: 'write', // [B, H, W, C] dense
+  rows: 'read', // [N_active, C] compacted
+  gridIndex: 'read', // [B, H, W] i32 row of each pixel, −1 masked
+  token: 'read', // [C] the mask token, or the zeros buffer when use_token = 0
+});
+/** densify_backward_rows and token_partials: a gradient gathered from the dense map. */
+const BackwardLayout = bindingLayout('scatter.backward', {
+  out: 'write', // d rows [N_active, C], or token partials [slices, C]
+  dOut: 'read', // [B, H, W, C]
+  gridIndex: 'read', // [B, H, W] i32
+});
+
+function kernel(gpu: Gpu, entryPoint: 'densify_forward' | 'densify_backward_rows' | 'token_partials') {
+  const layout = entryPoint === 'densify_forward' ? ForwardLayout : BackwardLayout;
+  return gpu.kernel({ label: `scatter.${entryPoint}`, code: scatterSource, entryPoint, layout });
 }
 
 function params(

@@ -11,7 +11,7 @@
  * by side into one row (the concatenated feature). Accuracy is Σ correct / rows of the summary.
  */
 import probeSource from '../../shaders/probe.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 
 /**
@@ -28,8 +28,21 @@ const ProbeParams = uniformStruct('ProbeParams', {
 });
 const probeModule = composeShader(ProbeParams.wgsl, probeSource);
 
+/** Pooling and the loss summary: one output, one input. */
+const PoolLayout = bindingLayout('probe.pool', {
+  dst: 'write', // pooled features, dx, or the summary
+  src: 'read', // feature maps, dy, or the per-row statistics
+});
+/** The classifier loss: logits and their labels. */
+const XentLayout = bindingLayout('probe.xent', {
+  dst: 'write', // per-row (loss, correct), or dlogits
+  src: 'read', // logits [rows, classes]
+  labels: 'read', // [rows] u32
+});
+
 function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `probe.${entryPoint}`, code: probeModule, entryPoint });
+  const layout = entryPoint.startsWith('xent_') && entryPoint !== 'xent_summary' ? XentLayout : PoolLayout;
+  return gpu.kernel({ label: `probe.${entryPoint}`, code: probeModule, entryPoint, layout });
 }
 
 function params(batch: number, hw: number, channels: number, stride: number, offset: number, scale: number) {

@@ -10,6 +10,7 @@
  */
 import lossSource from '../../shaders/loss.wgsl?raw';
 import {
+  bindingLayout,
   type Gpu,
   type GpuTensor,
   grid1d,
@@ -33,6 +34,29 @@ const LossParams = uniformStruct(
   },
   { gradScale: 1 },
 );
+/** patch_stats and loss_grad: the images and one more input (the cell mask, or the patch statistics). */
+const PatchLayout = bindingLayout('loss.patch', {
+  out: 'write', // the statistics buffer (patch_stats), or d rec (loss_grad)
+  x: 'read', // [B, S, S, 3] the normalised input image
+  rec: 'read', // [B, S, S, 3] the decoder output
+  maskOrStats: 'read', // [B, g, g] u32 cell mask (patch_stats), or the statistics (loss_grad)
+});
+const TotalLayout = bindingLayout('loss.total', {
+  stats: 'write', // reads the per-patch (μ, σ, ℓ, w), writes (loss, Σ w) at its start
+});
+const CompositeLayout = bindingLayout('loss.composite', {
+  out: 'write', // [B, S, S, 3] visible pixels from x, masked ones from rec de-normalised
+  x: 'read',
+  rec: 'read',
+  stats: 'read', // the statistics buffer
+  mask: 'read', // [B, g, g] u32
+});
+const LOSS_LAYOUTS = {
+  patch_stats: PatchLayout,
+  loss_grad: PatchLayout,
+  loss_total: TotalLayout,
+  composite: CompositeLayout,
+};
 const lossModule = composeShader(LossParams.wgsl, lossSource);
 
 export interface SparkLossConfig {
@@ -117,8 +141,9 @@ export class SparkLoss {
     });
   }
 
-  private kernel(entryPoint: string) {
-    return this.gpu.kernel({ label: `loss.${entryPoint}`, code: lossModule, entryPoint });
+  private kernel(entryPoint: keyof typeof LOSS_LAYOUTS) {
+    const layout = LOSS_LAYOUTS[entryPoint];
+    return this.gpu.kernel({ label: `loss.${entryPoint}`, code: lossModule, entryPoint, layout });
   }
 
   private checkImage(label: string, ...tensors: GpuTensor[]): void {

@@ -19,6 +19,7 @@ import optimSource from '../../shaders/optim.wgsl?raw';
 import type { Arena, ArenaEntry } from '../engine/params';
 import { type Segment, segmentSumSquares } from '../engine/reduce';
 import {
+  bindingLayout,
   type Gpu,
   type GpuTensor,
   grid1d,
@@ -48,6 +49,36 @@ const OptimParams = uniformStruct('OptimParams', {
   segmentCount: 'u32',
   chunkCount: 'u32',
 });
+/**
+ * One layout per entry point of shaders/optim.wgsl. `chunks` is the [chunks] vec4 u32 table (start, end,
+ * segment, decay) of OPTIM_CHUNK-element pieces; the stats are reduce.segmentSumSquares outputs.
+ */
+const OPTIM_LAYOUTS = {
+  lamb_moments: bindingLayout('optim.lamb_moments', {
+    update: 'write', // the LAMB update direction, per parameter
+    expAvg: 'write', // m
+    expAvgSq: 'write', // v
+    values: 'read', // the parameters
+    grads: 'read',
+    chunks: 'read',
+    gradStats: 'read', // per-segment Σg², global Σ and norm
+  }),
+  lamb_apply: bindingLayout('optim.lamb_apply', {
+    values: 'write', // the parameters, stepped in place
+    update: 'read',
+    chunks: 'read',
+    valueStats: 'read', // per-segment ‖p‖²
+    updateStats: 'read', // per-segment ‖u‖²
+  }),
+  adamw_step: bindingLayout('optim.adamw_step', {
+    values: 'write', // the parameters, stepped in place
+    expAvg: 'write',
+    expAvgSq: 'write',
+    grads: 'read',
+    chunks: 'read',
+    gradStats: 'read', // the global gradient norm for clipping
+  }),
+};
 const optimModule = composeShader(OptimParams.wgsl, optimSource);
 
 /** Elements per workgroup: 256 threads × 16. */
@@ -159,9 +190,10 @@ abstract class ArenaOptimizer {
     ]);
   }
 
-  protected prepareChunked(entryPoint: string, buffers: GpuTensor[]): PreparedDispatch {
+  protected prepareChunked(entryPoint: keyof typeof OPTIM_LAYOUTS, buffers: GpuTensor[]): PreparedDispatch {
+    const layout = OPTIM_LAYOUTS[entryPoint];
     return this.gpu.prepare({
-      kernel: this.gpu.kernel({ label: `optim.${entryPoint}`, code: optimModule, entryPoint }),
+      kernel: this.gpu.kernel({ label: `optim.${entryPoint}`, code: optimModule, entryPoint, layout }),
       buffers,
       params: this.params(),
       workgroups: grid1d(this.chunkCount),

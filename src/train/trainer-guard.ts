@@ -10,13 +10,30 @@
  * copy of the state per step (memory traffic 2× state size), cheap next to a forward/backward pass.
  */
 import guardSource from '../../shaders/train_guard.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, type Params, type PreparedDispatch } from '../gpu/runtime';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type Params,
+  type PreparedDispatch,
+} from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 
 /** guard_health: checkPrevious 0 resets the flag; normIndex is the global norm's element of the stats. */
 const HealthParams = uniformStruct('HealthParams', { checkPrevious: 'u32', normIndex: 'u32' });
 /** guarded_copy: n4 = floats / 4 (one vec4 per thread). */
 const CopyParams = uniformStruct('CopyParams', { n4: 'u32' });
+const HealthLayout = bindingLayout('guard.health', {
+  health: 'write', // [4] u32, element 0 the sticky "all finite" flag
+  loss: 'read', // [1] the previous step's loss
+  gradStats: 'read', // the optimiser's gradient statistics
+});
+const CopyLayout = bindingLayout('guard.copy', {
+  backup: 'write', // the backup, vec4s
+  state: 'read', // the tensor it protects, vec4s
+  health: 'read', // [4] u32
+});
 const guardModule = composeShader(HealthParams.wgsl, CopyParams.wgsl, guardSource);
 
 export interface GuardInputs {
@@ -49,14 +66,24 @@ export class StateGuard {
     }
     this.health = gpu.upload('guard.health', new Uint32Array([1, 0, 0, 0]));
     this.backups = inputs.state.map((t) => gpu.tensor(`guard.backup.${t.label}`, [t.length]));
-    const healthKernel = gpu.kernel({ label: 'guard.health', code: guardModule, entryPoint: 'guard_health' });
+    const healthKernel = gpu.kernel({
+      label: 'guard.health',
+      code: guardModule,
+      entryPoint: 'guard_health',
+      layout: HealthLayout,
+    });
     this.check = gpu.prepare({
       kernel: healthKernel,
       buffers: [this.health, inputs.loss, inputs.gradStats],
       params: this.healthParams(false),
       workgroups: [1],
     });
-    const copyKernel = gpu.kernel({ label: 'guard.copy', code: guardModule, entryPoint: 'guarded_copy' });
+    const copyKernel = gpu.kernel({
+      label: 'guard.copy',
+      code: guardModule,
+      entryPoint: 'guarded_copy',
+      layout: CopyLayout,
+    });
     this.copies = inputs.state.map((src, i) =>
       gpu.prepare({
         kernel: copyKernel,
