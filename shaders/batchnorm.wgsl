@@ -5,7 +5,7 @@
 // Training statistics are deterministic two-level reductions (no float atomics):
 //   stats_partial:  a workgroup of 64 channels × 4 row lanes walks one chunk of rows; each thread keeps a
 //                   Welford (count, mean, M2), the 4 lanes are Chan-merged in a fixed order and the chunk's
-//                   partial is written to partials[chunk, c, 0..2].
+//                   partial is written to stats_partials[chunk, c, 0..2].
 //   stats_finalize: one thread per channel merges the chunks in order, writes saved = [mean | invstd | count]
 //                   and updates the running statistics (unbiased variance, momentum).
 //   normalize:      y = (x − mean)·invstd·γ + β on counted rows, 0 elsewhere.
@@ -18,16 +18,12 @@ const CH: u32 = 64u;
 // zero-masked baseline), otherwise the mask binding holds a buffer the kernel does not read.
 @group(1) @binding(0) var<uniform> params: BatchNormParams;
 
-// The mask binding is always bound (a dummy when there is none) so every entry point has fixed bindings.
+// Storage bindings: the layouts in src/engine/batchnorm.ts (without a mask the zeros buffer is bound).
 fn row_counts(mask_value: f32) -> bool {
   return params.has_mask == 0u || mask_value != 0.0;
 }
 
 // ---------------------------------------------------------------- statistics
-
-@group(0) @binding(0) var<storage, read_write> partials: array<f32>;
-@group(0) @binding(1) var<storage, read> stats_x: array<f32>;
-@group(0) @binding(2) var<storage, read> stats_mask: array<f32>;
 
 var<workgroup> lane_n: array<f32, 256>;
 var<workgroup> lane_mean: array<f32, 256>;
@@ -76,16 +72,11 @@ fn stats_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
       }
     }
     let o = (chunk * params.channels + c) * 3u;
-    partials[o] = tn;
-    partials[o + 1u] = tmean;
-    partials[o + 2u] = tm2;
+    stats_partials[o] = tn;
+    stats_partials[o + 1u] = tmean;
+    stats_partials[o + 2u] = tm2;
   }
 }
-
-@group(0) @binding(0) var<storage, read_write> fin_saved: array<f32>;
-@group(0) @binding(1) var<storage, read_write> fin_running_mean: array<f32>;
-@group(0) @binding(2) var<storage, read_write> fin_running_var: array<f32>;
-@group(0) @binding(3) var<storage, read> fin_partials: array<f32>;
 
 @compute @workgroup_size(64)
 fn stats_finalize(@builtin(global_invocation_id) gid: vec3u) {
@@ -117,13 +108,6 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3u) {
 
 // ---------------------------------------------------------------- normalisation
 
-@group(0) @binding(0) var<storage, read_write> norm_y: array<f32>;
-@group(0) @binding(1) var<storage, read> norm_x: array<f32>;
-@group(0) @binding(2) var<storage, read> norm_saved: array<f32>;
-@group(0) @binding(3) var<storage, read> norm_gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> norm_beta: array<f32>;
-@group(0) @binding(5) var<storage, read> norm_mask: array<f32>;
-
 @compute @workgroup_size(256)
 fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid.x);
@@ -134,14 +118,6 @@ fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) li
   if (!counts) { norm_y[i] = 0.0; return; }
   norm_y[i] = (norm_x[i] - norm_saved[c]) * norm_saved[params.channels + c] * norm_gamma[c] + norm_beta[c];
 }
-
-@group(0) @binding(0) var<storage, read_write> eval_y: array<f32>;
-@group(0) @binding(1) var<storage, read> eval_x: array<f32>;
-@group(0) @binding(2) var<storage, read> eval_running_mean: array<f32>;
-@group(0) @binding(3) var<storage, read> eval_running_var: array<f32>;
-@group(0) @binding(4) var<storage, read> eval_gamma: array<f32>;
-@group(0) @binding(5) var<storage, read> eval_beta: array<f32>;
-@group(0) @binding(6) var<storage, read> eval_mask: array<f32>;
 
 @compute @workgroup_size(256)
 fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -156,12 +132,6 @@ fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
 }
 
 // ---------------------------------------------------------------- backward
-
-@group(0) @binding(0) var<storage, read_write> gp_partials: array<f32>;
-@group(0) @binding(1) var<storage, read> gp_dy: array<f32>;
-@group(0) @binding(2) var<storage, read> gp_x: array<f32>;
-@group(0) @binding(3) var<storage, read> gp_saved: array<f32>;
-@group(0) @binding(4) var<storage, read> gp_mask: array<f32>;
 
 @compute @workgroup_size(64, 4)
 fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -193,12 +163,6 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
   }
 }
 
-@group(0) @binding(0) var<storage, read_write> gf_sums: array<f32>;
-@group(0) @binding(1) var<storage, read_write> gf_dgamma: array<f32>;
-@group(0) @binding(2) var<storage, read_write> gf_dbeta: array<f32>;
-@group(0) @binding(3) var<storage, read> gf_partials: array<f32>;
-@group(0) @binding(4) var<storage, read> gf_saved: array<f32>;
-
 @compute @workgroup_size(64)
 fn grad_finalize(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
@@ -214,19 +178,11 @@ fn grad_finalize(@builtin(global_invocation_id) gid: vec3u) {
   let n = max(gf_saved[2u * params.channels + c], 1.0);
   let sdy_xhat = sdyx * inv_std;
   // Parameter gradients accumulate (the trainer zeroes the grad arena once per step).
-  gf_dgamma[c] += sdy_xhat;
-  gf_dbeta[c] += sdy;
+  gf_d_gamma[c] += sdy_xhat;
+  gf_d_beta[c] += sdy;
   gf_sums[c] = sdy / n;
   gf_sums[params.channels + c] = sdy_xhat / n;
 }
-
-@group(0) @binding(0) var<storage, read_write> gi_dx: array<f32>;
-@group(0) @binding(1) var<storage, read> gi_dy: array<f32>;
-@group(0) @binding(2) var<storage, read> gi_x: array<f32>;
-@group(0) @binding(3) var<storage, read> gi_saved: array<f32>;
-@group(0) @binding(4) var<storage, read> gi_sums: array<f32>;
-@group(0) @binding(5) var<storage, read> gi_gamma: array<f32>;
-@group(0) @binding(6) var<storage, read> gi_mask: array<f32>;
 
 @compute @workgroup_size(256)
 fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

@@ -15,12 +15,6 @@ fn reduce_pair(lid: u32, a: f32, b: f32) -> vec2f {
   return workgroup_sum2(lid, WG, vec2f(a, b));
 }
 
-@group(0) @binding(0) var<storage, read_write> fw_y: array<f32>;
-@group(0) @binding(1) var<storage, read_write> fw_saved: array<f32>;
-@group(0) @binding(2) var<storage, read> fw_x: array<f32>;
-@group(0) @binding(3) var<storage, read> fw_gamma: array<f32>;
-@group(0) @binding(4) var<storage, read> fw_beta: array<f32>;
-
 @compute @workgroup_size(64)
 fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let r = grid_workgroup(wid, nwg);
@@ -47,12 +41,6 @@ fn forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) l
   }
 }
 
-@group(0) @binding(0) var<storage, read_write> bi_dx: array<f32>;
-@group(0) @binding(1) var<storage, read> bi_dy: array<f32>;
-@group(0) @binding(2) var<storage, read> bi_x: array<f32>;
-@group(0) @binding(3) var<storage, read> bi_saved: array<f32>;
-@group(0) @binding(4) var<storage, read> bi_gamma: array<f32>;
-
 @compute @workgroup_size(64)
 fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let r = grid_workgroup(wid, nwg);
@@ -78,11 +66,6 @@ fn backward_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
   }
 }
 
-@group(0) @binding(0) var<storage, read_write> pp_partials: array<f32>;
-@group(0) @binding(1) var<storage, read> pp_dy: array<f32>;
-@group(0) @binding(2) var<storage, read> pp_x: array<f32>;
-@group(0) @binding(3) var<storage, read> pp_saved: array<f32>;
-
 @compute @workgroup_size(64, 4)
 fn param_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.x * 64u + lid.x;
@@ -107,10 +90,6 @@ fn param_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
   }
 }
 
-@group(0) @binding(0) var<storage, read_write> pr_dgamma: array<f32>;
-@group(0) @binding(1) var<storage, read_write> pr_dbeta: array<f32>;
-@group(0) @binding(2) var<storage, read> pr_partials: array<f32>;
-
 @compute @workgroup_size(64)
 fn param_grad_reduce(@builtin(global_invocation_id) gid: vec3u) {
   let c = gid.x;
@@ -121,6 +100,6 @@ fn param_grad_reduce(@builtin(global_invocation_id) gid: vec3u) {
     a += pr_partials[(k * params.channels + c) * 2u];
     b += pr_partials[(k * params.channels + c) * 2u + 1u];
   }
-  pr_dgamma[c] += a;
-  pr_dbeta[c] += b;
+  pr_d_gamma[c] += a;
+  pr_d_beta[c] += b;
 }

@@ -13,15 +13,8 @@
 //                 patch statistics), or rec itself without normalisation.
 
 // The statistics buffer: [0] = loss, [1] = Σ w, padding to STATS_OFFSET floats (so the loss is a bindable
-// 256-byte-aligned view), then (μ, σ, ℓ, w) per patch. Every entry point uses a prefix of the bindings (the
-// runtime numbers buffers by position), so binding 3 is the mask for patch_stats and the statistics for
-// loss_grad/composite; composite takes the mask at binding 4.
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> rec: array<f32>;
-@group(0) @binding(3) var<storage, read> mask: array<u32>;
-@group(0) @binding(3) var<storage, read> stats: array<f32>;
-@group(0) @binding(4) var<storage, read> composite_mask: array<u32>;
+// 256-byte-aligned view), then (μ, σ, ℓ, w) per patch. The storage bindings (out, x, rec, then the
+// mask or the statistics) are declared by the layouts in src/train/loss.ts.
 @group(1) @binding(0) var<uniform> p: LossParams;  // declared in src/train/loss.ts
 
 const STATS_OFFSET = 64u;

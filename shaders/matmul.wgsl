@@ -6,11 +6,7 @@
 // out + z·M·N (alpha 1, no bias, no accumulation); shaders/slice_reduce.wgsl then sums the slices in order.
 // MatmulParams is declared in src/engine/matmul.ts.
 
-// Binding slots (src/engine/matmul.ts binds them in this order):
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // the product, or split-K partials [S, M, N]
-@group(0) @binding(1) var<storage, read> lhs: array<vec4f>;      // a
-@group(0) @binding(2) var<storage, read> rhs: array<vec4f>;      // b
-@group(0) @binding(3) var<storage, read> bias: array<f32>;       // [N], or zeros when has_bias = 0
+// Storage bindings out, lhs, rhs, bias: declared by MatmulLayout (src/engine/matmul.ts).
 @group(1) @binding(0) var<uniform> p: MatmulParams;
 
 struct GemmOpState {

@@ -5,10 +5,6 @@
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> lhs: array<vec4f>;
-@group(0) @binding(2) var<storage, read> rhs: array<vec4f>;
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
 @group(1) @binding(0) var<uniform> p: MatmulParams;
 
 @compute @workgroup_size(16, 16)

@@ -20,29 +20,7 @@
 // OptimParams is declared in src/train/optim.ts.
 @group(1) @binding(0) var<uniform> p: OptimParams;
 
-// lamb_moments bindings.
-@group(0) @binding(0) var<storage, read_write> lm_update: array<f32>;
-@group(0) @binding(1) var<storage, read_write> lm_exp_avg: array<f32>;
-@group(0) @binding(2) var<storage, read_write> lm_exp_avg_sq: array<f32>;
-@group(0) @binding(3) var<storage, read> lm_values: array<f32>;
-@group(0) @binding(4) var<storage, read> lm_grads: array<f32>;
-@group(0) @binding(5) var<storage, read> lm_chunks: array<vec4u>;
-@group(0) @binding(6) var<storage, read> lm_grad_stats: array<f32>;
-
-// lamb_apply bindings.
-@group(0) @binding(0) var<storage, read_write> la_values: array<f32>;
-@group(0) @binding(1) var<storage, read> la_update: array<f32>;
-@group(0) @binding(2) var<storage, read> la_chunks: array<vec4u>;
-@group(0) @binding(3) var<storage, read> la_value_stats: array<f32>;
-@group(0) @binding(4) var<storage, read> la_update_stats: array<f32>;
-
-// adamw_step bindings.
-@group(0) @binding(0) var<storage, read_write> aw_values: array<f32>;
-@group(0) @binding(1) var<storage, read_write> aw_exp_avg: array<f32>;
-@group(0) @binding(2) var<storage, read_write> aw_exp_avg_sq: array<f32>;
-@group(0) @binding(3) var<storage, read> aw_grads: array<f32>;
-@group(0) @binding(4) var<storage, read> aw_chunks: array<vec4u>;
-@group(0) @binding(5) var<storage, read> aw_grad_stats: array<f32>;
+// Storage bindings (lm_*, la_*, aw_* per entry point): OPTIM_LAYOUTS in src/train/optim.ts.
 
 const THREADS = 256u;
 

@@ -20,8 +20,6 @@
 
 override MASK_MODE: u32 = 0u;
 
-@group(0) @binding(0) var<storage, read_write> dst: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(1) @binding(0) var<uniform> params: ReduceParams;
 
 // Tree sum over the 256 invocations of a workgroup (shaders/lib/reduce.wgsl), in a fixed pairing order. Must
@@ -60,8 +58,7 @@ fn final_sum(@builtin(local_invocation_id) lid: vec3u) {
 
 // ---------------------------------------------------------------- column sums
 
-// Bound for every column_partials dispatch (the TS binds x again when there is no mask: never read then).
-@group(0) @binding(2) var<storage, read> row_mask: array<u32>;
+// row_mask (binding 2 of column_partials) holds the zeros buffer when there is no mask: never read then.
 
 fn row_weight(row: u32) -> f32 {
   if (MASK_MODE == 0u) { return 1.0; }
@@ -104,7 +101,6 @@ fn column_final(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
 // ---------------------------------------------------------------- segmented sums of squares
 
 // chunk_sum_squares: binding 2 is the chunk table, (start, end) element pairs.
-@group(0) @binding(2) var<storage, read> chunks: array<vec2<u32>>;
 
 @compute @workgroup_size(256)
 fn chunk_sum_squares(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
@@ -123,7 +119,6 @@ fn chunk_sum_squares(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocatio
 
 // segment_totals: x = chunk partials; binding 2 (as `firsts`) holds each segment's first chunk, and one
 // more entry with the total chunk count.
-@group(0) @binding(2) var<storage, read> firsts: array<u32>;
 
 @compute @workgroup_size(256)
 fn segment_totals(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

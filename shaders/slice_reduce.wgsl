@@ -5,9 +5,6 @@
 
 override HAS_BIAS: bool = false;
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // the sum's destination
-@group(0) @binding(1) var<storage, read> partials: array<f32>;   // [slices, count]
-@group(0) @binding(2) var<storage, read> bias: array<f32>;       // [cols] with HAS_BIAS, else the zeros buffer
 @group(1) @binding(0) var<uniform> p: SliceReduceParams;
 
 @compute @workgroup_size(256)

@@ -28,13 +28,6 @@ fn neighbour_cell(pos: u32, t: u32) -> i32 {
   return i32((b * params.height + u32(ny)) * params.width + u32(nx));
 }
 
-@group(0) @binding(0) var<storage, read_write> dw_out: array<f32>;
-@group(0) @binding(1) var<storage, read> dw_src: array<f32>;
-@group(0) @binding(2) var<storage, read> dw_pos: array<u32>;
-@group(0) @binding(3) var<storage, read> dw_grid: array<i32>;
-@group(0) @binding(4) var<storage, read> dw_weight: array<f32>;
-@group(0) @binding(5) var<storage, read> dw_bias: array<f32>;
-
 @compute @workgroup_size(256)
 fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid);
@@ -42,14 +35,14 @@ fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
   if (i >= params.rows * C) { return; }
   let m = i / C;
   let c = i - m * C;
-  let pos = dw_pos[m];
+  let pos = dw_positions[m];
   var acc = 0.0;
   if (params.has_bias != 0u) { acc = dw_bias[c]; }
   let taps = params.kernel * params.kernel;
   for (var t = 0u; t < taps; t++) {
     let cell = neighbour_cell(pos, t);
     if (cell < 0) { continue; }
-    let row = dw_grid[cell];
+    let row = dw_grid_index[cell];
     if (row >= 0) { acc += dw_src[u32(row) * C + c] * dw_weight[t * C + c]; }
   }
   dw_out[i] = acc;
@@ -59,12 +52,6 @@ fn depthwise(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index)
 fn weight_rows() -> u32 {
   return params.kernel * params.kernel + select(0u, 1u, params.has_bias != 0u);
 }
-
-@group(0) @binding(0) var<storage, read_write> wg_partials: array<f32>;
-@group(0) @binding(1) var<storage, read> wg_x: array<f32>;
-@group(0) @binding(2) var<storage, read> wg_pos: array<u32>;
-@group(0) @binding(3) var<storage, read> wg_grid: array<i32>;
-@group(0) @binding(4) var<storage, read> wg_dy: array<f32>;
 
 @compute @workgroup_size(256)
 fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
@@ -83,9 +70,9 @@ fn depthwise_weight_grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(loc
     if (t == taps) {
       acc += g;
     } else {
-      let cell = neighbour_cell(wg_pos[m], t);
+      let cell = neighbour_cell(wg_positions[m], t);
       var row = -1;
-      if (cell >= 0) { row = wg_grid[cell]; }
+      if (cell >= 0) { row = wg_grid_index[cell]; }
       if (row >= 0) { acc += wg_x[u32(row) * C + c] * g; }
     }
   }

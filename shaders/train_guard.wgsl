@@ -10,9 +10,6 @@
 
 // HealthParams and CopyParams are declared in src/train/trainer-guard.ts.
 
-@group(0) @binding(0) var<storage, read_write> health_out: array<u32>;
-@group(0) @binding(1) var<storage, read> loss: array<f32>;
-@group(0) @binding(2) var<storage, read> grad_stats: array<f32>;
 @group(1) @binding(0) var<uniform> health_params: HealthParams;
 
 // Bit test instead of x != x or comparisons with infinity: compilers may assume floats are finite and fold
@@ -33,9 +30,6 @@ fn guard_health() {
   }
 }
 
-@group(0) @binding(0) var<storage, read_write> dst: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> health_in: array<u32>;
 @group(1) @binding(0) var<uniform> copy_params: CopyParams;
 
 @compute @workgroup_size(256)

@@ -9,12 +9,7 @@
 
 override MASK_MODE: u32 = 0u;
 
-// Binding slots (src/engine/conv2d.ts binds them in this order):
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // the result: y, dx, dW or split-K partials
-@group(0) @binding(1) var<storage, read> lhs: array<vec4f>;      // the GEMM's A source: x (or dy for dx)
-@group(0) @binding(2) var<storage, read> mask: array<u32>;       // the cell mask, or zeros when MASK_MODE = 0
-@group(0) @binding(3) var<storage, read> rhs: array<vec4f>;      // the weight (or dy for dW)
-@group(0) @binding(4) var<storage, read> bias: array<f32>;       // [Cout], or zeros when has_bias = 0
+// Storage bindings out, lhs, mask, rhs, bias: declared by ConvLayout (src/engine/conv2d.ts).
 @group(1) @binding(0) var<uniform> p: ConvParams;
 
 fn mask_at(b: u32, y: u32, x: u32) -> f32 {

@@ -11,3 +11,9 @@ fn grid_workgroup(wid: vec3u, nwg: vec3u) -> u32 {
 fn grid_index(wid: vec3u, nwg: vec3u, lid: u32) -> u32 {
   return grid_workgroup(wid, nwg) * 256u + lid;
 }
+
+// (row, channel) of element i of a row-major [rows, channels] array.
+fn row_and_channel(i: u32, channels: u32) -> vec2u {
+  let row = i / channels;
+  return vec2u(row, i - row * channels);
+}

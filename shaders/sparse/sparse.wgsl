@@ -7,12 +7,7 @@
 //   cols   GEMM columns (output channels)
 //   taps   neighbour-map columns
 
-// Binding slots (src/engine/sparseConv.ts binds them in this order):
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;  // y, dx, dW or split-K partials
-@group(0) @binding(1) var<storage, read> lhs: array<vec4f>;      // the gathered source: x (or dy for dx)
-@group(0) @binding(2) var<storage, read> neighbours: array<i32>; // [rows, taps] source rows, < 0 = none
-@group(0) @binding(3) var<storage, read> rhs: array<vec4f>;      // the weight (or dy for dW)
-@group(0) @binding(4) var<storage, read> bias: array<f32>;       // [cols], or zeros when has_bias = 0
+// Storage bindings out, lhs, neighbours, rhs, bias: declared by SparseGemmLayout (src/engine/sparseConv.ts).
 @group(1) @binding(0) var<uniform> p: SparseGemmParams;
 
 // The taps are the map's columns, one after the other.

@@ -10,6 +10,7 @@ import batchnormFile from '../../shaders/batchnorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -29,9 +30,6 @@ const BatchNormParams = uniformStruct('BatchNormParams', {
   momentum: 'f32',
   hasMask: 'u32',
 });
-
-/** batchnorm.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
-const source = composeShader(BatchNormParams.wgsl, gridSource, reduceLibSource, batchnormFile);
 
 export interface BatchNormShape {
   rows: number;
@@ -99,58 +97,95 @@ function params(shape: BatchNormShape): Params {
  * mask, or the zeros buffer when there is none (has_mask = 0).
  */
 const LAYOUTS = {
-  stats_partial: bindingLayout('batchnorm.stats_partial', {
-    partials: 'write', // [chunks, C, 3] Welford (count, mean, M2) per chunk of rows
-    x: 'read', // [R, C]
-    mask: 'read',
-  }),
-  stats_finalize: bindingLayout('batchnorm.stats_finalize', {
-    saved: 'write', // [3, C] mean, 1/σ, count
-    runningMean: 'write', // [C] updated in place
-    runningVar: 'write', // [C] updated in place
-    partials: 'read', // [chunks, C, 3]
-  }),
-  normalize: bindingLayout('batchnorm.normalize', {
-    y: 'write', // [R, C]
-    x: 'read', // [R, C]
-    saved: 'read', // [3, C]
-    gamma: 'read', // [C]
-    beta: 'read', // [C]
-    mask: 'read',
-  }),
-  normalize_eval: bindingLayout('batchnorm.normalize_eval', {
-    y: 'write', // [R, C]
-    x: 'read', // [R, C]
-    runningMean: 'read', // [C]
-    runningVar: 'read', // [C]
-    gamma: 'read', // [C]
-    beta: 'read', // [C]
-    mask: 'read',
-  }),
-  grad_partial: bindingLayout('batchnorm.grad_partial', {
-    partials: 'write', // [chunks, C, 2] Σ dy and Σ dy·(x − μ) per chunk of rows
-    dy: 'read', // [R, C]
-    x: 'read', // [R, C]
-    saved: 'read', // [3, C]
-    mask: 'read',
-  }),
-  grad_finalize: bindingLayout('batchnorm.grad_finalize', {
-    sums: 'write', // [2, C] the totals, for grad_input
-    dGamma: 'write', // [C] accumulated
-    dBeta: 'write', // [C] accumulated
-    partials: 'read', // [chunks, C, 2]
-    saved: 'read', // [3, C]
-  }),
-  grad_input: bindingLayout('batchnorm.grad_input', {
-    dx: 'write', // [R, C] written
-    dy: 'read', // [R, C]
-    x: 'read', // [R, C]
-    saved: 'read', // [3, C]
-    sums: 'read', // [2, C]
-    gamma: 'read', // [C]
-    mask: 'read',
-  }),
+  stats_partial: bindingLayout(
+    'batchnorm.stats_partial',
+    {
+      partials: 'write', // [chunks, C, 3] Welford (count, mean, M2) per chunk of rows
+      x: 'read', // [R, C]
+      mask: 'read',
+    },
+    { prefix: 'stats_' },
+  ),
+  stats_finalize: bindingLayout(
+    'batchnorm.stats_finalize',
+    {
+      saved: 'write', // [3, C] mean, 1/σ, count
+      runningMean: 'write', // [C] updated in place
+      runningVar: 'write', // [C] updated in place
+      partials: 'read', // [chunks, C, 3]
+    },
+    { prefix: 'fin_' },
+  ),
+  normalize: bindingLayout(
+    'batchnorm.normalize',
+    {
+      y: 'write', // [R, C]
+      x: 'read', // [R, C]
+      saved: 'read', // [3, C]
+      gamma: 'read', // [C]
+      beta: 'read', // [C]
+      mask: 'read',
+    },
+    { prefix: 'norm_' },
+  ),
+  normalize_eval: bindingLayout(
+    'batchnorm.normalize_eval',
+    {
+      y: 'write', // [R, C]
+      x: 'read', // [R, C]
+      runningMean: 'read', // [C]
+      runningVar: 'read', // [C]
+      gamma: 'read', // [C]
+      beta: 'read', // [C]
+      mask: 'read',
+    },
+    { prefix: 'eval_' },
+  ),
+  grad_partial: bindingLayout(
+    'batchnorm.grad_partial',
+    {
+      partials: 'write', // [chunks, C, 2] Σ dy and Σ dy·(x − μ) per chunk of rows
+      dy: 'read', // [R, C]
+      x: 'read', // [R, C]
+      saved: 'read', // [3, C]
+      mask: 'read',
+    },
+    { prefix: 'gp_' },
+  ),
+  grad_finalize: bindingLayout(
+    'batchnorm.grad_finalize',
+    {
+      sums: 'write', // [2, C] the totals, for grad_input
+      dGamma: 'write', // [C] accumulated
+      dBeta: 'write', // [C] accumulated
+      partials: 'read', // [chunks, C, 2]
+      saved: 'read', // [3, C]
+    },
+    { prefix: 'gf_' },
+  ),
+  grad_input: bindingLayout(
+    'batchnorm.grad_input',
+    {
+      dx: 'write', // [R, C] written
+      dy: 'read', // [R, C]
+      x: 'read', // [R, C]
+      saved: 'read', // [3, C]
+      sums: 'read', // [2, C]
+      gamma: 'read', // [C]
+      mask: 'read',
+    },
+    { prefix: 'gi_' },
+  ),
 };
+
+/** batchnorm.wgsl composed with its uniforms, bindings and the grid indexing and workgroup reduction libraries. */
+const source = composeShader(
+  BatchNormParams.wgsl,
+  bindingDeclarations(...Object.values(LAYOUTS)),
+  gridSource,
+  reduceLibSource,
+  batchnormFile,
+);
 
 function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
   return gpu.kernel({

@@ -175,9 +175,9 @@ export type ConvGemmOp = keyof typeof CONV_GEMM_OPS;
  */
 export const ConvLayout = bindingLayout('conv', {
   out: 'write', // y, dx, dW, or split-K partials
-  lhs: 'read', // GEMM A source, vec4s: x (dy for dX)
-  mask: 'read', // [B, gh, gw] cell mask, or the zeros buffer (MASK_MODE 0)
-  rhs: 'read', // GEMM B source, vec4s: the weight (dy for dW)
+  lhs: 'read:vec4f', // GEMM A source: x (dy for dX)
+  mask: 'read:u32', // [B, gh, gw] cell mask (u32 flags or f32 bits), or the zeros buffer (MASK_MODE 0)
+  rhs: 'read:vec4f', // GEMM B source: the weight (dy for dW)
   bias: 'read', // [Cout], or the zeros buffer (has_bias 0, and every backward)
 });
 
@@ -209,6 +209,7 @@ export function convKernel(
 
 const depthwiseModule = composeShader(
   ConvParams.wgsl,
+  ConvLayout.wgsl,
   gridSource,
   operandsSource,
   convFamilySource,

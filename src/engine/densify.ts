@@ -7,6 +7,7 @@
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import scatterFile from '../../shaders/scatter.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -26,9 +27,6 @@ const ScatterParams = uniformStruct('ScatterParams', {
   accumulate: 'u32',
 });
 
-/** scatter.wgsl composed with its uniforms and the grid indexing library. */
-const scatterSource = composeShader(ScatterParams.wgsl, gridSource, scatterFile);
-
 export interface DensifyDims {
   batch: number;
   height: number;
@@ -38,16 +36,24 @@ export interface DensifyDims {
 
 const ForwardLayout = bindingLayout('scatter.forward', {
   out: 'write', // [B, H, W, C] dense
-  rows: 'read', // [N_active, C] compacted
-  gridIndex: 'read', // [B, H, W] i32 row of each pixel, −1 masked
+  src: 'read', // [N_active, C] compacted rows
+  pixelRows: 'read:i32', // [B, H, W] the row of each pixel, −1 masked
   token: 'read', // [C] the mask token, or the zeros buffer when use_token = 0
 });
 /** densify_backward_rows and token_partials: a gradient gathered from the dense map. */
 const BackwardLayout = bindingLayout('scatter.backward', {
   out: 'write', // d rows [N_active, C], or token partials [slices, C]
-  dOut: 'read', // [B, H, W, C]
-  gridIndex: 'read', // [B, H, W] i32
+  src: 'read', // d out [B, H, W, C]
+  pixelRows: 'read:i32', // [B, H, W]
 });
+
+/** scatter.wgsl composed with its uniforms, bindings and the grid indexing library. */
+const scatterSource = composeShader(
+  ScatterParams.wgsl,
+  bindingDeclarations(ForwardLayout, BackwardLayout),
+  gridSource,
+  scatterFile,
+);
 
 function kernel(gpu: Gpu, entryPoint: 'densify_forward' | 'densify_backward_rows' | 'token_partials') {
   const layout = entryPoint === 'densify_forward' ? ForwardLayout : BackwardLayout;

@@ -18,7 +18,7 @@ const EltwiseLayout = bindingLayout('eltwise', {
 });
 
 /** eltwise.wgsl composed with its uniforms and the grid indexing library. */
-const eltwiseSource = composeShader(EltwiseParams.wgsl, gridSource, eltwiseFile);
+const eltwiseSource = composeShader(EltwiseParams.wgsl, EltwiseLayout.wgsl, gridSource, eltwiseFile);
 
 export type UnaryOp = 'relu' | 'relu6' | 'gelu';
 export type BinaryOp = 'add' | 'mul';

@@ -107,7 +107,7 @@ export interface GemmKernelOptions {
   family: readonly string[];
   /** The op file that defines the hooks (gemm_tile, gemm_load_a, gemm_load_b, gemm_store_row). */
   op: string;
-  /** The family's bind-group layout (ConvLayout, SparseGemmLayout, MatmulLayout). */
+  /** The family's bind-group layout (ConvLayout, SparseGemmLayout, MatmulLayout); its declarations are composed in. */
   layout: BindingLayout;
   tile: GemmTile;
   /** Whether each operand's runs of 4 are one aligned vec4 (its contiguous axis is a multiple of 4). */
@@ -125,7 +125,7 @@ const gemmLibrary = composeShader(gemmCoreSource, operandsSource, gemmOperandsSo
 export function gemmKernel(gpu: Gpu, o: GemmKernelOptions): Kernel {
   return gpu.kernel({
     label: o.label,
-    code: composeShader(gemmLibrary, ...o.family, o.op),
+    code: composeShader(gemmLibrary, o.layout.wgsl, ...o.family, o.op),
     entryPoint: 'gemm_main',
     layout: o.layout,
     constants: {
@@ -161,7 +161,12 @@ const SliceReduceLayout = bindingLayout('slice_reduce', {
   bias: 'read', // [cols] added once, or the zeros buffer when HAS_BIAS = 0
 });
 
-const sliceReduceModule = composeShader(SliceReduceParams.wgsl, gridSource, sliceReduceSource);
+const sliceReduceModule = composeShader(
+  SliceReduceParams.wgsl,
+  SliceReduceLayout.wgsl,
+  gridSource,
+  sliceReduceSource,
+);
 
 /**
  * out[i] (+)= alpha · Σ_s partials[s, i] (+ bias[i % cols]) over `count` elements, slices added in a fixed

@@ -8,6 +8,7 @@ import layernormFile from '../../shaders/layernorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -25,9 +26,6 @@ const LayerNormParams = uniformStruct('LayerNormParams', {
   chunks: 'u32',
   eps: 'f32',
 });
-
-/** layernorm.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
-const source = composeShader(LayerNormParams.wgsl, gridSource, reduceLibSource, layernormFile);
 
 const ROWS_PER_CHUNK = 256;
 
@@ -58,32 +56,57 @@ function check(label: string, s: LayerNormShape, tensors: Record<string, [GpuTen
 
 /** One layout per entry point of shaders/layernorm.wgsl (their outputs differ). */
 const LAYOUTS = {
-  forward: bindingLayout('layernorm.forward', {
-    y: 'write', // [R, C]
-    saved: 'write', // [R, 2] mean, 1/σ per row, for the backward
-    x: 'read', // [R, C]
-    gamma: 'read', // [C]
-    beta: 'read', // [C]
-  }),
-  backward_input: bindingLayout('layernorm.backward_input', {
-    dx: 'write', // [R, C] written
-    dy: 'read', // [R, C]
-    x: 'read', // [R, C]
-    saved: 'read', // [R, 2]
-    gamma: 'read', // [C]
-  }),
-  param_grad_partial: bindingLayout('layernorm.param_grad_partial', {
-    partials: 'write', // [chunks, 2, C] Σ dy·x̂ and Σ dy per chunk of rows
-    dy: 'read', // [R, C]
-    x: 'read', // [R, C]
-    saved: 'read', // [R, 2]
-  }),
-  param_grad_reduce: bindingLayout('layernorm.param_grad_reduce', {
-    dGamma: 'write', // [C] accumulated
-    dBeta: 'write', // [C] accumulated
-    partials: 'read', // [chunks, 2, C]
-  }),
+  forward: bindingLayout(
+    'layernorm.forward',
+    {
+      y: 'write', // [R, C]
+      saved: 'write', // [R, 2] mean, 1/σ per row, for the backward
+      x: 'read', // [R, C]
+      gamma: 'read', // [C]
+      beta: 'read', // [C]
+    },
+    { prefix: 'fw_' },
+  ),
+  backward_input: bindingLayout(
+    'layernorm.backward_input',
+    {
+      dx: 'write', // [R, C] written
+      dy: 'read', // [R, C]
+      x: 'read', // [R, C]
+      saved: 'read', // [R, 2]
+      gamma: 'read', // [C]
+    },
+    { prefix: 'bi_' },
+  ),
+  param_grad_partial: bindingLayout(
+    'layernorm.param_grad_partial',
+    {
+      partials: 'write', // [chunks, 2, C] Σ dy·x̂ and Σ dy per chunk of rows
+      dy: 'read', // [R, C]
+      x: 'read', // [R, C]
+      saved: 'read', // [R, 2]
+    },
+    { prefix: 'pp_' },
+  ),
+  param_grad_reduce: bindingLayout(
+    'layernorm.param_grad_reduce',
+    {
+      dGamma: 'write', // [C] accumulated
+      dBeta: 'write', // [C] accumulated
+      partials: 'read', // [chunks, 2, C]
+    },
+    { prefix: 'pr_' },
+  ),
 };
+
+/** layernorm.wgsl composed with its uniforms, bindings and the grid indexing and workgroup reduction libraries. */
+const source = composeShader(
+  LayerNormParams.wgsl,
+  bindingDeclarations(...Object.values(LAYOUTS)),
+  gridSource,
+  reduceLibSource,
+  layernormFile,
+);
 
 function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
   return gpu.kernel({

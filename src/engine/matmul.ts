@@ -112,12 +112,12 @@ function tiledKernel(gpu: Gpu, options: MatmulOptions, tile: { tileM: number; ti
 /** matmul.wgsl and matmul_naive.wgsl. */
 const MatmulLayout = bindingLayout('matmul', {
   out: 'write', // [M, N], or split-K partials [S, M, N]
-  lhs: 'read', // a, vec4s
-  rhs: 'read', // b, vec4s
+  lhs: 'read:vec4f', // a
+  rhs: 'read:vec4f', // b
   bias: 'read', // [N], or the zeros buffer (has_bias 0)
 });
 
-const naiveModule = composeShader(MatmulParams.wgsl, operandsSource, naiveSource);
+const naiveModule = composeShader(MatmulParams.wgsl, MatmulLayout.wgsl, operandsSource, naiveSource);
 
 /** out[M,N] (= or +=) alpha·op(a)·op(b) (+ bias), one dispatch. */
 export function matmul(gpu: Gpu, options: MatmulOptions): PreparedDispatch {

@@ -10,6 +10,7 @@ import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import reduceFile from '../../shaders/reduce.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -44,9 +45,6 @@ const ReduceParams = uniformStruct(
   { height: 1, width: 1, gridH: 1, gridW: 1, cellH: 1, cellW: 1 },
 );
 
-/** reduce.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
-const reduceSource = composeShader(ReduceParams.wgsl, gridSource, reduceLibSource, reduceFile);
-
 function sequence(
   label: string,
   dispatches: PreparedDispatch[],
@@ -64,20 +62,20 @@ const SumLayout = bindingLayout('reduce.sum', {
 const ColumnLayout = bindingLayout('reduce.column_partials', {
   dst: 'write', // [blocks, cols] column sums per row block (or the totals)
   x: 'read', // [rows, cols]
-  rowMask: 'read', // the cell mask (MASK_MODE 1/2), or the zeros buffer (MASK_MODE 0)
+  rowMask: 'read:u32', // the cell mask (MASK_MODE 1/2), or the zeros buffer (MASK_MODE 0)
 });
 const ChunkLayout = bindingLayout('reduce.chunk_sum_squares', {
   dst: 'write', // [chunks] Σx² per chunk
   x: 'read', // the buffer holding every segment
-  chunks: 'read', // [chunks] vec2 u32 (start, end)
+  chunks: 'read:vec2u', // [chunks] (start, end)
 });
 const SegmentLayout = bindingLayout('reduce.segment_totals', {
   dst: 'write', // [segments (+2)] Σx² per segment
-  partials: 'read', // [chunks]
-  firsts: 'read', // [segments + 1] u32 first chunk of each segment
+  x: 'read', // [chunks] the chunk partials
+  firsts: 'read:u32', // [segments + 1] first chunk of each segment, then the chunk count
 });
 const TotalLayout = bindingLayout('reduce.global_total', {
-  totals: 'write', // [segments + 2]: reads the segments, writes Σ and √Σ after them
+  dst: 'write', // [segments + 2]: reads the segments, writes Σ and √Σ after them
 });
 
 const LAYOUTS = {
@@ -90,6 +88,15 @@ const LAYOUTS = {
   segment_totals: SegmentLayout,
   global_total: TotalLayout,
 };
+
+/** reduce.wgsl composed with its uniforms, bindings and the grid indexing and workgroup reduction libraries. */
+const reduceSource = composeShader(
+  ReduceParams.wgsl,
+  bindingDeclarations(...Object.values(LAYOUTS)),
+  gridSource,
+  reduceLibSource,
+  reduceFile,
+);
 
 function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
   return gpu.kernel({

@@ -14,6 +14,7 @@ import sparseGradWeightSource from '../../shaders/sparse/grad_weight.wgsl?raw';
 import sparseFamilySource from '../../shaders/sparse/sparse.wgsl?raw';
 import depthwiseFile from '../../shaders/sparse_depthwise.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Encodable,
   type Gpu,
@@ -107,9 +108,9 @@ export const SparseGemmParams = uniformStruct(
 /** The sparse GEMMs' bind-group layout (shaders/sparse/sparse.wgsl): forward, dX and dW. */
 const SparseGemmLayout = bindingLayout('sparse_gemm', {
   out: 'write', // y, dx, dW, or split-K partials
-  lhs: 'read', // the gathered source, vec4s: x (dy for dX)
-  neighbours: 'read', // [rows, taps] i32 source row per tap, < 0 none
-  rhs: 'read', // the weight, vec4s (dy for dW)
+  lhs: 'read:vec4f', // the gathered source: x (dy for dX)
+  neighbours: 'read:i32', // [rows, taps] source row per tap, < 0 none
+  rhs: 'read:vec4f', // the weight (dy for dW)
   bias: 'read', // [cols], or the zeros buffer (has_bias 0)
 });
 
@@ -333,7 +334,6 @@ const SparseDepthwiseParams = uniformStruct('SparseDepthwiseParams', {
   kPerSplit: 'u32',
   splits: 'u32',
 });
-const sparseDepthwiseModule = composeShader(SparseDepthwiseParams.wgsl, gridSource, depthwiseFile);
 
 function depthwiseParams(
   a: SparseDepthwiseShape,
@@ -358,22 +358,37 @@ function depthwiseParams(
 
 /** shaders/sparse_depthwise.wgsl: the forward (and, flipped, dX) and the weight-gradient partials. */
 const SPARSE_DEPTHWISE_LAYOUTS = {
-  depthwise: bindingLayout('sparse_depthwise', {
-    out: 'write', // [rows, C] y (or dx)
-    src: 'read', // [rows, C] x (or dy)
-    positions: 'read', // [rows] u32 packed (b, y, x) of each row
-    gridIndex: 'read', // [B, H, W] i32 row of each pixel, −1 masked
-    weight: 'read', // [k, k, C]
-    bias: 'read', // [C], or the zeros buffer (has_bias 0)
-  }),
-  depthwise_weight_grad_partial: bindingLayout('sparse_depthwise.weight_grad', {
-    partials: 'write', // [splits, k, k, C]
-    x: 'read', // [rows, C]
-    positions: 'read',
-    gridIndex: 'read',
-    dy: 'read', // [rows, C]
-  }),
+  depthwise: bindingLayout(
+    'sparse_depthwise',
+    {
+      out: 'write', // [rows, C] y (or dx)
+      src: 'read', // [rows, C] x (or dy)
+      positions: 'read:u32', // [rows] packed (b, y, x) of each row
+      gridIndex: 'read:i32', // [B, H, W] row of each pixel, −1 masked
+      weight: 'read', // [k, k, C]
+      bias: 'read', // [C], or the zeros buffer (has_bias 0)
+    },
+    { prefix: 'dw_' },
+  ),
+  depthwise_weight_grad_partial: bindingLayout(
+    'sparse_depthwise.weight_grad',
+    {
+      partials: 'write', // [splits, k, k, C]
+      x: 'read', // [rows, C]
+      positions: 'read:u32',
+      gridIndex: 'read:i32',
+      dy: 'read', // [rows, C]
+    },
+    { prefix: 'wg_' },
+  ),
 };
+
+const sparseDepthwiseModule = composeShader(
+  SparseDepthwiseParams.wgsl,
+  bindingDeclarations(...Object.values(SPARSE_DEPTHWISE_LAYOUTS)),
+  gridSource,
+  depthwiseFile,
+);
 
 function depthwiseKernel(gpu: Gpu, entryPoint: keyof typeof SPARSE_DEPTHWISE_LAYOUTS) {
   return gpu.kernel({

@@ -4,28 +4,48 @@
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import sparsepoolFile from '../../shaders/sparse_pool.wgsl?raw';
-import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import {
+  bindingDeclarations,
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type PreparedDispatch,
+} from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 import type { GpuNeighbourMaps } from '../sparse/sites';
 
 /** rows: the rows the dispatch writes (outputs forward, inputs backward); taps: the window's size. */
 const SparsePoolParams = uniformStruct('SparsePoolParams', { rows: 'u32', channels: 'u32', taps: 'u32' });
 
-const ForwardLayout = bindingLayout('sparse_pool.forward', {
-  y: 'write', // [N_out, C] the maxima
-  argmax: 'write', // [N_out, C] u32 the winning tap, for the backward
-  x: 'read', // [N_in, C]
-  map: 'read', // [N_out, taps] i32 input row per tap (−1 masked, −2 padding)
-});
-const BackwardLayout = bindingLayout('sparse_pool.backward', {
-  dx: 'write', // [N_in, C] written
-  dy: 'read', // [N_out, C]
-  argmax: 'read', // [N_out, C] u32 from the forward
-  transposedMap: 'read', // [N_in, taps] i32 output row per tap (< 0 none)
-});
+const ForwardLayout = bindingLayout(
+  'sparse_pool.forward',
+  {
+    y: 'write', // [N_out, C] the maxima
+    argmax: 'write:u32', // [N_out, C] the winning tap, for the backward
+    x: 'read', // [N_in, C]
+    map: 'read:i32', // [N_out, taps] input row per tap (−1 masked, −2 padding)
+  },
+  { prefix: 'fw_' },
+);
+const BackwardLayout = bindingLayout(
+  'sparse_pool.backward',
+  {
+    dx: 'write', // [N_in, C] written
+    dy: 'read', // [N_out, C]
+    argmax: 'read:u32', // [N_out, C] from the forward
+    transposedMap: 'read:i32', // [N_in, taps] output row per tap (< 0 none)
+  },
+  { prefix: 'bw_' },
+);
 
 /** sparse_pool.wgsl composed with its uniforms and the grid indexing library. */
-const source = composeShader(SparsePoolParams.wgsl, gridSource, sparsepoolFile);
+const source = composeShader(
+  SparsePoolParams.wgsl,
+  bindingDeclarations(ForwardLayout, BackwardLayout),
+  gridSource,
+  sparsepoolFile,
+);
 
 export interface SparseMaxPoolArgs {
   maps: GpuNeighbourMaps;

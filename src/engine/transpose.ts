@@ -12,7 +12,7 @@ const TransposeLayout = bindingLayout('transpose', {
   out: 'write', // [batch, cols, rows]
   x: 'read', // [batch, rows, cols]
 });
-const transposeModule = composeShader(TransposeParams.wgsl, transposeSource);
+const transposeModule = composeShader(TransposeParams.wgsl, TransposeLayout.wgsl, transposeSource);
 
 const TILE = 32;
 

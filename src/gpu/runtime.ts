@@ -89,6 +89,12 @@ export class Params {
 /** How an entry point uses one storage slot: `read` (var<storage, read>) or `write` (var<storage, read_write>). */
 export type SlotAccess = 'read' | 'write';
 
+/** The element type of a storage slot's array (`array<f32>` unless the slot says otherwise). */
+export type SlotElement = 'f32' | 'u32' | 'i32' | 'vec4f' | 'vec2u' | 'vec4u';
+
+/** A slot's access, optionally with its element type: `'read'`, `'write'`, `'read:i32'`, `'read:vec4f'`. */
+export type SlotSpec = SlotAccess | `${SlotAccess}:${SlotElement}`;
+
 /**
  * An explicit bind-group layout: the storage slots of @group(0) in binding order, each named (the name says
  * what the slot holds and is what errors quote), and whether @group(1) @binding(0) holds the uniforms. Every
@@ -100,6 +106,12 @@ export interface BindingLayout {
   readonly label: string;
   readonly slots: readonly { readonly name: string; readonly access: SlotAccess }[];
   readonly uniforms: boolean;
+  /**
+   * The WGSL declarations of the slots, `@group(0) @binding(i) var<storage, …> prefix_name: array<T>;`
+   * (camelCase names become snake_case): kernels do not declare their storage bindings themselves, so the
+   * shader and the layout cannot disagree. Compose several with `bindingDeclarations`.
+   */
+  readonly wgsl: string;
   /** Identifies the layout's shape and label in pipeline and layout caches. */
   readonly key: string;
 }
@@ -107,17 +119,46 @@ export interface BindingLayout {
 /**
  * Declares a layout: `slots` in binding order (object key order), e.g.
  * `bindingLayout('eltwise', { out: 'write', a: 'read', b: 'read' })`. Uniforms are bound unless
- * `uniforms: false`.
+ * `uniforms: false`; `prefix` starts the WGSL names (entry points of one module that bind different
+ * buffers at one binding number need different names).
  */
 export function bindingLayout(
   label: string,
-  slots: Record<string, SlotAccess>,
-  options: { uniforms?: boolean } = {},
+  slots: Record<string, SlotSpec>,
+  options: { uniforms?: boolean; prefix?: string } = {},
 ): BindingLayout {
-  const list = Object.entries(slots).map(([name, access]) => ({ name, access }));
+  const list = Object.entries(slots).map(([name, spec]) => {
+    const [access, element = 'f32'] = spec.split(':') as [SlotAccess, SlotElement?];
+    return { name, access, element };
+  });
   const uniforms = options.uniforms ?? true;
   const key = `${label}(${list.map((s) => s.access).join(',')})${uniforms ? '+u' : ''}`;
-  return { label, slots: list, uniforms, key };
+  const wgsl = list
+    .map(({ name, access, element }, binding) => {
+      const wgslName = `${options.prefix ?? ''}${name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`;
+      const mode = access === 'write' ? 'read_write' : 'read';
+      return `@group(0) @binding(${binding}) var<storage, ${mode}> ${wgslName}: array<${element}>;\n`;
+    })
+    .join('');
+  return { label, slots: list.map(({ name, access }) => ({ name, access })), uniforms, key, wgsl };
+}
+
+/**
+ * The storage declarations of the layouts one module's entry points use: a declaration several layouts
+ * share (same binding, name and type) appears once; one name declared two ways is an error.
+ */
+export function bindingDeclarations(...layouts: readonly BindingLayout[]): string {
+  const lines = new Map<string, string>();
+  for (const layout of layouts) {
+    for (const line of layout.wgsl.split('\n').filter(Boolean)) {
+      const name = line.slice(line.indexOf('>') + 1, line.lastIndexOf(':')).trim();
+      const seen = lines.get(name);
+      if (seen !== undefined && seen !== line)
+        throw new Error(`${layout.label}: ${name} is declared two ways in one module:\n${seen}\n${line}`);
+      lines.set(name, line);
+    }
+  }
+  return `${[...lines.values()].join('\n')}\n`;
 }
 
 export interface KernelSpec {

@@ -10,6 +10,7 @@
  */
 import lossSource from '../../shaders/loss.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -34,30 +35,39 @@ const LossParams = uniformStruct(
   },
   { gradScale: 1 },
 );
-/** patch_stats and loss_grad: the images and one more input (the cell mask, or the patch statistics). */
-const PatchLayout = bindingLayout('loss.patch', {
-  out: 'write', // the statistics buffer (patch_stats), or d rec (loss_grad)
+const PatchStatsLayout = bindingLayout('loss.patch_stats', {
+  out: 'write', // the statistics buffer: (μ, σ, ℓ, w) per patch
   x: 'read', // [B, S, S, 3] the normalised input image
   rec: 'read', // [B, S, S, 3] the decoder output
-  maskOrStats: 'read', // [B, g, g] u32 cell mask (patch_stats), or the statistics (loss_grad)
+  mask: 'read:u32', // [B, g, g] cell mask, 1 = visible
 });
 const TotalLayout = bindingLayout('loss.total', {
-  stats: 'write', // reads the per-patch (μ, σ, ℓ, w), writes (loss, Σ w) at its start
+  out: 'write', // the statistics buffer: reads the per-patch (μ, σ, ℓ, w), writes (loss, Σ w) at its start
+});
+const GradLayout = bindingLayout('loss.grad', {
+  out: 'write', // d rec [B, S, S, 3]
+  x: 'read',
+  rec: 'read',
+  stats: 'read', // the statistics buffer
 });
 const CompositeLayout = bindingLayout('loss.composite', {
   out: 'write', // [B, S, S, 3] visible pixels from x, masked ones from rec de-normalised
   x: 'read',
   rec: 'read',
   stats: 'read', // the statistics buffer
-  mask: 'read', // [B, g, g] u32
+  compositeMask: 'read:u32', // [B, g, g]
 });
 const LOSS_LAYOUTS = {
-  patch_stats: PatchLayout,
-  loss_grad: PatchLayout,
+  patch_stats: PatchStatsLayout,
+  loss_grad: GradLayout,
   loss_total: TotalLayout,
   composite: CompositeLayout,
 };
-const lossModule = composeShader(LossParams.wgsl, lossSource);
+const lossModule = composeShader(
+  LossParams.wgsl,
+  bindingDeclarations(...Object.values(LOSS_LAYOUTS)),
+  lossSource,
+);
 
 export interface SparkLossConfig {
   batch: number;

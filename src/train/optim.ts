@@ -19,6 +19,7 @@ import optimSource from '../../shaders/optim.wgsl?raw';
 import type { Arena, ArenaEntry } from '../engine/params';
 import { type Segment, segmentSumSquares } from '../engine/reduce';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -54,32 +55,48 @@ const OptimParams = uniformStruct('OptimParams', {
  * segment, decay) of OPTIM_CHUNK-element pieces; the stats are reduce.segmentSumSquares outputs.
  */
 const OPTIM_LAYOUTS = {
-  lamb_moments: bindingLayout('optim.lamb_moments', {
-    update: 'write', // the LAMB update direction, per parameter
-    expAvg: 'write', // m
-    expAvgSq: 'write', // v
-    values: 'read', // the parameters
-    grads: 'read',
-    chunks: 'read',
-    gradStats: 'read', // per-segment Σg², global Σ and norm
-  }),
-  lamb_apply: bindingLayout('optim.lamb_apply', {
-    values: 'write', // the parameters, stepped in place
-    update: 'read',
-    chunks: 'read',
-    valueStats: 'read', // per-segment ‖p‖²
-    updateStats: 'read', // per-segment ‖u‖²
-  }),
-  adamw_step: bindingLayout('optim.adamw_step', {
-    values: 'write', // the parameters, stepped in place
-    expAvg: 'write',
-    expAvgSq: 'write',
-    grads: 'read',
-    chunks: 'read',
-    gradStats: 'read', // the global gradient norm for clipping
-  }),
+  lamb_moments: bindingLayout(
+    'optim.lamb_moments',
+    {
+      update: 'write', // the LAMB update direction, per parameter
+      expAvg: 'write', // m
+      expAvgSq: 'write', // v
+      values: 'read', // the parameters
+      grads: 'read',
+      chunks: 'read:vec4u',
+      gradStats: 'read', // per-segment Σg², global Σ and norm
+    },
+    { prefix: 'lm_' },
+  ),
+  lamb_apply: bindingLayout(
+    'optim.lamb_apply',
+    {
+      values: 'write', // the parameters, stepped in place
+      update: 'read',
+      chunks: 'read:vec4u',
+      valueStats: 'read', // per-segment ‖p‖²
+      updateStats: 'read', // per-segment ‖u‖²
+    },
+    { prefix: 'la_' },
+  ),
+  adamw_step: bindingLayout(
+    'optim.adamw_step',
+    {
+      values: 'write', // the parameters, stepped in place
+      expAvg: 'write',
+      expAvgSq: 'write',
+      grads: 'read',
+      chunks: 'read:vec4u',
+      gradStats: 'read', // the global gradient norm for clipping
+    },
+    { prefix: 'aw_' },
+  ),
 };
-const optimModule = composeShader(OptimParams.wgsl, optimSource);
+const optimModule = composeShader(
+  OptimParams.wgsl,
+  bindingDeclarations(...Object.values(OPTIM_LAYOUTS)),
+  optimSource,
+);
 
 /** Elements per workgroup: 256 threads × 16. */
 export const OPTIM_CHUNK = 4096;

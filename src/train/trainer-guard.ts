@@ -11,6 +11,7 @@
  */
 import guardSource from '../../shaders/train_guard.wgsl?raw';
 import {
+  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -25,16 +26,21 @@ const HealthParams = uniformStruct('HealthParams', { checkPrevious: 'u32', normI
 /** guarded_copy: n4 = floats / 4 (one vec4 per thread). */
 const CopyParams = uniformStruct('CopyParams', { n4: 'u32' });
 const HealthLayout = bindingLayout('guard.health', {
-  health: 'write', // [4] u32, element 0 the sticky "all finite" flag
+  healthOut: 'write:u32', // [4], element 0 the sticky "all finite" flag
   loss: 'read', // [1] the previous step's loss
   gradStats: 'read', // the optimiser's gradient statistics
 });
 const CopyLayout = bindingLayout('guard.copy', {
-  backup: 'write', // the backup, vec4s
-  state: 'read', // the tensor it protects, vec4s
-  health: 'read', // [4] u32
+  dst: 'write:vec4f', // the backup
+  src: 'read:vec4f', // the tensor it protects
+  healthIn: 'read:u32', // [4]
 });
-const guardModule = composeShader(HealthParams.wgsl, CopyParams.wgsl, guardSource);
+const guardModule = composeShader(
+  HealthParams.wgsl,
+  CopyParams.wgsl,
+  bindingDeclarations(HealthLayout, CopyLayout),
+  guardSource,
+);
 
 export interface GuardInputs {
   /** [1] the step's loss. */
