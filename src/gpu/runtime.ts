@@ -112,9 +112,10 @@ export interface DispatchSpec {
 export class PreparedDispatch {
   constructor(
     readonly label: string,
-    private readonly pipeline: GPUComputePipeline,
-    private readonly bindGroups: GPUBindGroup[],
-    private readonly workgroups: readonly [number, number, number],
+    /** Pipeline, bind groups and grid are readable so that a profiler can replay the dispatch alone. */
+    readonly pipeline: GPUComputePipeline,
+    readonly bindGroups: readonly GPUBindGroup[],
+    readonly workgroups: readonly [number, number, number],
     private readonly uniform: GPUBuffer | undefined,
     private readonly gpu: Gpu,
   ) {}
@@ -122,6 +123,8 @@ export class PreparedDispatch {
   encode(pass: GPUComputePassEncoder): void {
     const [x, y, z] = this.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    this.gpu.dispatchCount++;
+    this.gpu.onDispatch?.(this);
     pass.setPipeline(this.pipeline);
     for (let i = 0; i < this.bindGroups.length; i++) pass.setBindGroup(i, this.bindGroups[i]);
     pass.dispatchWorkgroups(x, y, z);
@@ -170,6 +173,12 @@ export class Gpu {
   private readonly stagingPool: GPUBuffer[] = [];
   /** See DEFAULT_POOL_CAP_BYTES. */
   poolCapBytes = DEFAULT_POOL_CAP_BYTES;
+  /** Prepared dispatches encoded since the device was made (a step's count is the difference). */
+  dispatchCount = 0;
+  /** Called with every prepared dispatch as it is encoded (the step profiler records the list with it). */
+  onDispatch: ((dispatch: PreparedDispatch) => void) | undefined;
+  /** The WGSL source and entry point of every pipeline made here (the profiler's empty-kernel replay). */
+  readonly pipelineSources = new WeakMap<GPUComputePipeline, KernelSpec>();
 
   constructor(
     acquired: AcquiredDevice,
@@ -380,6 +389,7 @@ export class Gpu {
         compute: { module, entryPoint: spec.entryPoint, constants },
       });
       this.pipelines.set(key, pipeline);
+      this.pipelineSources.set(pipeline, spec);
     }
     return { label: spec.label, pipeline };
   }

@@ -494,6 +494,7 @@ export class Trainer {
     this.shown = { images: this.images, mask };
 
     model.setBatch(this.images, mask);
+    const dispatchesBefore = gpu.dispatchCount;
     optimizer.beginStep(record.lr, record.weightDecay);
     guard.beginStep(this.checkPrevious);
     this.checkPrevious = true;
@@ -528,6 +529,7 @@ export class Trainer {
     const normOffset = optimizer.gradStats.offset + (optimizer.gradStats.length - 1) * 4;
     encoder.copyBufferToBuffer(optimizer.gradStats.buffer, normOffset, ring.buffer, slot + 4, 4);
     gpu.device.queue.submit([encoder.finish()]);
+    record.dispatches = gpu.dispatchCount - dispatchesBefore;
     if (profile && profiler) {
       this.profiledThisInterval = true;
       this.phasePromise = profiler.collect().then(
