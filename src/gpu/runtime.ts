@@ -168,6 +168,8 @@ export class Gpu {
   private pipelines = new Map<string, GPUComputePipeline>();
   private readonly live = new Map<GPUBuffer, number>();
   private liveBytes = 0;
+  /** The most live bytes since the last resetPeakBytes() (benchmarks' peak GPU memory). */
+  peakLiveBytes = 0;
   private readonly pool = new Map<string, PoolEntry[]>();
   private pooledBytes = 0;
   private readonly stagingPool: GPUBuffer[] = [];
@@ -229,6 +231,11 @@ export class Gpu {
     return { count: this.live.size, bytes: this.liveBytes, pooledBytes: this.pooledBytes };
   }
 
+  /** Starts a new peak measurement from the bytes live now. */
+  resetPeakBytes(): void {
+    this.peakLiveBytes = this.liveBytes;
+  }
+
   /** Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so reuse wastes little. */
   private static sizeClass(bytes: number): number {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
@@ -257,6 +264,7 @@ export class Gpu {
     }
     this.live.set(buffer, size);
     this.liveBytes += size;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return buffer;
   }
 
