@@ -177,6 +177,8 @@ export class Gpu {
   poolCapBytes = DEFAULT_POOL_CAP_BYTES;
   /** Prepared dispatches encoded since the device was made (a step's count is the difference). */
   dispatchCount = 0;
+  /** What is being encoded now ('forward:layer', 'backward:layer', 'optimizer', 'guard'): profiler labels. */
+  dispatchScope = '';
   /** Called with every prepared dispatch as it is encoded (the step profiler records the list with it). */
   onDispatch: ((dispatch: PreparedDispatch) => void) | undefined;
   /** The WGSL source and entry point of every pipeline made here (the profiler's empty-kernel replay). */
