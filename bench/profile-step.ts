@@ -225,9 +225,16 @@ export async function runStepProfile(
     const batch = options.batch ?? 4;
     for (const encoder of modes) {
       const config: SparkConfig = { ...preset(name), maskRatio, encoder };
-      const trainer = await benchTrainer(gpu, config, name, batch, 4, makeData(config.inputSize));
+      const trainer = await benchTrainer(
+        gpu,
+        config,
+        name,
+        batch,
+        (options.warmup ?? 2) + 1,
+        makeData(config.inputSize),
+      );
       try {
-        await trainer.run(2);
+        await trainer.run(options.warmup ?? 2);
         const recorded: Recorded[] = [];
         gpu.onDispatch = (dispatch) => recorded.push({ dispatch, scope: gpu.dispatchScope });
         const wallStart = performance.now();
