@@ -209,6 +209,8 @@ export class Gpu {
   private zeros: GpuTensor | undefined;
   private readonly live = new Map<GPUBuffer, number>();
   private liveBytes = 0;
+  /** The most live bytes since the last resetPeakBytes() (benchmarks' peak GPU memory). */
+  peakLiveBytes = 0;
   private readonly pool = new Map<string, PoolEntry[]>();
   private pooledBytes = 0;
   private readonly stagingPool: GPUBuffer[] = [];
@@ -216,6 +218,8 @@ export class Gpu {
   poolCapBytes = DEFAULT_POOL_CAP_BYTES;
   /** Prepared dispatches encoded since the device was made (a step's count is the difference). */
   dispatchCount = 0;
+  /** What is being encoded now ('forward:layer', 'backward:layer', 'optimizer', 'guard'): profiler labels. */
+  dispatchScope = '';
   /** Called with every prepared dispatch as it is encoded (the step profiler records the list with it). */
   onDispatch: ((dispatch: PreparedDispatch) => void) | undefined;
   /** The WGSL source and entry point of every pipeline made here (the profiler's empty-kernel replay). */
@@ -270,6 +274,11 @@ export class Gpu {
     return { count: this.live.size, bytes: this.liveBytes, pooledBytes: this.pooledBytes };
   }
 
+  /** Starts a new peak measurement from the bytes live now. */
+  resetPeakBytes(): void {
+    this.peakLiveBytes = this.liveBytes;
+  }
+
   /** Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so reuse wastes little. */
   private static sizeClass(bytes: number): number {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
@@ -298,6 +307,7 @@ export class Gpu {
     }
     this.live.set(buffer, size);
     this.liveBytes += size;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return buffer;
   }
 

@@ -509,6 +509,7 @@ export class Trainer {
       label: 'forward',
       timestampWrites: profile ? profiler.pass('forward') : undefined,
     });
+    gpu.dispatchScope = 'guard';
     guard.encode(forwardPass);
     model.encodeTrainForward(forwardPass);
     forwardPass.end();
@@ -522,7 +523,9 @@ export class Trainer {
       label: 'optimizer',
       timestampWrites: profile ? profiler.pass('optimizer') : undefined,
     });
+    gpu.dispatchScope = 'optimizer';
     optimizer.encode(optimizerPass);
+    gpu.dispatchScope = '';
     optimizerPass.end();
     const slot = this.interval.length * 8;
     encoder.copyBufferToBuffer(model.loss.buffer, model.loss.offset, ring.buffer, slot, 4);
