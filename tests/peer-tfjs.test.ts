@@ -33,7 +33,7 @@ describe('TF.js SparK peer', () => {
     const peerCase = await sparkLabCase(gpu, config, 2, 3);
     const model = new TfjsSparkModel(peerCase.config, peerCase.state);
     try {
-      const { loss, grads } = model.lossAndGrads(peerCase.images, peerCase.mask.cells);
+      const { loss, grads } = await model.lossAndGrads(peerCase.images, peerCase.mask.cells);
       expect(Number.isFinite(peerCase.lossSparkLab)).toBe(true);
       expect(relativeDifference(loss, peerCase.lossSparkLab)).toBeLessThanOrEqual(LOSS_TOLERANCE);
       // Every parameter is reached by the backward (the official decoder reads every scale).
@@ -47,9 +47,9 @@ describe('TF.js SparK peer', () => {
         eps: 1e-6,
         maxGradNorm: 5,
       });
-      expect(step.dataSync()[0]).toBeCloseTo(before, 5);
+      expect((await step.data())[0]).toBeCloseTo(before, 5);
       step.dispose();
-      const after = model.lossAndGrads(peerCase.images, peerCase.mask.cells).loss;
+      const after = (await model.lossAndGrads(peerCase.images, peerCase.mask.cells)).loss;
       expect(after).toBeLessThan(before);
     } finally {
       model.dispose();

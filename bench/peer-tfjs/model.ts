@@ -64,16 +64,30 @@ function toPeerLayout(name: string, shape: number[], values: Float32Array): tf.T
   return tf.tensor1d(values);
 }
 
-/** The official layout of a TF.js-layout tensor (for reading the model's state back). */
-function toOfficialLayout(name: string, shape: number[], t: tf.Tensor): Float32Array {
-  return tf.tidy(() => {
-    let out: tf.Tensor = t;
-    if (name.includes('up_sample.weight')) out = t.transpose([3, 2, 0, 1]);
-    else if (name.endsWith('dwconv.weight')) out = t.transpose([2, 3, 0, 1]);
-    else if (shape.length === 4 && !name.startsWith('mask_tokens')) out = t.transpose([3, 2, 0, 1]);
-    else if (shape.length === 2) out = t.transpose();
-    return out.dataSync() as Float32Array;
-  });
+/** The official layout of a TF.js-layout tensor (for reading gradients and the state back). */
+function toOfficialLayout(name: string, shape: number[], t: tf.Tensor): tf.Tensor {
+  if (name.includes('up_sample.weight')) return t.transpose([3, 2, 0, 1]);
+  if (name.endsWith('dwconv.weight')) return t.transpose([2, 3, 0, 1]);
+  if (shape.length === 4 && !name.startsWith('mask_tokens')) return t.transpose([3, 2, 0, 1]);
+  if (shape.length === 2) return t.transpose();
+  return t.clone();
+}
+
+/**
+ * Σ of many scalars in addN groups of at most 6: the WebGPU backend gives addN one storage buffer per input
+ * and fails (pipeline validation) beyond the adapter's per-stage limit, 8 on many adapters.
+ */
+function sumScalars(values: tf.Tensor[]): tf.Tensor {
+  let level = values;
+  while (level.length > 1) {
+    const next: tf.Tensor[] = [];
+    for (let i = 0; i < level.length; i += 6) {
+      const group = level.slice(i, i + 6);
+      next.push(group.length === 1 ? group[0] : tf.addN(group));
+    }
+    level = next;
+  }
+  return level[0];
 }
 
 /** What one training forward produced besides the loss: the batch statistics for the running averages. */
@@ -141,14 +155,16 @@ export class TfjsSparkModel {
   }
 
   /** Parameters and running statistics in the official layout (num_batches_tracked is not kept). */
-  readState(): Map<string, Float32Array> {
+  async readState(): Promise<Map<string, Float32Array>> {
     const out = new Map<string, Float32Array>();
     for (const e of sparkState(this.config)) {
-      if (e.kind === 'param') out.set(e.name, toOfficialLayout(e.name, e.shape, this.p(e.name)));
-      else if (e.name.endsWith('.running_mean'))
-        out.set(e.name, this.runningMean.get(e.name.slice(0, -13))!.dataSync() as Float32Array);
-      else if (e.name.endsWith('.running_var'))
-        out.set(e.name, this.runningVar.get(e.name.slice(0, -12))!.dataSync() as Float32Array);
+      let t: tf.Tensor | undefined;
+      if (e.kind === 'param') t = toOfficialLayout(e.name, e.shape, this.p(e.name));
+      else if (e.name.endsWith('.running_mean')) t = this.runningMean.get(e.name.slice(0, -13))?.clone();
+      else if (e.name.endsWith('.running_var')) t = this.runningVar.get(e.name.slice(0, -12))?.clone();
+      if (!t) continue;
+      out.set(e.name, (await t.data()) as Float32Array);
+      t.dispose();
     }
     return out;
   }
@@ -407,21 +423,35 @@ export class TfjsSparkModel {
     return this.loss(this.decode(toDecoder), image);
   }
 
-  /** Loss and gradients only (no update, running statistics untouched): what the loss check reads. */
-  lossAndGrads(images: Float32Array, cells: Uint8Array): { loss: number; grads: Map<string, Float32Array> } {
-    const grads = new Map<string, Float32Array>();
+  /**
+   * Loss and gradients only (no update, running statistics untouched): what the loss check reads. Read back
+   * asynchronously (the WebGPU backend's synchronous read-back is unreliable and slow).
+   */
+  async lossAndGrads(
+    images: Float32Array,
+    cells: Uint8Array,
+  ): Promise<{ loss: number; grads: Map<string, Float32Array> }> {
     const shapes = new Map(sparkState(this.config).map((e) => [e.name, e.shape]));
-    let loss = Number.NaN;
-    tf.tidy(() => {
+    const kept: { name: string; tensor: tf.Tensor }[] = [];
+    const loss = tf.tidy(() => {
       const result = this.gradients(images, cells);
       for (const [variableName, g] of Object.entries(result.grads)) {
         const param = this.byVariable.get(variableName)!;
-        grads.set(param.name, toOfficialLayout(param.name, shapes.get(param.name)!, g));
+        kept.push({
+          name: param.name,
+          tensor: tf.keep(toOfficialLayout(param.name, shapes.get(param.name)!, g)),
+        });
       }
-      loss = result.value.dataSync()[0];
+      return result.value;
     });
     this.releaseStats();
-    return { loss, grads };
+    const grads = new Map<string, Float32Array>();
+    try {
+      for (const { name, tensor } of kept) grads.set(name, (await tensor.data()) as Float32Array);
+      return { loss: (await loss.data())[0], grads };
+    } finally {
+      tf.dispose([loss, ...kept.map((k) => k.tensor)]);
+    }
   }
 
   private releaseStats(): void {
@@ -470,7 +500,7 @@ export class TfjsSparkModel {
     const bc1 = 1 - o.beta1 ** this.steps;
     const bc2 = 1 - o.beta2 ** this.steps;
     const stepped = [...this.params.values()].filter((p) => grads[p.variable.name] !== undefined);
-    const globalNorm = tf.addN(stepped.map((p) => grads[p.variable.name].square().sum())).sqrt();
+    const globalNorm = sumScalars(stepped.map((p) => grads[p.variable.name].square().sum())).sqrt();
     const clip = tf.maximum(globalNorm.div(o.maxGradNorm), 1);
     for (const p of stepped) {
       const g = grads[p.variable.name].div(clip);
