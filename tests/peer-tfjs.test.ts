@@ -1,12 +1,18 @@
 /**
  * The TF.js peer computes the official algorithm: its first-step loss on SparkLab's initial weights, batch and
  * mask equals SparkLab `sparse`'s (computed by SparkLab's kernels on Dawn; TF.js runs on its CPU backend here,
- * on WebGPU in the page). A wrong re-mask, BN statistic, densify step, decoder layer or loss normalisation
- * moves the loss by far more than the bound; the loss after a LAMB step must move away from it.
+ * on WebGPU in the page), and so do its gradients. A wrong re-mask, BN statistic, densify step, decoder layer or
+ * loss normalisation
+ * changes the gradients by far more than their bound; the loss after a LAMB step must go down.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LOSS_TOLERANCE, relativeDifference, sparkLabCase } from '../bench/peer-tfjs/case';
+import {
+  gradientDifference,
+  LOSS_TOLERANCE,
+  relativeDifference,
+  sparkLabCase,
+} from '../bench/peer-tfjs/case';
 import { TfjsSparkModel } from '../bench/peer-tfjs/model';
 import type { SparkConfig } from '../src/models/config';
 import { PRESETS } from '../src/models/presets';
@@ -38,6 +44,9 @@ describe('TF.js SparK peer', () => {
       expect(relativeDifference(loss, peerCase.lossSparkLab)).toBeLessThanOrEqual(LOSS_TOLERANCE);
       // Every parameter is reached by the backward (the official decoder reads every scale).
       expect(grads.size).toBe(model.params.size);
+      // The loss at initialisation hardly depends on the encoder; the gradients of every tensor do.
+      const { worst, name } = gradientDifference(grads, peerCase.gradsSparkLab);
+      expect(worst, name).toBeLessThan(1e-2);
       const before = loss;
       const step = model.trainStep(peerCase.images, peerCase.mask.cells, {
         lr: 1e-2,

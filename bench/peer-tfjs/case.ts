@@ -23,6 +23,8 @@ export interface PeerCase {
   mask: CellMask;
   /** SparkLab `sparse`: the loss of the first training forward on this batch and mask. */
   lossSparkLab: number;
+  /** SparkLab `sparse`: d loss / d parameter of that step, official layout. */
+  gradsSparkLab: Map<string, Float32Array>;
 }
 
 /** Builds the case: a SparkLab model at `seed`, its state and first loss; the model is released after. */
@@ -41,15 +43,42 @@ export async function sparkLabCase(
     model.initialize(seed);
     const state = await model.exportState();
     model.setBatch(images, mask);
-    await gpu.checked('peer first loss', async () => {
-      gpu.submit('peer.first-forward', (pass) => model.encodeTrainForward(pass));
+    gpu.device.queue.writeBuffer(model.params.grads, 0, new Float32Array(model.params.size));
+    await gpu.checked('peer first step', async () => {
+      gpu.submit('peer.first-step', (pass) => model.encodeTrainStep(pass));
       await gpu.idle();
     });
     const [lossSparkLab] = await gpu.read(model.loss);
-    return { config: sparse, batch, state, images, mask, lossSparkLab };
+    const gradsSparkLab = await model.readGrads();
+    return { config: sparse, batch, state, images, mask, lossSparkLab, gradsSparkLab };
   } finally {
     model.destroy();
   }
+}
+
+/**
+ * The largest ‖g_tfjs − g_sparklab‖ / ‖g_sparklab‖ over the parameters with a non-zero SparkLab gradient:
+ * the loss at initialisation is close to 1 whatever the encoder computes (the prediction is small next to the
+ * normalised target), the gradients are not.
+ */
+export function gradientDifference(
+  tfjs: ReadonlyMap<string, Float32Array>,
+  sparkLab: ReadonlyMap<string, Float32Array>,
+): { worst: number; name: string } {
+  let worst = { worst: 0, name: '' };
+  for (const [name, reference] of sparkLab) {
+    let refSq = 0;
+    let diffSq = 0;
+    const other = tfjs.get(name);
+    for (let i = 0; i < reference.length; i++) {
+      refSq += reference[i] ** 2;
+      diffSq += ((other?.[i] ?? 0) - reference[i]) ** 2;
+    }
+    if (refSq === 0) continue;
+    const relative = Math.sqrt(diffSq / refSq);
+    if (relative > worst.worst) worst = { worst: relative, name };
+  }
+  return worst;
 }
 
 /** |a − b| / |b|: how far the TF.js loss is from SparkLab's. */

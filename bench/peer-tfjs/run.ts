@@ -18,7 +18,7 @@ import { PRESET_TRAINING, PRESETS, type PresetName } from '../../src/models/pres
 import { createSparkModel } from '../../src/models/spark-model';
 import { Lamb } from '../../src/train/optim';
 import { argValue, median } from '../harness';
-import { LOSS_TOLERANCE, type PeerCase, relativeDifference, sparkLabCase } from './case';
+import { gradientDifference, LOSS_TOLERANCE, type PeerCase, relativeDifference, sparkLabCase } from './case';
 import { type PeerLambSettings, TfjsSparkModel } from './model';
 
 export type Emit = (record: Record<string, unknown>) => void;
@@ -166,7 +166,9 @@ export async function runPeerTfjs(gpu: Gpu, args: string[], emit: Emit): Promise
     const contenders: Contender[] = [];
     try {
       tf.env().set('WEBGPU_CPU_FORWARD', true);
-      const lossTfjs = (await peer.lossAndGrads(peerCase.images, peerCase.mask.cells)).loss;
+      const first = await peer.lossAndGrads(peerCase.images, peerCase.mask.cells);
+      const lossTfjs = first.loss;
+      const gradients = gradientDifference(first.grads, peerCase.gradsSparkLab);
       const lossDifference = relativeDifference(lossTfjs, peerCase.lossSparkLab);
       const valid = lossDifference <= LOSS_TOLERANCE;
       const record: Record<string, unknown> = {
@@ -177,6 +179,9 @@ export async function runPeerTfjs(gpu: Gpu, args: string[], emit: Emit): Promise
         lossSparkLab: peerCase.lossSparkLab,
         lossTfjs,
         lossRelativeDifference: Number(lossDifference.toExponential(2)),
+        // Reported, not a validity condition: the worst tensor's relative L2 gradient difference.
+        gradRelativeDifference: Number(gradients.worst.toExponential(2)),
+        gradWorstTensor: gradients.name,
         valid,
       };
       if (!valid) {
