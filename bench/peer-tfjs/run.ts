@@ -13,13 +13,12 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import type { Gpu } from '../../src/gpu/runtime';
-import type { EncoderMode, SparkConfig } from '../../src/models/config';
+import type { SparkConfig } from '../../src/models/config';
 import { PRESET_TRAINING, PRESETS, type PresetName } from '../../src/models/presets';
-import { createSparkModel } from '../../src/models/spark-model';
-import { Lamb } from '../../src/train/optim';
 import { argValue, median } from '../harness';
 import { gradientDifference, LOSS_TOLERANCE, type PeerCase, relativeDifference, sparkLabCase } from './case';
 import { type PeerLambSettings, TfjsSparkModel } from './model';
+import { DENSE_MASKED, hasEncoderMode, sparkLabStep } from './sparklab-step';
 
 export type Emit = (record: Record<string, unknown>) => void;
 
@@ -38,50 +37,6 @@ function lambSettings(config: SparkConfig, lr: number): PeerLambSettings {
     beta2: config.backbone.family === 'convnext' ? 0.999 : 0.95,
     eps: 1e-6,
     maxGradNorm: 5,
-  };
-}
-
-/**
- * SparkLab's training step as the trainer records it (src/train/trainer.ts): batch and mask set (site maps
- * rebuilt on the CPU), gradients cleared, forward, backward and LAMB in one submission, no read-back.
- */
-function sparkLabContender(
-  gpu: Gpu,
-  peerCase: PeerCase,
-  encoder: EncoderMode,
-  settings: PeerLambSettings,
-): Contender & { peakBytes: () => number } {
-  const config: SparkConfig = { ...peerCase.config, encoder };
-  const model = createSparkModel(gpu, config, peerCase.batch, { label: `peer.${encoder}` });
-  model.loadState(peerCase.state);
-  const optimizer = new Lamb(gpu, model.params, {
-    beta1: settings.beta1,
-    beta2: settings.beta2,
-    eps: settings.eps,
-    maxGradNorm: settings.maxGradNorm,
-    skip: model.unusedParams,
-  });
-  let peak = gpu.liveBuffers().bytes;
-  return {
-    step() {
-      model.setBatch(peerCase.images, peerCase.mask);
-      optimizer.beginStep(settings.lr, settings.weightDecay);
-      const encoder = gpu.device.createCommandEncoder({ label: 'peer sparklab step' });
-      encoder.clearBuffer(model.params.grads);
-      const pass = encoder.beginComputePass({ label: 'peer sparklab step' });
-      model.encodeTrainForward(pass);
-      model.encodeTrainBackward(pass);
-      optimizer.encode(pass);
-      pass.end();
-      gpu.device.queue.submit([encoder.finish()]);
-      peak = Math.max(peak, gpu.liveBuffers().bytes);
-    },
-    settle: () => gpu.idle(),
-    release() {
-      optimizer.release();
-      model.destroy();
-    },
-    peakBytes: () => peak,
   };
 }
 
@@ -192,13 +147,24 @@ export async function runPeerTfjs(gpu: Gpu, args: string[], emit: Emit): Promise
         });
         continue;
       }
-      const sparse = sparkLabContender(gpu, peerCase, 'sparse', settings);
+      const common = {
+        config: peerCase.config,
+        batch,
+        state: peerCase.state,
+        images: peerCase.images,
+        mask: peerCase.mask,
+        lamb: settings,
+      };
+      // SparkLab's timed baseline is the official computation (dense-masked); a build without that encoder
+      // mode times the zero-filled dense ablation beside sparse instead, for reference.
+      const officialMode = hasEncoderMode(peerCase.config, DENSE_MASKED);
+      const sparse = sparkLabStep(gpu, { ...common, encoder: 'sparse' });
       contenders.push(sparse);
-      const denseZero = sparkLabContender(gpu, peerCase, 'dense-zero', settings);
-      contenders.push(denseZero);
+      const dense = sparkLabStep(gpu, { ...common, encoder: officialMode ? DENSE_MASKED : 'dense-zero' });
+      contenders.push(dense);
       contenders.push(tfjsContender(peer, peerCase, settings, true));
       contenders.push(tfjsContender(peer, peerCase, settings, false));
-      const [sparseMs, denseZeroMs, tfjsDefaultMs, tfjsNoCpuForwardMs] = await timeRounds(contenders, timing);
+      const [sparseMs, denseMs, tfjsDefaultMs, tfjsNoCpuForwardMs] = await timeRounds(contenders, timing);
       const tfjsMs = Math.min(tfjsDefaultMs, tfjsNoCpuForwardMs);
       if (gpuErrors.length > 0) {
         emit({
@@ -211,20 +177,19 @@ export async function runPeerTfjs(gpu: Gpu, args: string[], emit: Emit): Promise
         continue;
       }
       const memory = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
-      // Until the dense-masked encoder (the official computation in SparkLab's kernels) lands, sparkLabMs is
-      // null and the zero-filled dense ablation is timed beside it for reference.
       emit({
         ...record,
-        sparkLabMs: null,
+        sparkLabMs: officialMode ? denseMs : null,
         sparkLabSparseMs: sparseMs,
-        sparkLabDenseZeroMs: denseZeroMs,
+        ...(officialMode ? {} : { sparkLabDenseZeroMs: denseMs }),
         tfjsMs,
         tfjsDefaultMs,
         tfjsNoCpuForwardMs,
-        ratio: null,
+        ratio: officialMode ? Number((denseMs / tfjsMs).toFixed(3)) : null,
         sparseRatio: Number((sparseMs / tfjsMs).toFixed(3)),
-        denseZeroRatio: Number((denseZeroMs / tfjsMs).toFixed(3)),
-        sparkLabPeakBytes: Math.max(sparse.peakBytes(), denseZero.peakBytes()),
+        ...(officialMode ? {} : { denseZeroRatio: Number((denseMs / tfjsMs).toFixed(3)) }),
+        sparkLabSparseBytes: sparse.bytes,
+        sparkLabDenseBytes: dense.bytes,
         tfjsBytes: memory.numBytesInGPU ?? memory.numBytes,
         ...timing,
         adapter: gpu.label,
