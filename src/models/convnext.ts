@@ -7,6 +7,7 @@
  * the dense conv kernels instead.
  */
 import type { ConvNeXtConfig } from './config';
+import type { ResidualBranchHook } from './layers/drop-path';
 import type { Act, Net } from './layers/graph';
 import type { ModelSites } from './layers/sites';
 import { Activation, Add, encoderConv, RowLayerNorm } from './layers/sparse';
@@ -44,8 +45,17 @@ function conv(
   });
 }
 
-/** `image` holds the visible pixels as rows at the full-resolution scale (3 channels). */
-export function buildSparseConvNeXt(net: Net, sites: ModelSites, b: ConvNeXtConfig, image: Act): Act[] {
+/**
+ * `image` holds the visible pixels as rows at the full-resolution scale (3 channels). `residual` (drop path)
+ * sees each block's branch after γ, before it is added to the block's input, as the official block does.
+ */
+export function buildSparseConvNeXt(
+  net: Net,
+  sites: ModelSites,
+  b: ConvNeXtConfig,
+  image: Act,
+  residual?: ResidualBranchHook,
+): Act[] {
   const p = ENCODER_PREFIX;
   const features: Act[] = [];
   let x = image;
@@ -90,6 +100,7 @@ export function buildSparseConvNeXt(net: Net, sites: ModelSites, b: ConvNeXtConf
         padding: 0,
         depthwise: true,
       });
+      if (residual) y = residual(`${q}drop_path`, y);
       x = net.add(new Add(net, `${q}sum`, x, y)).out;
     }
     features.push(x);

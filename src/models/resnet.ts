@@ -6,6 +6,7 @@
  * position, raster `sites` for the max-pool). Returns the stage outputs, largest resolution first.
  */
 import type { ResNetConfig } from './config';
+import type { ResidualBranchHook } from './layers/drop-path';
 import type { Act, Net } from './layers/graph';
 import type { ModelSites } from './layers/sites';
 import { Activation, Add, encoderConv, MaxPool, RowBatchNorm } from './layers/sparse';
@@ -34,8 +35,17 @@ function relu(net: Net, name: string, x: Act): Act {
   return net.add(new Activation(net, name, x, 'relu')).out;
 }
 
-/** `image` holds the visible pixels as rows at the full-resolution scale (3 channels). */
-export function buildSparseResNet(net: Net, sites: ModelSites, b: ResNetConfig, image: Act): Act[] {
+/**
+ * `image` holds the visible pixels as rows at the full-resolution scale (3 channels). `residual` (drop path)
+ * sees each block's branch before the shortcut is added, as timm's blocks apply it.
+ */
+export function buildSparseResNet(
+  net: Net,
+  sites: ModelSites,
+  b: ResNetConfig,
+  image: Act,
+  residual?: ResidualBranchHook,
+): Act[] {
   const p = ENCODER_PREFIX;
   let x = convBn(net, sites, image, `${p}conv1`, `${p}bn1`, {
     outChannels: b.stemWidth,
@@ -73,6 +83,7 @@ export function buildSparseResNet(net: Net, sites: ModelSites, b: ResNetConfig, 
               stride,
             })
           : x;
+      if (residual) y = residual(`${q}drop_path`, y);
       x = relu(net, `${q}act_out`, net.add(new Add(net, `${q}sum`, y, shortcut)).out);
       inplanes = out;
     }

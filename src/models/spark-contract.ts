@@ -89,6 +89,12 @@ export interface SparkGpuModel {
    */
   setBatch(images: Float32Array, mask: CellMask): void;
   /**
+   * Draws this batch's drop-path decisions (one per image and residual block) from (seed, step): the same
+   * pair always draws the same, so a run replays. Required after every `setBatch` before a train step when
+   * the configuration has a drop-path rate; does nothing otherwise. Evaluation never drops.
+   */
+  setDropPath(seed: number, step: number): void;
+  /**
    * Records forward (train mode: batch statistics, running stats updated), loss and backward. Parameter
    * gradients accumulate (+=) into `params` grads: zero them first. Advances `batchesTracked` by one.
    */

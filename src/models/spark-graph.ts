@@ -22,6 +22,7 @@ import { densifyInputChannels, featureStrides, type SparkConfig, totalStride } f
 import { buildSparseConvNeXt, sparseLayerNorm } from './convnext';
 import { buildDensify, buildLightDecoder, sparseBatchNorm } from './decoder';
 import { GatherRows } from './layers/dense';
+import { type DropPathBuffers, dropPathHook } from './layers/drop-path';
 import { type Act, type ActivationMemory, type Encodable, type Layer, Net } from './layers/graph';
 import type { ModelSites } from './layers/sites';
 import { buildSparseResNet } from './resnet';
@@ -86,6 +87,8 @@ export interface GraphContext {
   rasterSites: ModelSites | null;
   /** Where the loss keeps its statistics for every batch size (the loss scalar stays at one place). */
   lossStorage: GpuTensor;
+  /** Drop-path factors when the configuration drops residual branches in training (else absent). */
+  dropPath?: DropPathBuffers;
 }
 
 /** One build of the dispatch graph, for the current batch and visible-cell count. */
@@ -137,11 +140,18 @@ function buildInput(net: Net, ctx: GraphContext, batch: number): GraphInput {
 }
 
 /** The backbone of the configuration on `input` (sparse rows, or dense NHWC for the ablation). */
-function buildBackbone(net: Net, sites: ModelSites, config: SparkConfig, input: Act): Act[] {
+function buildBackbone(
+  net: Net,
+  sites: ModelSites,
+  config: SparkConfig,
+  input: Act,
+  dropPath?: DropPathBuffers,
+): Act[] {
   const b = config.backbone;
+  const residual = dropPath ? dropPathHook(net, sites, dropPath) : undefined;
   return b.family === 'resnet'
-    ? buildSparseResNet(net, sites, b, input)
-    : buildSparseConvNeXt(net, sites, b, input);
+    ? buildSparseResNet(net, sites, b, input, residual)
+    : buildSparseConvNeXt(net, sites, b, input, residual);
 }
 
 /** Checks the encoder's outputs are at the configured strides and of the expected kind. */
@@ -160,7 +170,7 @@ function checkFeatures(config: SparkConfig, features: Act[], kind: 'sparse' | 'd
 
 /** The sparse encoder on the visible rows: features, largest first; densify reads them as they are. */
 function buildEncoder(net: Net, ctx: GraphContext, input: GraphInput): { features: Act[]; toDensify: Act[] } {
-  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows);
+  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows, ctx.dropPath);
   checkFeatures(ctx.config, features, 'sparse');
   return { features, toDensify: [...features].reverse() };
 }
@@ -182,7 +192,7 @@ function buildDenseZeroEncoder(
   const r = totalStride(config.backbone);
   if (!ctx.rasterSites) throw new Error('The dense-zero encoder needs the raster site set.');
   const image = net.wrap(input.masked, { kind: 'dense', batch, height: S, width: S, channels: 3 });
-  const features = buildBackbone(net, ctx.rasterSites, config, image);
+  const features = buildBackbone(net, ctx.rasterSites, config, image, ctx.dropPath);
   checkFeatures(config, features, 'dense');
   const toDensify = [...features]
     .reverse()

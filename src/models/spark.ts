@@ -16,6 +16,7 @@ import type { CellMask } from '../sparse/mask';
 import { scatterRows } from '../sparse/sites';
 import { SparkLoss } from '../train/loss';
 import { featureStrides, type SparkConfig, totalStride, validateSparkConfig } from './config';
+import { dropPathFactors, dropPathRates } from './drop-path';
 import { officialInitialState } from './init';
 import { type Act, ActivationMemory } from './layers/graph';
 import { ModelSites } from './layers/sites';
@@ -45,6 +46,8 @@ class GpuSparkModel implements SparkGpuModel {
   private graph: SparkGraph;
   private readonly size: number;
   private destroyed = false;
+  /** Whether this batch's drop-path factors were written (`setDropPath`); only asked when drop path is on. */
+  private dropPathReady = false;
 
   constructor(
     private readonly gpu: Gpu,
@@ -80,6 +83,14 @@ class GpuSparkModel implements SparkGpuModel {
       context.rasterSites =
         config.encoder === 'dense-zero' ? new ModelSites(gpu, worst, `${label}.dense`, true) : null;
       context.lossStorage = gpu.tensor(`${label}.loss`, [SparkLoss.statsLength(batch, grid)]);
+      const rates = dropPathRates(config);
+      if (rates.some((rate) => rate > 0))
+        context.dropPath = {
+          rates,
+          factors: gpu.upload(`${label}.drop_path`, new Float32Array(rates.length * batch).fill(1)),
+          ones: gpu.upload(`${label}.drop_path.eval`, new Float32Array(batch).fill(1)),
+          stride: batch,
+        };
       this.context = context as GraphContext;
       this.graph = buildGraph(this.context);
       this.context.memory.endSizing();
@@ -98,6 +109,10 @@ class GpuSparkModel implements SparkGpuModel {
     context.sites?.release();
     context.rasterSites?.release();
     if (context.lossStorage) this.gpu.releaseTensor(context.lossStorage);
+    if (context.dropPath) {
+      this.gpu.releaseTensor(context.dropPath.factors);
+      this.gpu.releaseTensor(context.dropPath.ones);
+    }
     this.params.release(this.gpu);
     this.stats.release(this.gpu);
   }
@@ -185,6 +200,15 @@ class GpuSparkModel implements SparkGpuModel {
       this.graph = buildGraph(this.context);
     }
     this.gpu.write(this.graph.images, images);
+    this.dropPathReady = false;
+  }
+
+  setDropPath(seed: number, step: number): void {
+    this.checkAlive();
+    const plan = this.context.dropPath;
+    if (!plan) return;
+    this.gpu.write(plan.factors, dropPathFactors(plan.rates, this.graph.batch, seed, step, plan.stride));
+    this.dropPathReady = true;
   }
 
   encodeTrainStep(pass: GPUComputePassEncoder): void {
@@ -194,6 +218,10 @@ class GpuSparkModel implements SparkGpuModel {
 
   encodeTrainForward(pass: GPUComputePassEncoder): void {
     this.checkAlive();
+    if (this.context.dropPath && !this.dropPathReady)
+      throw new Error(
+        'This model drops residual paths in training: call setDropPath(seed, step) after setBatch and before each train step.',
+      );
     this.graph.net.encodeTrainForward(pass);
     for (const [name, n] of this.batchesTracked) this.batchesTracked.set(name, n + 1);
   }
