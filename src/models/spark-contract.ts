@@ -36,6 +36,12 @@ export type SparkStateValues = Map<string, ArrayLike<number>>;
 export interface SparkModelOptions {
   /** Label prefix of the GPU buffers (debugging, leak reports). */
   label?: string;
+  /**
+   * Evaluation only (viewing a checkpoint): no gradients, no backward, parameters split over buffers of at
+   * most `maxBufferBytes` (default: the adapter's binding limit). Train steps are refused with a sentence.
+   */
+  evalOnly?: boolean;
+  maxBufferBytes?: number;
 }
 
 /** What the visualisation shows, read back on demand (all NCHW, [B, 3, S, S] unless said otherwise). */

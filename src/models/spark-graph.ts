@@ -89,6 +89,8 @@ export interface GraphContext {
   lossStorage: GpuTensor;
   /** Drop-path factors when the configuration drops residual branches in training (else absent). */
   dropPath?: DropPathBuffers;
+  /** An evaluation-only model: no backward is prepared (no gradient buffers); this sentence refuses training. */
+  evalOnly?: string;
 }
 
 /** One build of the dispatch graph, for the current batch and visible-cell count. */
@@ -255,7 +257,7 @@ export function buildGraph(ctx: GraphContext): SparkGraph {
     const toDecoder = buildDensifyStage(net, ctx, toDensify);
     const prediction = buildLightDecoder(net, ctx.config, toDecoder);
     const { sparkLoss, composite } = buildLoss(net, ctx, batch, input.image, prediction);
-    net.finish();
+    net.finish({ evalOnly: ctx.evalOnly });
     return {
       batch,
       net,

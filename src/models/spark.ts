@@ -23,6 +23,7 @@ import { ModelSites } from './layers/sites';
 import { type StateEntry, sparkState } from './official-names';
 import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-contract';
 import { allVisibleMask, buildGraph, type GraphContext, type SparkGraph } from './spark-graph';
+import { SplitArena } from './split-arena';
 import { readArenaState } from './state-readback';
 
 function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
@@ -33,6 +34,12 @@ function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: 
         for (let ch = 0; ch < c; ch++)
           out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
   return out;
+}
+
+/** The most bytes one buffer may hold and be bound whole on this device. */
+export function bindableBytes(gpu: Gpu): number {
+  const { maxStorageBufferBindingSize, maxBufferSize } = gpu.device.limits;
+  return Math.min(Number(maxStorageBufferBindingSize), Number(maxBufferSize));
 }
 
 class GpuSparkModel implements SparkGpuModel {
@@ -63,7 +70,9 @@ class GpuSparkModel implements SparkGpuModel {
     const grid = S / totalStride(config.backbone);
     this.size = S;
     this.entries = sparkState(config);
-    this.params = new Arena(`${label}.params`, true);
+    this.params = options.evalOnly
+      ? new SplitArena(`${label}.params`, options.maxBufferBytes ?? bindableBytes(gpu))
+      : new Arena(`${label}.params`, true);
     this.stats = new Arena(`${label}.stats`, false);
     for (const e of this.entries) {
       if (e.kind === 'param')
@@ -71,7 +80,16 @@ class GpuSparkModel implements SparkGpuModel {
       else if (e.dtype === 'F32') this.stats.add(e.name, { officialShape: e.shape });
       else this.batchesTracked.set(e.name.replace(/\.num_batches_tracked$/, ''), 0);
     }
-    const context: Partial<GraphContext> = { gpu, config, label, params: this.params, stats: this.stats };
+    const context: Partial<GraphContext> = {
+      gpu,
+      config,
+      label,
+      params: this.params,
+      stats: this.stats,
+      evalOnly: options.evalOnly
+        ? 'This model was opened for viewing only (no gradients or optimizer state); start a run from the checkpoint to train it.'
+        : undefined,
+    };
     // Anything that fails while building (a shape a kernel refuses, an out-of-memory) releases what exists.
     try {
       this.params.allocate(gpu);
@@ -147,7 +165,8 @@ class GpuSparkModel implements SparkGpuModel {
         stats.set(Float32Array.from(v), this.stats.get(e.name).offset);
       } else this.batchesTracked.set(e.name.replace(/\.num_batches_tracked$/, ''), Number(v[0]));
     }
-    this.gpu.device.queue.writeBuffer(this.params.values, 0, params);
+    if (this.params instanceof SplitArena) this.params.upload(this.gpu, params);
+    else this.gpu.device.queue.writeBuffer(this.params.values, 0, params);
     if (this.stats.size > 0) this.gpu.device.queue.writeBuffer(this.stats.values, 0, stats);
   }
 
