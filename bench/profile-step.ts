@@ -16,7 +16,7 @@
  * Replaying a recorded step runs its kernels again on the buffers as they are (parameters move by one more
  * optimiser step, gradients accumulate): the timings are the point, not the numbers.
  */
-import type { Gpu, KernelSpec, PreparedDispatch } from '../src/gpu/runtime';
+import { bindingLayout, type Gpu, type KernelSpec, type PreparedDispatch } from '../src/gpu/runtime';
 import type { EncoderMode, SparkConfig } from '../src/models/config';
 import { PRESETS, preset } from '../src/models/presets';
 import { median } from './harness';
@@ -75,7 +75,9 @@ interface Recorded {
  * The workgroup size of a pipeline's entry point, read from its WGSL: literals, and consts or overrides
  * (their pipeline constants first, else their declared default expression, evaluated recursively).
  */
-export function workgroupSize(spec: KernelSpec | undefined): [number, number, number] | null {
+export function workgroupSize(
+  spec: Pick<KernelSpec, 'code' | 'entryPoint' | 'constants'> | undefined,
+): [number, number, number] | null {
   if (!spec) return null;
   const entry = new RegExp(`@workgroup_size\\(([^)]*)\\)\\s*fn\\s+${spec.entryPoint}\\s*\\(`);
   const m = spec.code.match(entry);
@@ -147,12 +149,16 @@ async function timePasses(
   return { ns, resolutionNs };
 }
 
+/** No bindings at all: the empty kernel reads nothing. */
+const EMPTY_LAYOUT = bindingLayout('profile.empty', {}, { uniforms: false });
+
 /** An empty kernel of the given workgroup size (cached per size): the replay's launch-only twin. */
 function emptyPipeline(gpu: Gpu, size: [number, number, number]): GPUComputePipeline {
   return gpu.kernel({
     label: `profile.empty.${size.join('x')}`,
     code: `@compute @workgroup_size(${size.join(', ')}) fn empty() {}`,
     entryPoint: 'empty',
+    layout: EMPTY_LAYOUT,
   }).pipeline;
 }
 

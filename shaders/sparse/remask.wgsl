@@ -2,22 +2,12 @@
 // the mask of its resolution (_get_active_ex_or_ii): out[b, y, x, c] = a[b, y, x, c] · cells[b, y / side,
 // x / side]. A multiply and not a select, so a NaN at a masked site stays NaN (as in PyTorch) and the
 // training guard still sees it. The backward of the multiply is the same kernel on dy.
-// Params (src/sparse/remask.ts): n = B·H·W·C elements, C channels, H×W map, gridH×gridW cells of side².
-
-struct Params {
-  n: u32,
-  channels: u32,
-  height: u32,
-  width: u32,
-  grid_h: u32,
-  grid_w: u32,
-  side: u32,
-}
+// RemaskParams (declared in src/sparse/remask.ts): n = B·H·W·C elements, C channels, H×W map, gridH×gridW cells of side².
 
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> cells: array<u32>;
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: RemaskParams;
 
 @compute @workgroup_size(256)
 fn remask(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {

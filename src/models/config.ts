@@ -57,6 +57,12 @@ export interface SparkConfig {
   lossTarget: 'patch-norm' | 'raw';
   /** 'masked': average over masked patches (SparK). 'all': over every patch. */
   lossOn: 'masked' | 'all';
+  /**
+   * Stochastic depth of the encoder's residual blocks, training only (./drop-path.ts): the last block's
+   * rate, rising linearly from 0 at the first. Absent or 0: none (the small presets). The official
+   * pre-training uses 0.05–0.4 by architecture (./presets.ts OFFICIAL_PRESETS).
+   */
+  dropPathRate?: number;
 }
 
 export const SPARK_DEFAULTS = {
@@ -231,6 +237,9 @@ function validateConfigFields(config: SparkConfig): SparkConfig {
     fail(`The loss target must be 'patch-norm' or 'raw', got '${config.lossTarget}'.`);
   if (config.lossOn !== 'masked' && config.lossOn !== 'all')
     fail(`The loss must be on 'masked' or 'all' patches, got '${config.lossOn}'.`);
+  const dropPath = config.dropPathRate ?? 0;
+  if (typeof dropPath !== 'number' || !(dropPath >= 0 && dropPath < 1))
+    fail(`The drop-path rate must be a number in [0, 1) (0 = off), got ${config.dropPathRate}.`);
   return config;
 }
 

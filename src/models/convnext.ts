@@ -7,6 +7,7 @@
  * the dense conv kernels instead.
  */
 import type { ConvNeXtConfig } from './config';
+import type { ResidualBranchHook } from './layers/drop-path';
 import type { Act, Net } from './layers/graph';
 import { type DenseMasking, remasked } from './layers/masked';
 import type { ModelSites } from './layers/sites';
@@ -57,6 +58,8 @@ function conv(
 /**
  * `image` holds the visible pixels as rows at the full-resolution scale (3 channels), or the zero-filled
  * image NHWC for the dense baselines; `masking` makes the dense one the official dense-masked computation.
+ * `residual` (drop path) sees each block's branch after γ, before it is added to the block's input, as the
+ * official block does.
  */
 export function buildSparseConvNeXt(
   net: Net,
@@ -64,6 +67,7 @@ export function buildSparseConvNeXt(
   b: ConvNeXtConfig,
   image: Act,
   masking: DenseMasking | null = null,
+  residual?: ResidualBranchHook,
 ): Act[] {
   const p = ENCODER_PREFIX;
   const features: Act[] = [];
@@ -144,6 +148,7 @@ export function buildSparseConvNeXt(
         },
         masking,
       );
+      if (residual) y = residual(`${q}drop_path`, y);
       x = net.add(new Add(net, `${q}sum`, x, y)).out;
     }
     features.push(x);

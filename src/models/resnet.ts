@@ -6,6 +6,7 @@
  * position, raster `sites` for the max-pool). Returns the stage outputs, largest resolution first.
  */
 import type { ResNetConfig } from './config';
+import type { ResidualBranchHook } from './layers/drop-path';
 import type { Act, Net } from './layers/graph';
 import { type DenseMasking, remasked } from './layers/masked';
 import type { ModelSites } from './layers/sites';
@@ -46,6 +47,7 @@ function relu(net: Net, name: string, x: Act): Act {
 /**
  * `image` holds the visible pixels as rows at the full-resolution scale (3 channels), or the zero-filled
  * image NHWC for the dense baselines; `masking` makes the dense one the official dense-masked computation.
+ * `residual` (drop path) sees each block's branch before the shortcut is added, as timm's blocks apply it.
  */
 export function buildSparseResNet(
   net: Net,
@@ -53,6 +55,7 @@ export function buildSparseResNet(
   b: ResNetConfig,
   image: Act,
   masking: DenseMasking | null = null,
+  residual?: ResidualBranchHook,
 ): Act[] {
   const p = ENCODER_PREFIX;
   let x = convBn(
@@ -148,6 +151,7 @@ export function buildSparseResNet(
               masking,
             )
           : x;
+      if (residual) y = residual(`${q}drop_path`, y);
       x = relu(net, `${q}act_out`, net.add(new Add(net, `${q}sum`, y, shortcut)).out);
       inplanes = out;
     }

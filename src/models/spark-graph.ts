@@ -23,6 +23,7 @@ import { densifyInputChannels, featureStrides, type SparkConfig, totalStride } f
 import { buildSparseConvNeXt, sparseLayerNorm } from './convnext';
 import { buildDensify, buildLightDecoder, sparseBatchNorm } from './decoder';
 import { GatherRows } from './layers/dense';
+import { type DropPathBuffers, dropPathHook } from './layers/drop-path';
 import { type Act, type ActivationMemory, type Encodable, type Layer, Net } from './layers/graph';
 import type { DenseMasking } from './layers/masked';
 import type { ModelSites } from './layers/sites';
@@ -95,6 +96,10 @@ export interface GraphContext {
   masking: DenseMasking | null;
   /** Where the loss keeps its statistics for every batch size (the loss scalar stays at one place). */
   lossStorage: GpuTensor;
+  /** Drop-path factors when the configuration drops residual branches in training (else absent). */
+  dropPath?: DropPathBuffers;
+  /** An evaluation-only model: no backward is prepared (no gradient buffers); this sentence refuses training. */
+  evalOnly?: string;
 }
 
 /** One build of the dispatch graph, for the current batch and visible-cell count. */
@@ -154,11 +159,13 @@ function buildBackbone(
   config: SparkConfig,
   input: Act,
   masking: DenseMasking | null = null,
+  dropPath?: DropPathBuffers,
 ): Act[] {
   const b = config.backbone;
+  const residual = dropPath ? dropPathHook(net, sites, dropPath) : undefined;
   return b.family === 'resnet'
-    ? buildSparseResNet(net, sites, b, input, masking)
-    : buildSparseConvNeXt(net, sites, b, input, masking);
+    ? buildSparseResNet(net, sites, b, input, masking, residual)
+    : buildSparseConvNeXt(net, sites, b, input, masking, residual);
 }
 
 /** Checks the encoder's outputs are at the configured strides and of the expected kind. */
@@ -177,7 +184,7 @@ function checkFeatures(config: SparkConfig, features: Act[], kind: 'sparse' | 'd
 
 /** The sparse encoder on the visible rows: features, largest first; densify reads them as they are. */
 function buildEncoder(net: Net, ctx: GraphContext, input: GraphInput): { features: Act[]; toDensify: Act[] } {
-  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows);
+  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows, null, ctx.dropPath);
   checkFeatures(ctx.config, features, 'sparse');
   return { features, toDensify: [...features].reverse() };
 }
@@ -202,7 +209,7 @@ function buildDenseEncoder(
   const r = totalStride(config.backbone);
   if (!ctx.rasterSites) throw new Error('A dense encoder needs the raster site set.');
   const image = net.wrap(input.masked, { kind: 'dense', batch, height: S, width: S, channels: 3 });
-  const features = buildBackbone(net, ctx.rasterSites, config, image, ctx.masking);
+  const features = buildBackbone(net, ctx.rasterSites, config, image, ctx.masking, ctx.dropPath);
   checkFeatures(config, features, 'dense');
   const toDensify = [...features]
     .reverse()
@@ -265,7 +272,7 @@ export function buildGraph(ctx: GraphContext): SparkGraph {
     const toDecoder = buildDensifyStage(net, ctx, toDensify);
     const prediction = buildLightDecoder(net, ctx.config, toDecoder);
     const { sparkLoss, composite, drawComposite } = buildLoss(net, ctx, batch, input.image, prediction);
-    net.finish();
+    net.finish({ evalOnly: ctx.evalOnly });
     return {
       batch,
       net,

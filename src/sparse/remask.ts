@@ -6,10 +6,26 @@
 
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import remaskFile from '../../shaders/sparse/remask.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-const source = composeShader(gridSource, remaskFile);
+const RemaskParams = uniformStruct('RemaskParams', {
+  n: 'u32',
+  channels: 'u32',
+  height: 'u32',
+  width: 'u32',
+  gridH: 'u32',
+  gridW: 'u32',
+  side: 'u32',
+});
+
+const REMASK_LAYOUT = bindingLayout('remask', {
+  out: 'write', // [B, H, W, C] the re-masked map (or dx)
+  a: 'read', // [B, H, W, C] the map (or dy)
+  cells: 'read', // [B, gridH, gridW] u32 cell mask, 1 = visible
+});
+
+const source = composeShader(RemaskParams.wgsl, gridSource, remaskFile);
 
 export interface RemaskShape {
   batch: number;
@@ -41,9 +57,9 @@ export function remask(
   if (cells.length !== batch * gridH * gridW)
     throw new RangeError(`remask: the mask has ${cells.length} cells, expected ${batch * gridH * gridW}.`);
   return gpu.prepare({
-    kernel: gpu.kernel({ label: 'remask', code: source, entryPoint: 'remask' }),
+    kernel: gpu.kernel({ label: 'remask', code: source, entryPoint: 'remask', layout: REMASK_LAYOUT }),
     buffers: [out, a, cells],
-    params: new Params().u32(n).u32(channels).u32(height).u32(width).u32(gridH).u32(gridW).u32(side),
+    params: RemaskParams.pack({ n, channels, height, width, gridH, gridW, side }),
     workgroups: grid1d(Math.ceil(n / 256)),
   });
 }

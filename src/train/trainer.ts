@@ -494,6 +494,8 @@ export class Trainer {
     this.shown = { images: this.images, mask };
 
     model.setBatch(this.images, mask);
+    // Drop-path decisions from (seed, step): a replayed or resumed step draws the same (no-op when off).
+    model.setDropPath(this.seed, iteration);
     const dispatchesBefore = gpu.dispatchCount;
     optimizer.beginStep(record.lr, record.weightDecay);
     guard.beginStep(this.checkPrevious);

@@ -218,10 +218,10 @@ export class Net {
 
   /**
    * Freezes the graph: collects forward lists and prepares every backward in reverse order (none when a
-   * layer refuses to train at these sizes).
+   * layer refuses to train at these sizes, or for an evaluation-only graph: `evalOnly` is its refusal).
    */
-  finish(): void {
-    this.trainRefusal = this.layers.find((l) => l.trainRefusal)?.trainRefusal;
+  finish(options: { evalOnly?: string } = {}): void {
+    this.trainRefusal = options.evalOnly ?? this.layers.find((l) => l.trainRefusal)?.trainRefusal;
     this.evalOps = this.layers.flatMap((l) => l.eval);
     if (this.trainRefusal) return;
     this.trainOps = this.layers.map((l) => [`forward:${l.name}`, l.train]);
