@@ -49,8 +49,10 @@ export async function runInPage(
     const records: Record<string, unknown>[] = [];
     page.on('console', (message) => {
       const text = message.text();
-      if (text.startsWith('BENCH ')) {
-        const record = JSON.parse(text.slice(6)) as Record<string, unknown>;
+      // Records: the page's own (prefixed) and the JSON lines Node benchmarks print (bench/harness.ts emit).
+      const json = text.startsWith('BENCH ') ? text.slice(6) : text.startsWith('{"case"') ? text : null;
+      if (json) {
+        const record = JSON.parse(json) as Record<string, unknown>;
         records.push(record);
         onRecord(record);
       } else if (
