@@ -8,6 +8,7 @@ import matmul from '../matmul';
 import { runPeerTfjs } from '../peer-tfjs/run';
 import scaling from '../scaling';
 import sparse from '../sparse';
+import step from '../step';
 import train from '../train';
 
 export type PageBenchmark = (
@@ -28,5 +29,6 @@ export const PAGE_BENCHMARKS: Record<string, PageBenchmark> = {
   decoder: printing(decoder),
   sparse: printing(sparse),
   train: printing(train),
+  step: printing(step),
   scaling: printing(scaling),
 };

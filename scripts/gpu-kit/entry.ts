@@ -4,11 +4,17 @@
  */
 import matmul from '../../bench/matmul';
 import scaling from '../../bench/scaling';
+import step from '../../bench/step';
 import train from '../../bench/train';
 import { createNodeGpu } from '../../src/gpu/node';
 import type { Gpu } from '../../src/gpu/runtime';
 
-const BENCHMARKS: Record<string, (gpu: Gpu, args: string[]) => Promise<void>> = { matmul, train, scaling };
+const BENCHMARKS: Record<string, (gpu: Gpu, args: string[]) => Promise<void>> = {
+  matmul,
+  step,
+  train,
+  scaling,
+};
 
 const [name, ...args] = process.argv.slice(2);
 const bench = BENCHMARKS[name ?? ''];

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# SparkLab GPU kit: runs SparkLab's Node benchmarks on this machine's GPU with the Node, Dawn and Vulkan loader
+# SparkLab GPU kit: runs SparkLab's Node benchmarks (GEMM, the whole training step per preset up to 224 px
+# with sparse vs dense-masked at mask 0.6, the per-dispatch step profile, step time vs size and batch) on this machine's GPU with the Node, Dawn and Vulkan loader
 # shipped in this folder, printing one JSON line per figure (stdout; progress on stderr). Needs a Linux x86-64
 # host with a GPU and its Vulkan driver (NVIDIA: the driver package installs /usr/share/vulkan/icd.d/
 # nvidia_icd.json). Where PyTorch with CUDA is installed it also times cuBLAS fp32 matmuls for reference.
@@ -53,12 +54,13 @@ stage() {
 
 if [ "$QUICK" = "1" ]; then
   stage 120 matmul --cases 256 --iterations 1 --warmup 0
-  stage 180 train --presets tiny --batch 2 --steps 1
-  stage 180 scaling --preset tiny --sizes 32 --batches 2 --rounds 1 --steps 1
+  stage 180 step --presets tiny --batch 2 --ratios 0.6 --warmup 1 --rounds 1 --steps 1
+  stage 180 step --profile --presets tiny --batch 2 --ratios 0.6 --modes sparse
 else
-  stage 60 matmul
-  stage 200 train --presets tiny,resnet-s8-32,resnet-s16-64,resnet18-128,convnext-atto-128,resnet50-224,convnext-s-224 --steps 10
-  stage 60 scaling --preset resnet18-128 --sizes 64,128,192,256 --batches 8,16,32,64 --rounds 3 --steps 5
+  stage 45 matmul
+  stage 180 step --presets tiny,resnet-s8-32,resnet-s16-64,resnet18-128,convnext-atto-128,resnet50-224,convnext-s-224 --ratios 0.6 --warmup 2 --rounds 3 --steps 5
+  stage 60 step --profile --presets tiny,resnet50-224 --ratios 0.6 --modes sparse,dense-masked
+  stage 45 scaling --preset resnet18-128 --sizes 64,128,256 --batches 8,32,64 --rounds 2 --steps 3
 fi
 
 if command -v python3 >/dev/null 2>&1; then
