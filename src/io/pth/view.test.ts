@@ -16,7 +16,7 @@ import {
   totalStride,
   validateSparkConfig,
 } from '../../models/config';
-import { ENCODER_PREFIX, encoderState, sparkState } from '../../models/official-names';
+import { ENCODER_PREFIX, encoderState } from '../../models/official-names';
 import { type OfficialPresetName, officialPreset, preset } from '../../models/presets';
 import { randomSparkState } from '../../models/reference-fixture';
 import { createSparkModel } from '../../models/spark-model';
