@@ -160,7 +160,7 @@ async function main(argv: string[]): Promise<number> {
     settings: {
       featureBatch: args.featureBatch,
       pool: args.pool,
-      knn: { k: args.knnK, temperature: args.knnTemperature },
+      knn: { k: args.knnK, temperature: args.knnTemperature, standardize: !args.knnRaw },
       linear: { epochs: args.linearEpochs, lr: args.linearLr, batch: args.linearBatch, weightDecay: 0 },
     },
     onEvent: (event) => {

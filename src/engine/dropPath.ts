@@ -6,7 +6,7 @@
  */
 import dropPathFile from '../../shaders/drop_path.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 import { absentBinding } from './gemm';
 
@@ -16,6 +16,13 @@ export const DropPathParams = uniformStruct('DropPathParams', {
   scaleOffset: 'u32',
   sparseRows: 'u32',
   rowsPerImage: 'u32',
+});
+
+const DROP_PATH_LAYOUT = bindingLayout('drop_path', {
+  out: 'write', // [rows, C] the branch after drop path (or dx)
+  x: 'read', // [rows, C] the branch (or dy)
+  scales: 'read', // per-image factors of every block
+  positions: 'read', // [rows] packed positions of sparse rows, or the zeros buffer for dense rows
 });
 
 const dropPathModule = composeShader(DropPathParams.wgsl, gridSource, dropPathFile);
@@ -63,7 +70,12 @@ function prepareRowScale(gpu: Gpu, label: string, o: DropPathOperands): Prepared
       throw new RangeError(`${label}: ${o.rows} dense rows are not ${o.images} images of ${per} rows.`);
   }
   return gpu.prepare({
-    kernel: gpu.kernel({ label, code: dropPathModule, entryPoint: 'drop_path_rows' }),
+    kernel: gpu.kernel({
+      label,
+      code: dropPathModule,
+      entryPoint: 'drop_path_rows',
+      layout: DROP_PATH_LAYOUT,
+    }),
     buffers: [
       o.out,
       o.x,

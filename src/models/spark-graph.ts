@@ -3,7 +3,8 @@
  *
  *   images NCHW ─transpose→ NHWC ─gather→ visible rows (full-resolution scale)       buildInput
  *   → sparse encoder (./resnet.ts, ./convnext.ts) → features, largest first          buildEncoder
- *     or the dense-zero ablation: the same builders on the zero-filled image         buildDenseZeroEncoder
+ *     or a dense encoder: the same builders on the zero-filled image NHWC             buildDenseEncoder
+ *     (dense-masked: re-masked after every layer, the official computation; dense-zero: zero-outing)
  *   → densify per scale, smallest first (norm, mask tokens, projection)              buildDensifyStage
  *   → LightDecoder (./decoder.ts) → prediction NHWC                                   buildLightDecoder
  *   → SparK loss (+ composite for the visualisation)                                 buildLoss
@@ -24,6 +25,7 @@ import { buildDensify, buildLightDecoder, sparseBatchNorm } from './decoder';
 import { GatherRows } from './layers/dense';
 import { type DropPathBuffers, dropPathHook } from './layers/drop-path';
 import { type Act, type ActivationMemory, type Encodable, type Layer, Net } from './layers/graph';
+import type { DenseMasking } from './layers/masked';
 import type { ModelSites } from './layers/sites';
 import { buildSparseResNet } from './resnet';
 
@@ -83,8 +85,10 @@ export interface GraphContext {
   memory: ActivationMemory;
   /** The mask's sites: sparse encoder rows, densify, loss. */
   sites: ModelSites;
-  /** Every pixel as a site (dense-zero only): what its max-pool walks. */
+  /** Every pixel as a site (dense encoders only): what their max-pool walks. */
   rasterSites: ModelSites | null;
+  /** The mask per resolution for the dense-masked encoder (null otherwise). */
+  masking: DenseMasking | null;
   /** Where the loss keeps its statistics for every batch size (the loss scalar stays at one place). */
   lossStorage: GpuTensor;
   /** Drop-path factors when the configuration drops residual branches in training (else absent). */
@@ -103,7 +107,7 @@ export interface SparkGraph {
   masked: GpuTensor;
   composite: GpuTensor;
   prediction: Act;
-  /** Encoder outputs, largest resolution first (dense NHWC for dense-zero, sparse rows otherwise). */
+  /** Encoder outputs, largest resolution first (dense NHWC for the dense encoders, sparse rows otherwise). */
   features: Act[];
   sparkLoss: SparkLoss;
 }
@@ -141,19 +145,20 @@ function buildInput(net: Net, ctx: GraphContext, batch: number): GraphInput {
   return { images, image, rows, masked };
 }
 
-/** The backbone of the configuration on `input` (sparse rows, or dense NHWC for the ablation). */
+/** The backbone of the configuration on `input` (sparse rows, or dense NHWC for the dense encoders). */
 function buildBackbone(
   net: Net,
   sites: ModelSites,
   config: SparkConfig,
   input: Act,
+  masking: DenseMasking | null = null,
   dropPath?: DropPathBuffers,
 ): Act[] {
   const b = config.backbone;
   const residual = dropPath ? dropPathHook(net, sites, dropPath) : undefined;
   return b.family === 'resnet'
-    ? buildSparseResNet(net, sites, b, input, residual)
-    : buildSparseConvNeXt(net, sites, b, input, residual);
+    ? buildSparseResNet(net, sites, b, input, masking, residual)
+    : buildSparseConvNeXt(net, sites, b, input, masking, residual);
 }
 
 /** Checks the encoder's outputs are at the configured strides and of the expected kind. */
@@ -172,18 +177,21 @@ function checkFeatures(config: SparkConfig, features: Act[], kind: 'sparse' | 'd
 
 /** The sparse encoder on the visible rows: features, largest first; densify reads them as they are. */
 function buildEncoder(net: Net, ctx: GraphContext, input: GraphInput): { features: Act[]; toDensify: Act[] } {
-  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows, ctx.dropPath);
+  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows, null, ctx.dropPath);
   checkFeatures(ctx.config, features, 'sparse');
   return { features, toDensify: [...features].reverse() };
 }
 
 /**
- * The dense-zero ablation (the paper's Figure-1 baseline): the same builders on the zero-filled NHWC image
- * pick the dense conv kernels; nothing is re-masked and BN counts every position, as a dense CNN would. Its
- * max-pool walks raster "sites" (every pixel, NHWC order). Densify still normalises over the active sites
- * (the official densify is sparse), so each feature is gathered at the mask's sites first.
+ * The dense encoders: the same builders on the zero-filled NHWC image pick the dense conv kernels; the
+ * max-pool walks raster "sites" (every pixel, NHWC order). dense-masked (the official computation) masks
+ * every conv's output, takes BN statistics over visible pixels and re-masks after max-pool and LayerNorm
+ * (./layers/masked.ts), so at visible sites it computes the sparse encoder's numbers. dense-zero (the
+ * paper's Figure-1 zero-outing ablation) re-masks nothing and BN counts every position, as a dense CNN would.
+ * Densify still normalises over the active sites (the official densify is sparse), so each feature is
+ * gathered at the mask's sites first.
  */
-function buildDenseZeroEncoder(
+function buildDenseEncoder(
   net: Net,
   ctx: GraphContext,
   input: GraphInput,
@@ -192,9 +200,9 @@ function buildDenseZeroEncoder(
   const { config } = ctx;
   const S = config.inputSize;
   const r = totalStride(config.backbone);
-  if (!ctx.rasterSites) throw new Error('The dense-zero encoder needs the raster site set.');
+  if (!ctx.rasterSites) throw new Error('A dense encoder needs the raster site set.');
   const image = net.wrap(input.masked, { kind: 'dense', batch, height: S, width: S, channels: 3 });
-  const features = buildBackbone(net, ctx.rasterSites, config, image, ctx.dropPath);
+  const features = buildBackbone(net, ctx.rasterSites, config, image, ctx.masking, ctx.dropPath);
   checkFeatures(config, features, 'dense');
   const toDensify = [...features]
     .reverse()
@@ -251,9 +259,9 @@ export function buildGraph(ctx: GraphContext): SparkGraph {
   try {
     const input = buildInput(net, ctx, batch);
     const { features, toDensify } =
-      ctx.config.encoder === 'dense-zero'
-        ? buildDenseZeroEncoder(net, ctx, input, batch)
-        : buildEncoder(net, ctx, input);
+      ctx.config.encoder === 'sparse'
+        ? buildEncoder(net, ctx, input)
+        : buildDenseEncoder(net, ctx, input, batch);
     const toDecoder = buildDensifyStage(net, ctx, toDensify);
     const prediction = buildLightDecoder(net, ctx.config, toDecoder);
     const { sparkLoss, composite } = buildLoss(net, ctx, batch, input.image, prediction);

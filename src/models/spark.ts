@@ -19,6 +19,7 @@ import { featureStrides, type SparkConfig, totalStride, validateSparkConfig } fr
 import { dropPathFactors, dropPathRates } from './drop-path';
 import { officialInitialState } from './init';
 import { type Act, ActivationMemory } from './layers/graph';
+import { DenseMasking } from './layers/masked';
 import { ModelSites } from './layers/sites';
 import { type StateEntry, sparkState } from './official-names';
 import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-contract';
@@ -99,7 +100,9 @@ class GpuSparkModel implements SparkGpuModel {
       context.memory = new ActivationMemory(gpu);
       context.sites = new ModelSites(gpu, worst, label);
       context.rasterSites =
-        config.encoder === 'dense-zero' ? new ModelSites(gpu, worst, `${label}.dense`, true) : null;
+        config.encoder !== 'sparse' ? new ModelSites(gpu, worst, `${label}.dense`, true) : null;
+      context.masking =
+        config.encoder === 'dense-masked' ? new DenseMasking(gpu, context.sites, `${label}.masking`) : null;
       context.lossStorage = gpu.tensor(`${label}.loss`, [SparkLoss.statsLength(batch, grid)]);
       const rates = dropPathRates(config);
       if (rates.some((rate) => rate > 0))
@@ -126,6 +129,7 @@ class GpuSparkModel implements SparkGpuModel {
     context.memory?.release();
     context.sites?.release();
     context.rasterSites?.release();
+    context.masking?.release();
     if (context.lossStorage) this.gpu.releaseTensor(context.lossStorage);
     if (context.dropPath) {
       this.gpu.releaseTensor(context.dropPath.factors);
@@ -210,9 +214,10 @@ class GpuSparkModel implements SparkGpuModel {
       throw new RangeError(
         `The images have ${images.length} values; a batch of ${n} images [3, ${S}, ${S}] needs ${n * 3 * S * S}.`,
       );
-    const { sites, rasterSites } = this.context;
+    const { sites, rasterSites, masking } = this.context;
     const resized = sites.update(mask);
     rasterSites?.update(mask);
+    masking?.update();
     if (resized) {
       // New row counts or batch: new dispatches over the same buffers (src/models/layers/graph.ts).
       this.graph.net.release();
@@ -292,7 +297,7 @@ class GpuSparkModel implements SparkGpuModel {
         data: nhwcToNchwHost(data, batch, height, width, channels),
       };
     }
-    // Sparse rows always follow the mask's sites (the dense-zero encoder's outputs are dense).
+    // Sparse rows always follow the mask's sites (the dense encoders' outputs are dense).
     const set = this.context.sites.set(layout.side);
     const nhwc = scatterRows(data, set, layout.channels);
     return {

@@ -39,7 +39,8 @@ export interface Score {
 }
 
 export interface ProbeSettings {
-  knn: { k: number; temperature: number };
+  /** `standardize`: the features standardised by probe-train statistics before the cosine (./knn.ts). */
+  knn: { k: number; temperature: number; standardize: boolean };
   linear: { epochs: number; batch: number; lr: number; weightDecay: number };
   /** Images per encoder forward when extracting features. */
   featureBatch: number;
@@ -47,10 +48,11 @@ export interface ProbeSettings {
 }
 
 export const DEFAULT_PROBE_SETTINGS: ProbeSettings = {
-  knn: { k: 20, temperature: 0.07 },
+  knn: { k: 20, temperature: 0.07, standardize: true },
   linear: { epochs: 30, batch: 256, lr: 0.05, weightDecay: 0 },
-  featureBatch: 64,
-  pool: 'last',
+  featureBatch: 256,
+  // Every scale concatenated: on the tiny preset the last map alone has only 32 channels (docs/PROBE.md).
+  pool: 'all',
 };
 
 export interface PretrainSettings {
@@ -189,7 +191,9 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
   const check = () => {
     if (options.cancelled?.()) throw new ProbeCancelled();
   };
-  const encoder = new DenseEncoder(gpu, config, settings.featureBatch, { pool: settings.pool });
+  // No larger than the biggest split: a small probe set would otherwise pay for a batch of padding.
+  const featureBatch = Math.min(settings.featureBatch, Math.max(data.train.count, data.test.count));
+  const encoder = new DenseEncoder(gpu, config, featureBatch, { pool: settings.pool });
   try {
     for (const arm of options.arms) {
       check();

@@ -60,6 +60,7 @@ export const ABLATIONS = [
     options: [
       ['sparse', 'sparse (SparK)'],
       ['dense-zero', 'dense, zero-filled'],
+      ['dense-masked', 'dense, re-masked (official code)'],
     ],
   },
   {

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
+import { benchChecks } from './bench.mjs';
 import { labChecks } from './lab.mjs';
 import { teachChecks } from './teach.mjs';
 
@@ -354,6 +355,7 @@ try {
   );
   await teachChecks({ browser, check, assert, url, flags: FLAGS, executablePath: CHROMIUM });
   await labChecks({ check, assert, url, browser });
+  await benchChecks({ check, assert });
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));
