@@ -80,6 +80,9 @@ describe('probe arguments', () => {
       'knn,linear',
       0,
     ]);
+    // The probe sizes and features that put random-init k-NN above 50 % on the tiny preset (docs/PROBE.md).
+    expect([a.probeTrain, a.probeTest, a.pool, a.knnRaw]).toEqual([2500, 500, 'all', false]);
+    expect(parseProbeArgs(['--knn-raw', '--pool', 'last'])).toMatchObject({ knnRaw: true, pool: 'last' });
   });
 
   it('--checkpoint adds the checkpoint arm; model flags are kept in order', () => {

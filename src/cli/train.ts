@@ -56,6 +56,7 @@ async function main(argv: string[]): Promise<number> {
   const name = args.preset as PresetName;
   const config = preset(name);
   if (args.maskRatio !== undefined) config.maskRatio = args.maskRatio;
+  if (args.dropPath !== undefined) config.dropPathRate = args.dropPath;
   if (args.imageSize !== undefined) config.inputSize = args.imageSize;
   const defaults = PRESET_TRAINING[name];
   const batch = args.batch ?? defaults.batch;

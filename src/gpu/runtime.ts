@@ -192,9 +192,10 @@ export interface DispatchSpec {
 export class PreparedDispatch {
   constructor(
     readonly label: string,
-    private readonly pipeline: GPUComputePipeline,
-    private readonly bindGroups: GPUBindGroup[],
-    private readonly workgroups: readonly [number, number, number],
+    /** Pipeline, bind groups and grid are readable so that a profiler can replay the dispatch alone. */
+    readonly pipeline: GPUComputePipeline,
+    readonly bindGroups: readonly GPUBindGroup[],
+    readonly workgroups: readonly [number, number, number],
     private readonly uniform: GPUBuffer | undefined,
     private readonly gpu: Gpu,
   ) {}
@@ -202,6 +203,8 @@ export class PreparedDispatch {
   encode(pass: GPUComputePassEncoder): void {
     const [x, y, z] = this.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    this.gpu.dispatchCount++;
+    this.gpu.onDispatch?.(this);
     pass.setPipeline(this.pipeline);
     for (let i = 0; i < this.bindGroups.length; i++) pass.setBindGroup(i, this.bindGroups[i]);
     pass.dispatchWorkgroups(x, y, z);
@@ -247,11 +250,21 @@ export class Gpu {
   private zeros: GpuTensor | undefined;
   private readonly live = new Map<GPUBuffer, number>();
   private liveBytes = 0;
+  /** The most live bytes since the last resetPeakBytes() (benchmarks' peak GPU memory). */
+  peakLiveBytes = 0;
   private readonly pool = new Map<string, PoolEntry[]>();
   private pooledBytes = 0;
   private readonly stagingPool: GPUBuffer[] = [];
   /** See DEFAULT_POOL_CAP_BYTES. */
   poolCapBytes = DEFAULT_POOL_CAP_BYTES;
+  /** Prepared dispatches encoded since the device was made (a step's count is the difference). */
+  dispatchCount = 0;
+  /** What is being encoded now ('forward:layer', 'backward:layer', 'optimizer', 'guard'): profiler labels. */
+  dispatchScope = '';
+  /** Called with every prepared dispatch as it is encoded (the step profiler records the list with it). */
+  onDispatch: ((dispatch: PreparedDispatch) => void) | undefined;
+  /** The WGSL source and entry point of every pipeline made here (the profiler's empty-kernel replay). */
+  readonly pipelineSources = new WeakMap<GPUComputePipeline, KernelSpec>();
 
   constructor(
     acquired: AcquiredDevice,
@@ -302,6 +315,11 @@ export class Gpu {
     return { count: this.live.size, bytes: this.liveBytes, pooledBytes: this.pooledBytes };
   }
 
+  /** Starts a new peak measurement from the bytes live now. */
+  resetPeakBytes(): void {
+    this.peakLiveBytes = this.liveBytes;
+  }
+
   /** Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so reuse wastes little. */
   private static sizeClass(bytes: number): number {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
@@ -330,6 +348,7 @@ export class Gpu {
     }
     this.live.set(buffer, size);
     this.liveBytes += size;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return buffer;
   }
 
@@ -505,6 +524,7 @@ export class Gpu {
         compute: { module, entryPoint: spec.entryPoint, constants },
       });
       this.pipelines.set(key, pipeline);
+      this.pipelineSources.set(pipeline, spec);
     }
     return { label: spec.label, pipeline, layout: spec.layout, groupLayouts: layout.groups };
   }

@@ -2,8 +2,14 @@
  * k-NN on L2-normalised features (cosine similarity), as in self-supervised evaluation (InstDisc, DINO):
  * the k most similar probe-train images vote for their class with weight exp(similarity / T). Computed in
  * float64 on the CPU: deterministic, and small next to the feature extraction (N_test · N_train · D).
+ *
+ * By default each feature is first standardised by its probe-train mean and variance — the linear probe's
+ * BatchNorm without affine — because pooled ReLU features are all positive: their raw cosine similarities
+ * crowd near 1 along the mean direction and a few large channels decide the neighbours. Every arm gets the
+ * same treatment (on Fashion-MNIST's random-init encoder it lifts k-NN from 45 % to 51 %, docs/PROBE.md).
  */
 import type { FeatureSet } from './features';
+import { featureStandardizer } from './linear';
 
 export interface KnnOptions {
   /** Neighbours (default 20). */
@@ -13,16 +19,24 @@ export interface KnnOptions {
   classes: number;
   /** Replaces the probe-train labels (the shuffled-label control). */
   trainLabels?: Int32Array;
+  /** Standardise each feature by its probe-train mean and variance before normalising (default true). */
+  standardize?: boolean;
 }
 
-function normalizedRows(f: FeatureSet): Float64Array {
+type Standardizer = ReturnType<typeof featureStandardizer>;
+
+function normalizedRows(f: FeatureSet, standardizer?: Standardizer): Float64Array {
   const out = new Float64Array(f.count * f.width);
   for (let r = 0; r < f.count; r++) {
+    for (let c = 0; c < f.width; c++) {
+      const v = f.data[r * f.width + c];
+      out[r * f.width + c] = standardizer ? (v - standardizer.mean[c]) * standardizer.invStd[c] : v;
+    }
     let norm = 0;
-    for (let c = 0; c < f.width; c++) norm += f.data[r * f.width + c] ** 2;
+    for (let c = 0; c < f.width; c++) norm += out[r * f.width + c] ** 2;
     // An all-zero feature (a dead encoder) stays zero: similarity 0 to everything.
     const scale = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-    for (let c = 0; c < f.width; c++) out[r * f.width + c] = f.data[r * f.width + c] * scale;
+    for (let c = 0; c < f.width; c++) out[r * f.width + c] *= scale;
   }
   return out;
 }
@@ -35,8 +49,9 @@ export function knnPredict(train: FeatureSet, test: FeatureSet, options: KnnOpti
   const T = options.temperature ?? 0.07;
   const labels = options.trainLabels ?? train.labels;
   const D = train.width;
-  const a = normalizedRows(train);
-  const b = normalizedRows(test);
+  const standardizer = (options.standardize ?? true) ? featureStandardizer(train) : undefined;
+  const a = normalizedRows(train, standardizer);
+  const b = normalizedRows(test, standardizer);
   const predictions = new Int32Array(test.count);
   const sims = new Float64Array(train.count);
   const topIndex = new Int32Array(k);

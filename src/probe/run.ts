@@ -14,14 +14,13 @@ import type { Dataset } from '../data/datasets';
 import type { Gpu } from '../gpu/runtime';
 import type { SparkConfig } from '../models/config';
 import { officialInitialState } from '../models/init';
-import { encoderState } from '../models/official-names';
 import type { OptimizerName } from '../train/checkpoint';
 import { Trainer } from '../train/trainer';
 import { Rng } from '../util/random';
 import { chanceLevel, type ProbeData, shuffled } from './data';
-import { DenseEncoder, encoderTensor, type PoolScales } from './encoder';
+import { DenseEncoder, type PoolScales } from './encoder';
 import { extractFeatures, type FeatureSet } from './features';
-import { weightsHash } from './hash';
+import { encoderHash } from './hash';
 import { knnAccuracy } from './knn';
 import { linearProbe } from './linear';
 
@@ -39,7 +38,8 @@ export interface Score {
 }
 
 export interface ProbeSettings {
-  knn: { k: number; temperature: number };
+  /** `standardize`: the features standardised by probe-train statistics before the cosine (./knn.ts). */
+  knn: { k: number; temperature: number; standardize: boolean };
   linear: { epochs: number; batch: number; lr: number; weightDecay: number };
   /** Images per encoder forward when extracting features. */
   featureBatch: number;
@@ -47,10 +47,11 @@ export interface ProbeSettings {
 }
 
 export const DEFAULT_PROBE_SETTINGS: ProbeSettings = {
-  knn: { k: 20, temperature: 0.07 },
+  knn: { k: 20, temperature: 0.07, standardize: true },
   linear: { epochs: 30, batch: 256, lr: 0.05, weightDecay: 0 },
-  featureBatch: 64,
-  pool: 'last',
+  featureBatch: 256,
+  // Every scale concatenated: on the tiny preset the last map alone has only 32 channels (docs/PROBE.md).
+  pool: 'all',
 };
 
 export interface PretrainSettings {
@@ -121,15 +122,6 @@ export class ProbeCancelled extends Error {
   }
 }
 
-/** Hash of the encoder tensors (official names) of a state: what `initHash` reports. */
-export function encoderHash(config: SparkConfig, state: WeightState): string {
-  const names = encoderState(config)
-    .filter((e) => e.kind === 'param' || e.dtype === 'F32')
-    .map((e) => e.name);
-  const encoderOnly = new Map(names.map((n) => [n, encoderTensor(state, n) ?? []] as const));
-  return weightsHash(encoderOnly);
-}
-
 /** Pre-trains one SparK arm and returns its final weights (official names). */
 export async function pretrainArm(
   gpu: Gpu,
@@ -189,7 +181,9 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
   const check = () => {
     if (options.cancelled?.()) throw new ProbeCancelled();
   };
-  const encoder = new DenseEncoder(gpu, config, settings.featureBatch, { pool: settings.pool });
+  // No larger than the biggest split: a small probe set would otherwise pay for a batch of padding.
+  const featureBatch = Math.min(settings.featureBatch, Math.max(data.train.count, data.test.count));
+  const encoder = new DenseEncoder(gpu, config, featureBatch, { pool: settings.pool });
   try {
     for (const arm of options.arms) {
       check();
@@ -259,3 +253,5 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
   }
   return summary;
 }
+
+export { encoderHash };
