@@ -6,10 +6,7 @@
 // image(r): sparse rows are block-major compacted sites whose packed position (b << 20 | y << 10 | x, see
 // src/sparse/sites.ts packPositions) carries the image; dense NHWC rows are r / (H·W).
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read> scales: array<f32>;
-@group(0) @binding(3) var<storage, read> positions: array<u32>;
+// Storage bindings: DROP_PATH_LAYOUT in src/engine/dropPath.ts.
 @group(1) @binding(0) var<uniform> params: DropPathParams;
 
 fn image_of_row(row: u32) -> u32 {

@@ -4,9 +4,7 @@
 // training guard still sees it. The backward of the multiply is the same kernel on dy.
 // RemaskParams (declared in src/sparse/remask.ts): n = B·H·W·C elements, C channels, H×W map, gridH×gridW cells of side².
 
-@group(0) @binding(0) var<storage, read_write> out: array<f32>;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> cells: array<u32>;
+// Storage bindings: REMASK_LAYOUT in src/sparse/remask.ts.
 @group(1) @binding(0) var<uniform> params: RemaskParams;
 
 @compute @workgroup_size(256)

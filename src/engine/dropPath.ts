@@ -22,10 +22,10 @@ const DROP_PATH_LAYOUT = bindingLayout('drop_path', {
   out: 'write', // [rows, C] the branch after drop path (or dx)
   x: 'read', // [rows, C] the branch (or dy)
   scales: 'read', // per-image factors of every block
-  positions: 'read', // [rows] packed positions of sparse rows, or the zeros buffer for dense rows
+  positions: 'read:u32', // [rows] packed positions of sparse rows, or the zeros buffer for dense rows
 });
 
-const dropPathModule = composeShader(DropPathParams.wgsl, gridSource, dropPathFile);
+const dropPathModule = composeShader(DropPathParams.wgsl, DROP_PATH_LAYOUT.wgsl, gridSource, dropPathFile);
 
 /**
  * How a row finds its image: compacted sparse rows carry it in their packed positions (u32 [rows], from

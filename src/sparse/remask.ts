@@ -22,10 +22,10 @@ const RemaskParams = uniformStruct('RemaskParams', {
 const REMASK_LAYOUT = bindingLayout('remask', {
   out: 'write', // [B, H, W, C] the re-masked map (or dx)
   a: 'read', // [B, H, W, C] the map (or dy)
-  cells: 'read', // [B, gridH, gridW] u32 cell mask, 1 = visible
+  cells: 'read:u32', // [B, gridH, gridW] cell mask, 1 = visible
 });
 
-const source = composeShader(RemaskParams.wgsl, gridSource, remaskFile);
+const source = composeShader(RemaskParams.wgsl, REMASK_LAYOUT.wgsl, gridSource, remaskFile);
 
 export interface RemaskShape {
   batch: number;
