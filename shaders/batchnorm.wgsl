@@ -25,6 +25,12 @@ fn row_counts(mask_value: f32) -> bool {
 
 // ---------------------------------------------------------------- statistics
 
+// [first, end) of the rows of chunk `chunk` (workgroup y of the partial passes); its 4 lanes take every 4th.
+fn chunk_rows(chunk: u32) -> vec2u {
+  let start = chunk * params.rows_per_chunk;
+  return vec2u(start, min(start + params.rows_per_chunk, params.rows));
+}
+
 var<workgroup> lane_n: array<f32, 256>;
 var<workgroup> lane_mean: array<f32, 256>;
 var<workgroup> lane_m2: array<f32, 256>;
@@ -32,15 +38,13 @@ var<workgroup> lane_m2: array<f32, 256>;
 @compute @workgroup_size(64, 4)
 fn stats_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.x * CH + lid.x;
-  let chunk = wid.y;
   let valid = c < params.channels;
-  let start = chunk * params.rows_per_chunk;
-  let end = min(start + params.rows_per_chunk, params.rows);
+  let rows = chunk_rows(wid.y);
   var n = 0.0;
   var mean = 0.0;
   var m2 = 0.0;
   if (valid) {
-    for (var r = start + lid.y; r < end; r += LANES) {
+    for (var r = rows.x + lid.y; r < rows.y; r += LANES) {
       let counts = row_counts(stats_mask[min(r, arrayLength(&stats_mask) - 1u)]);
       if (counts) {
         let v = stats_x[r * params.channels + c];
@@ -71,7 +75,7 @@ fn stats_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id
         tn = total;
       }
     }
-    let o = (chunk * params.channels + c) * 3u;
+    let o = (wid.y * params.channels + c) * 3u;
     stats_partials[o] = tn;
     stats_partials[o + 1u] = tmean;
     stats_partials[o + 2u] = tm2;
@@ -112,21 +116,18 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3u) {
 fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid.x);
   if (i >= params.rows * params.channels) { return; }
-  let r = i / params.channels;
-  let c = i - r * params.channels;
-  let counts = row_counts(norm_mask[min(r, arrayLength(&norm_mask) - 1u)]);
-  if (!counts) { norm_y[i] = 0.0; return; }
-  norm_y[i] = (norm_x[i] - norm_saved[c]) * norm_saved[params.channels + c] * norm_gamma[c] + norm_beta[c];
+  let at = row_and_channel(i, params.channels);
+  if (!row_counts(norm_mask[min(at.x, arrayLength(&norm_mask) - 1u)])) { norm_y[i] = 0.0; return; }
+  norm_y[i] = (norm_x[i] - norm_saved[at.y]) * norm_saved[params.channels + at.y] * norm_gamma[at.y] + norm_beta[at.y];
 }
 
 @compute @workgroup_size(256)
 fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid.x);
   if (i >= params.rows * params.channels) { return; }
-  let r = i / params.channels;
-  let c = i - r * params.channels;
-  let counts = row_counts(eval_mask[min(r, arrayLength(&eval_mask) - 1u)]);
-  if (!counts) { eval_y[i] = 0.0; return; }
+  let at = row_and_channel(i, params.channels);
+  if (!row_counts(eval_mask[min(at.x, arrayLength(&eval_mask) - 1u)])) { eval_y[i] = 0.0; return; }
+  let c = at.y;
   let inv_std = inverseSqrt(eval_running_var[c] + params.eps);
   eval_y[i] = (eval_x[i] - eval_running_mean[c]) * inv_std * eval_gamma[c] + eval_beta[c];
 }
@@ -136,15 +137,13 @@ fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_i
 @compute @workgroup_size(64, 4)
 fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let c = wid.x * CH + lid.x;
-  let chunk = wid.y;
   let valid = c < params.channels;
-  let start = chunk * params.rows_per_chunk;
-  let end = min(start + params.rows_per_chunk, params.rows);
+  let rows = chunk_rows(wid.y);
   var sdy = 0.0;
   var sdyx = 0.0;
   if (valid) {
     let mean = gp_saved[c];
-    for (var r = start + lid.y; r < end; r += LANES) {
+    for (var r = rows.x + lid.y; r < rows.y; r += LANES) {
       let counts = row_counts(gp_mask[min(r, arrayLength(&gp_mask) - 1u)]);
       if (counts) {
         let i = r * params.channels + c;
@@ -157,7 +156,7 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
   // Lanes added in order 0..3 (shaders/lib/reduce.wgsl).
   let sums = lane_column_sum2(lid, vec2f(sdy, sdyx));
   if (lid.y == 0u && valid) {
-    let o = (chunk * params.channels + c) * 2u;
+    let o = (wid.y * params.channels + c) * 2u;
     gp_partials[o] = sums.x;
     gp_partials[o + 1u] = sums.y;
   }
