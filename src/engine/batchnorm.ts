@@ -10,7 +10,6 @@ import batchnormFile from '../../shaders/batchnorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import {
-  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -18,7 +17,7 @@ import {
   type Params,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { familyModule, uniformStruct } from '../gpu/shader';
 
 /** Statistics walk `chunks` chunks of `rowsPerChunk` rows; hasMask says whether a row mask is bound. */
 const BatchNormParams = uniformStruct('BatchNormParams', {
@@ -179,13 +178,7 @@ const LAYOUTS = {
 };
 
 /** batchnorm.wgsl composed with its uniforms, bindings and the grid indexing and workgroup reduction libraries. */
-const source = composeShader(
-  BatchNormParams.wgsl,
-  bindingDeclarations(...Object.values(LAYOUTS)),
-  gridSource,
-  reduceLibSource,
-  batchnormFile,
-);
+const source = familyModule(BatchNormParams, LAYOUTS, gridSource, reduceLibSource, batchnormFile);
 
 function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
   return gpu.kernel({

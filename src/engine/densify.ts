@@ -7,7 +7,6 @@
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import scatterFile from '../../shaders/scatter.wgsl?raw';
 import {
-  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -15,7 +14,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { familyModule, uniformStruct } from '../gpu/shader';
 import { absentBinding, chooseSlices, reduceSlices } from './gemm';
 
 /** pixels = B·H·W; rowsPerSlice: pixels per token-gradient slice; useToken: masked pixels take the token. */
@@ -48,12 +47,7 @@ const BackwardLayout = bindingLayout('scatter.backward', {
 });
 
 /** scatter.wgsl composed with its uniforms, bindings and the grid indexing library. */
-const scatterSource = composeShader(
-  ScatterParams.wgsl,
-  bindingDeclarations(ForwardLayout, BackwardLayout),
-  gridSource,
-  scatterFile,
-);
+const scatterSource = familyModule(ScatterParams, [ForwardLayout, BackwardLayout], gridSource, scatterFile);
 
 function kernel(gpu: Gpu, entryPoint: 'densify_forward' | 'densify_backward_rows' | 'token_partials') {
   const layout = entryPoint === 'densify_forward' ? ForwardLayout : BackwardLayout;

@@ -8,7 +8,6 @@ import layernormFile from '../../shaders/layernorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import {
-  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -16,7 +15,7 @@ import {
   type Params,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { familyModule, uniformStruct } from '../gpu/shader';
 
 /** The parameter-gradient partials walk `chunks` chunks of `rowsPerChunk` rows. */
 const LayerNormParams = uniformStruct('LayerNormParams', {
@@ -100,13 +99,7 @@ const LAYOUTS = {
 };
 
 /** layernorm.wgsl composed with its uniforms, bindings and the grid indexing and workgroup reduction libraries. */
-const source = composeShader(
-  LayerNormParams.wgsl,
-  bindingDeclarations(...Object.values(LAYOUTS)),
-  gridSource,
-  reduceLibSource,
-  layernormFile,
-);
+const source = familyModule(LayerNormParams, LAYOUTS, gridSource, reduceLibSource, layernormFile);
 
 function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
   return gpu.kernel({

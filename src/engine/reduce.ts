@@ -10,7 +10,6 @@ import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import reduceFile from '../../shaders/reduce.wgsl?raw';
 import {
-  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -19,7 +18,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { familyModule, uniformStruct } from '../gpu/shader';
 import type { GpuCellMask } from './cell-mask';
 import type { Arena } from './params';
 
@@ -90,13 +89,7 @@ const LAYOUTS = {
 };
 
 /** reduce.wgsl composed with its uniforms, bindings and the grid indexing and workgroup reduction libraries. */
-const reduceSource = composeShader(
-  ReduceParams.wgsl,
-  bindingDeclarations(...Object.values(LAYOUTS)),
-  gridSource,
-  reduceLibSource,
-  reduceFile,
-);
+const reduceSource = familyModule(ReduceParams, LAYOUTS, gridSource, reduceLibSource, reduceFile);
 
 function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
   return gpu.kernel({

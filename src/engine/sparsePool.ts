@@ -4,15 +4,8 @@
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import sparsepoolFile from '../../shaders/sparse_pool.wgsl?raw';
-import {
-  bindingDeclarations,
-  bindingLayout,
-  type Gpu,
-  type GpuTensor,
-  grid1d,
-  type PreparedDispatch,
-} from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { familyModule, uniformStruct } from '../gpu/shader';
 import type { GpuNeighbourMaps } from '../sparse/sites';
 
 /** rows: the rows the dispatch writes (outputs forward, inputs backward); taps: the window's size. */
@@ -40,12 +33,7 @@ const BackwardLayout = bindingLayout(
 );
 
 /** sparse_pool.wgsl composed with its uniforms and the grid indexing library. */
-const source = composeShader(
-  SparsePoolParams.wgsl,
-  bindingDeclarations(ForwardLayout, BackwardLayout),
-  gridSource,
-  sparsepoolFile,
-);
+const source = familyModule(SparsePoolParams, [ForwardLayout, BackwardLayout], gridSource, sparsepoolFile);
 
 export interface SparseMaxPoolArgs {
   maps: GpuNeighbourMaps;

@@ -10,11 +10,23 @@
  * A uniform struct is declared once in TypeScript (`uniformStruct`): its WGSL text and its typed packer both
  * come from that one declaration, so a misspelt field is a type error and the two can never disagree.
  */
-import { Params } from './runtime';
+import { type BindingLayout, bindingDeclarations, Params } from './runtime';
 
 /** Concatenates WGSL sources into one module (each part ends on a newline; order does not matter to WGSL). */
 export function composeShader(...parts: readonly string[]): string {
   return parts.map((part) => (part.endsWith('\n') ? part : `${part}\n`)).join('\n');
+}
+
+/**
+ * A kernel family's module: its uniform struct, the storage declarations of the layouts its entry points use
+ * (a list, or a record of layouts by entry point), then library and family sources.
+ */
+export function familyModule(
+  uniforms: { readonly wgsl: string },
+  layouts: readonly BindingLayout[] | Readonly<Record<string, BindingLayout>>,
+  ...sources: readonly string[]
+): string {
+  return composeShader(uniforms.wgsl, bindingDeclarations(...Object.values(layouts)), ...sources);
 }
 
 export type UniformFieldType = 'u32' | 'i32' | 'f32';

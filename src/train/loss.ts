@@ -10,7 +10,6 @@
  */
 import lossSource from '../../shaders/loss.wgsl?raw';
 import {
-  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -19,7 +18,7 @@ import {
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { familyModule, uniformStruct } from '../gpu/shader';
 
 /** Images [batch, size, size, 3] on a grid × grid of patches of patchSide²; gradScale multiplies d rec. */
 const LossParams = uniformStruct(
@@ -63,11 +62,7 @@ const LOSS_LAYOUTS = {
   loss_total: TotalLayout,
   composite: CompositeLayout,
 };
-const lossModule = composeShader(
-  LossParams.wgsl,
-  bindingDeclarations(...Object.values(LOSS_LAYOUTS)),
-  lossSource,
-);
+const lossModule = familyModule(LossParams, LOSS_LAYOUTS, lossSource);
 
 export interface SparkLossConfig {
   batch: number;

@@ -19,7 +19,6 @@ import optimSource from '../../shaders/optim.wgsl?raw';
 import type { Arena, ArenaEntry } from '../engine/params';
 import { type Segment, segmentSumSquares } from '../engine/reduce';
 import {
-  bindingDeclarations,
   bindingLayout,
   type Gpu,
   type GpuTensor,
@@ -28,7 +27,7 @@ import {
   type PreparedDispatch,
   type PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader, uniformStruct } from '../gpu/shader';
+import { familyModule, uniformStruct } from '../gpu/shader';
 
 /**
  * One step's settings. 1 − β is computed in float64 on the host (1.0 − f32(0.999) in the shader would be off
@@ -92,11 +91,7 @@ const OPTIM_LAYOUTS = {
     { prefix: 'aw_' },
   ),
 };
-const optimModule = composeShader(
-  OptimParams.wgsl,
-  bindingDeclarations(...Object.values(OPTIM_LAYOUTS)),
-  optimSource,
-);
+const optimModule = familyModule(OptimParams, OPTIM_LAYOUTS, optimSource);
 
 /** Elements per workgroup: 256 threads × 16. */
 export const OPTIM_CHUNK = 4096;
