@@ -125,6 +125,19 @@ const median = (xs) => {
 };
 
 const sides = [];
+function removeWorktrees() {
+  for (const side of sides.splice(0)) {
+    if (existsSync(side.dir))
+      execFileSync('git', ['worktree', 'remove', '--force', side.dir], { cwd: repo, stdio: 'ignore' });
+  }
+}
+// An interrupted comparison still removes its worktrees (after the running benchmark returns).
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.on(signal, () => {
+    removeWorktrees();
+    process.exit(130);
+  });
+}
 try {
   sides.push(checkout(oldRef), checkout(newRef));
   const [oldSide, newSide] = sides;
@@ -139,6 +152,7 @@ try {
       const order = i % 2 === 0 ? ['old', 'new'] : ['new', 'old'];
       for (const which of order) {
         const r = runOnce(which === 'old' ? oldSide : newSide, name);
+        console.error(`${name} ${which} run ${i + 1}/${runs}: ${r.value}`);
         samples[which].push(r.value);
         adapter = r.adapter;
       }
@@ -159,8 +173,5 @@ try {
     );
   }
 } finally {
-  for (const side of sides) {
-    if (existsSync(side.dir))
-      execFileSync('git', ['worktree', 'remove', '--force', side.dir], { cwd: repo, stdio: 'ignore' });
-  }
+  removeWorktrees();
 }
