@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { skipMessage } from '../data/image-set';
 import { createNodeGpu } from '../gpu/node';
 import { NodeCheckpointStore } from '../io/checkpoint-store-node';
+import { looksLikePth, readPthWeights } from '../io/pth/weights';
 import { readSafetensors, toFloat64Array } from '../io/safetensors';
 import { officialInitialState } from '../models/init';
 import { ENCODER_PREFIX } from '../models/official-names';
@@ -27,7 +28,10 @@ import { applyConfigJson, checkedConfig, MODEL_FLAGS } from './model-flags';
 import { PROBE_USAGE, parseProbeArgs } from './probe-args';
 import { Progress } from './progress';
 
-/** Weights from a run folder (its latest checkpoint), a training checkpoint or a plain safetensors file. */
+/**
+ * Weights from a run folder (its latest checkpoint), a training checkpoint, a plain safetensors file or a
+ * PyTorch .pth (official checkpoint, flat state dict or timm-style encoder).
+ */
 export async function readWeights(path: string): Promise<Map<string, Float32Array>> {
   let bytes: Uint8Array;
   let name = path;
@@ -40,6 +44,8 @@ export async function readWeights(path: string): Promise<Map<string, Float32Arra
   } catch (error) {
     throw new ArgsError(`Cannot read weights from ${path}: ${(error as Error).message}`);
   }
+  // A PyTorch .pth (e.g. an official *_1kpretrained_timm_style.pth encoder): read safely, names mapped.
+  if (looksLikePth(bytes)) return readPthWeights(bytes, name);
   const file = readSafetensors(bytes, name);
   if (file.metadata.format === TRAINER_CHECKPOINT_FORMAT) return readTrainerCheckpoint(bytes, name).state;
   const out = new Map<string, Float32Array>();
@@ -223,9 +229,14 @@ main(process.argv.slice(2)).then(
   (error: Error) => {
     const known =
       error instanceof ArgsError ||
-      ['ConfigError', 'NoAdapterError', 'SafetensorsError', 'CheckpointFormatError', 'StateError'].includes(
-        error.name,
-      );
+      [
+        'ConfigError',
+        'NoAdapterError',
+        'SafetensorsError',
+        'CheckpointFormatError',
+        'StateError',
+        'PthError',
+      ].includes(error.name);
     process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
     process.exit(known ? 2 : 1);
   },

@@ -2,7 +2,7 @@
  * Viewing a checkpoint without training it: an evaluation-only model (no gradients, no optimizer state,
  * parameters split over as many buffers as the adapter's binding limit asks for) is built for the
  * checkpoint's configuration, loaded, and run in eval mode on the given images under a seeded random mask.
- * Shared by the page's worker and the CLI (`npm run view`).
+ * Shared by the page's worker and the CLI (`npm run view-checkpoint`).
  *
  * What fits: every parameter tensor and the largest activation must each fit one binding, and the weights
  * must fit the viewing budget (default 2 GiB: every official SparK architecture). A model that does not is

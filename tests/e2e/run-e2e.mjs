@@ -280,6 +280,26 @@ try {
         (await page.getByTestId('dataset').inputValue()) === 'user',
         'the data choice did not switch to the added images',
       );
+      // A .pth of an architecture no preset has opens for viewing: the worker infers it from the tensor names
+      // and shapes and shows reconstructions of the added image and built-in photos, without a run.
+      await page.getByTestId('open-checkpoint').setInputFiles({
+        name: 'view-convnext-custom.pth',
+        mimeType: 'application/octet-stream',
+        buffer: readFileSync(new URL('../fixtures/pth/view-convnext-custom.pth', import.meta.url)),
+      });
+      await page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="checkpoint-view-grid"]')?.getAttribute('data-drawn') ===
+          'true',
+        null,
+        { timeout: 120_000 },
+      );
+      const viewed = await page.getByTestId('checkpoint-view-description').innerText();
+      assert(
+        /^ConvNeXt \(dims 8-16, depths 1-2\), 32 px, decoder width 16/.test(viewed),
+        `viewer: ${viewed}`,
+      );
+      console.log(`    ${viewed}`);
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );

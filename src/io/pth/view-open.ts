@@ -1,5 +1,5 @@
 /**
- * Opening a `.pth` for viewing (the page's "Open checkpoint…" and `npm run view`): the weights only, under
+ * Opening a `.pth` for viewing (the page's "Open checkpoint…" and `npm run view-checkpoint`): the weights only, under
  * the configuration the file's tensor names and shapes say (a preset, an official architecture, or one
  * inferred: ./official-read.ts configOfShapes). An encoder-only file (`*_1kpretrained_timm_style.pth`) gets
  * a freshly initialised decoder, so its reconstructions show what an untrained decoder makes of its features.

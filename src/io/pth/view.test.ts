@@ -16,8 +16,8 @@ import {
   totalStride,
   validateSparkConfig,
 } from '../../models/config';
-import { ENCODER_PREFIX, sparkState } from '../../models/official-names';
-import { type OfficialPresetName, officialPreset } from '../../models/presets';
+import { ENCODER_PREFIX, encoderState } from '../../models/official-names';
+import { type OfficialPresetName, officialPreset, preset } from '../../models/presets';
 import { randomSparkState } from '../../models/reference-fixture';
 import { createSparkModel } from '../../models/spark-model';
 import { randomMask } from '../../sparse/mask';
@@ -25,9 +25,9 @@ import { Rng } from '../../util/random';
 import { inferConfig } from './infer';
 import { configOfShapes } from './official-read';
 import { readPthBytes } from './read';
+import { flatStatePth } from './view-fixture';
 import { describeOpened, openForViewing } from './view-open';
-import { PyOrderedDict, type PyOut, TensorOut, writePth } from './write';
-import { concatChunks } from './zip-write';
+import { looksLikePth, readPthWeights } from './weights';
 
 const MANIFESTS = join(__dirname, '../../../tests/fixtures/official-manifests');
 
@@ -79,29 +79,6 @@ const spark = (backbone: BackboneConfig, o: Partial<SparkConfig> = {}): SparkCon
     ...o,
   });
 
-/** A flat state dict (the official module's tensors, as `torch.save(model.state_dict())` writes it). */
-function flatPth(config: SparkConfig, state: Map<string, Float32Array>): Uint8Array {
-  const out = new Map<string, PyOut>();
-  for (const e of sparkState(config)) {
-    const v = state.get(e.name) as Float32Array;
-    out.set(
-      e.name,
-      e.dtype === 'I64'
-        ? new TensorOut('I64', [], BigInt64Array.from([BigInt(Math.round(v[0]))]))
-        : new TensorOut('F32', e.shape, v),
-    );
-  }
-  out.set(
-    'norm_black',
-    new TensorOut(
-      'F32',
-      [1, 3, config.inputSize, config.inputSize],
-      new Float32Array(3 * config.inputSize ** 2),
-    ),
-  );
-  return concatChunks(writePth(new PyOrderedDict(out)));
-}
-
 describe('viewing a checkpoint of a non-preset architecture', () => {
   const cases: [string, SparkConfig][] = [
     [
@@ -125,7 +102,7 @@ describe('viewing a checkpoint of a non-preset architecture', () => {
       const gpu = await testGpu();
       const state = randomSparkState(config, 4);
       const values = new Map([...state].map(([k, v]) => [k, Float32Array.from(v)]));
-      const archive = await readPthBytes(flatPth(config, values), 'custom.pth');
+      const archive = await readPthBytes(flatStatePth(config, values), 'custom.pth');
       const progress: number[] = [];
       const opened = await openForViewing(archive, { onProgress: (read) => progress.push(read) });
       expect(opened.kind).toBe('flat');
@@ -192,5 +169,19 @@ describe('viewing a checkpoint of a non-preset architecture', () => {
     );
     // Every official architecture fits the default budget.
     expect(() => checkViewingFit(large, 1, { bindingBytes: 2 ** 30 })).not.toThrow();
+  });
+});
+
+describe("a .pth as weights by name (the probe's --checkpoint and --init)", () => {
+  it('an official timm-style encoder file gives exactly the encoder of its architecture under the official prefix', async () => {
+    const bytes = new Uint8Array(
+      readFileSync(join(__dirname, '../../../tests/fixtures/pth/encoder-timm-tiny.pth')),
+    );
+    expect(looksLikePth(bytes)).toBe(true);
+    const weights = await readPthWeights(bytes, 'encoder-timm-tiny.pth');
+    const tiny = encoderState(preset('tiny'));
+    expect([...weights.keys()].sort()).toEqual(tiny.map((e) => e.name).sort());
+    for (const e of tiny) expect(weights.get(e.name)?.length).toBe(e.shape.reduce((a, b) => a * b, 1));
+    expect(looksLikePth(new TextEncoder().encode('{"__metadata__":'))).toBe(false);
   });
 });
