@@ -48,7 +48,7 @@ function panel(x0, title, unit, value) {
     `<text x="${x0 + W / 2}" y="18" text-anchor="middle" font-weight="bold">${title}</text>`,
     `<rect x="${x0 + M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}" fill="none" stroke="#888"/>`,
   ];
-  for (let e = Math.ceil(log(yMin)); e <= Math.floor(log(yMax)); e++)
+  for (let e = Math.floor(log(yMin)); e <= Math.floor(log(yMax)); e++)
     for (const m of [1, 2, 5]) {
       const v = m * 10 ** e;
       if (v < yMin || v > yMax) continue;
@@ -72,9 +72,13 @@ function panel(x0, title, unit, value) {
     );
     for (const [i, [x, y]] of points.entries()) {
       out.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3" fill="${s.colour}"/>`);
+      // Points at the same x (e.g. 64 px × 2 and 32 px × 8): later labels go left of the point.
+      const sameXBefore = rows
+        .slice(0, i)
+        .some((r) => r.batch * r.size * r.size === rows[i].batch * rows[i].size * rows[i].size);
       if (s.key === 'sparse')
         out.push(
-          `<text x="${(x + 4).toFixed(1)}" y="${(y + 12).toFixed(1)}" font-size="9" fill="#444">${rows[i].size}px×${rows[i].batch}</text>`,
+          `<text x="${(sameXBefore ? x - 4 : x + 4).toFixed(1)}" y="${(y + 12).toFixed(1)}" font-size="9" fill="#444" text-anchor="${sameXBefore ? 'end' : 'start'}">${rows[i].size}px×${rows[i].batch}</text>`,
         );
     }
   }
@@ -86,10 +90,12 @@ const body = [
   ...panel(W, 'GPU memory', 'MiB (model + optimiser)', (r, k) => r[`${k}Bytes`] / MiB),
 ];
 SERIES.forEach((s, i) => {
-  const y = M.top + 12 + i * 16;
+  // Bottom right of the time panel: the series rise to the top right.
+  const y = H - M.bottom - 30 + i * 16;
+  const x = W - M.right - 150;
   body.push(
-    `<line x1="${M.left + 10}" x2="${M.left + 34}" y1="${y - 4}" y2="${y - 4}" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"/>`,
-    `<text x="${M.left + 40}" y="${y}" font-size="11">${s.name}</text>`,
+    `<line x1="${x}" x2="${x + 24}" y1="${y - 4}" y2="${y - 4}" stroke="${s.colour}" stroke-width="2" stroke-dasharray="${s.dash}"/>`,
+    `<text x="${x + 30}" y="${y}" font-size="11">${s.name}</text>`,
   );
 });
 const adapter = rows[0].adapter.replace(/&/g, '&amp;').replace(/</g, '&lt;');

@@ -37,6 +37,8 @@ export async function runInPage(
   const server = await createServer({
     root: ROOT,
     configFile: join(ROOT, 'vite.config.ts'),
+    // Inside this checkout (.vite/ is ignored): node_modules may be shared with other checkouts.
+    cacheDir: join(ROOT, '.vite/bench-page'),
     logLevel: 'warn',
     server: { host: '127.0.0.1', port: 4327, strictPort: false, hmr: false },
     // Pre-bundled before the page loads, so that Vite never reloads the page mid-benchmark.

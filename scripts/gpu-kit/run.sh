@@ -65,5 +65,5 @@ fi
 
 if command -v python3 >/dev/null 2>&1; then
   echo "== PyTorch CUDA fp32 matmul (if present)" >&2
-  timeout 30 python3 "$KIT/torch_matmul.py" || true
+  timeout 25 python3 "$KIT/torch_matmul.py" || true
 fi
