@@ -121,7 +121,10 @@ async function main(argv: string[]): Promise<number> {
     pretrained * args.pretrainSteps +
     args.arms.length *
       (featureBatches(probe.train.count) + featureBatches(probe.test.count) + args.protocols.length) +
-    (args.control ? args.protocols.length : 0);
+    (args.control ? args.protocols.length : 0) +
+    (args.protocols.includes('finetune')
+      ? (args.arms.length + (args.control ? 1 : 0)) * args.finetuneSteps
+      : 0);
   const bar = new Progress({ total, json: args.json });
   sink = bar;
   let done = 0;
@@ -156,6 +159,12 @@ async function main(argv: string[]): Promise<number> {
       pool: args.pool,
       knn: { k: args.knnK, temperature: args.knnTemperature, standardize: !args.knnRaw },
       linear: { epochs: args.linearEpochs, lr: args.linearLr, batch: args.linearBatch, weightDecay: 0 },
+      finetune: {
+        steps: args.finetuneSteps,
+        batch: args.finetuneBatch,
+        layerDecay: args.layerDecay,
+        lr: args.finetuneLr,
+      },
     },
     onEvent: (event) => {
       switch (event.type) {
@@ -185,6 +194,12 @@ async function main(argv: string[]): Promise<number> {
           if (!json) bar.update(done);
           else if (event.done === event.total)
             write({ event: 'features', arm: event.arm, split: event.split, images: event.total });
+          break;
+        case 'finetune':
+          done++;
+          if (!json) bar.update(done, { phase: `fine-tune ${event.arm}` });
+          else if (event.step % 10 === 0 || event.step === event.steps)
+            write({ event: 'finetune', arm: event.arm, step: event.step, steps: event.steps });
           break;
         case 'result':
         case 'control':
