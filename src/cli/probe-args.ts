@@ -3,7 +3,7 @@
  * "did you mean" for typos), including every model option (./model-flags.ts).
  */
 import { ARMS, type ArmName, PROTOCOLS, type ProtocolName } from '../probe/run';
-import { ArgsError } from './args';
+import { ArgsError, suggestFlag } from './flag-common';
 import { MODEL_FLAGS } from './model-flags';
 
 /**
@@ -122,30 +122,6 @@ const FLAGS: Record<string, Kind> = {
 };
 for (const f of MODEL_FLAGS) FLAGS[f.flag] = 'string';
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length];
-}
-
-function suggestion(name: string): string {
-  let best = '';
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const flag of Object.keys(FLAGS)) {
-    const d = distance(name, flag);
-    if (d < bestDistance) [best, bestDistance] = [flag, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean --${best}?` : '';
-}
-
 function list<T extends string>(flag: string, text: string, known: readonly T[]): T[] {
   const items = text.split(',').map((s) => s.trim());
   for (const item of items)
@@ -167,7 +143,9 @@ export function parseProbeArgs(argv: readonly string[], presets?: readonly strin
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const kind = FLAGS[name];
     if (!kind)
-      throw new ArgsError(`Unknown option --${name}.${suggestion(name)} Run with --help for the list.`);
+      throw new ArgsError(
+        `Unknown option --${name}.${suggestFlag(name, Object.keys(FLAGS))} Run with --help for the list.`,
+      );
     if (raw.has(name)) throw new ArgsError(`--${name} is given twice; keep one.`);
     if (kind === 'flag') {
       if (eq >= 0) throw new ArgsError(`--${name} is a switch and takes no value.`);
