@@ -8,8 +8,8 @@ import { MODEL_FLAGS } from './model-flags';
 
 /**
  * Probe images used by default: the first 2,500 probe-train and 500 probe-test images. k-NN needs a bank of
- * a few hundred images per class (random-init k-NN on the tiny preset: 45 % with 500, 52 % with 2,500;
- * docs/PROBE.md); feature extraction costs ~0.05–0.3 s per image on the software adapter (idle or shared
+ * a few hundred images per class (random-init k-NN on the tiny preset, all scales standardised: 47.5 % with 500,
+ * 52 % with 2,500; docs/PROBE.md); feature extraction costs ~0.05–0.3 s per image on the software adapter (idle or shared
  * machine), so the whole split (9,000 / 1,000 for Fashion-MNIST) is an explicit choice.
  */
 export const DEFAULT_PROBE_TRAIN = 2500;
