@@ -14,18 +14,9 @@
 const LANES: u32 = 4u;
 const CH: u32 = 64u;
 
-struct Params {
-  rows: u32,
-  channels: u32,
-  rows_per_chunk: u32,
-  chunks: u32,
-  eps: f32,
-  momentum: f32,
-  // 1 when a row mask is bound (the dense zero-masked baseline); otherwise the mask binding is a dummy.
-  has_mask: u32,
-}
-
-@group(1) @binding(0) var<uniform> params: Params;
+// BatchNormParams is declared in src/engine/batchnorm.ts; has_mask is 1 when a row mask is bound (the dense
+// zero-masked baseline), otherwise the mask binding holds a buffer the kernel does not read.
+@group(1) @binding(0) var<uniform> params: BatchNormParams;
 
 // The mask binding is always bound (a dummy when there is none) so every entry point has fixed bindings.
 fn row_counts(mask_value: f32) -> bool {

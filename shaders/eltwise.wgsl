@@ -6,16 +6,10 @@
 //   relu/relu6/gelu:            out = f(a)
 //   relu_backward etc.:         out = b * f'(a)   (a = the forward input, b = dy)
 
-struct Params {
-  n: u32,
-  alpha: f32,
-  beta: f32,
-}
-
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: EltwiseParams;  // declared in src/engine/eltwise.ts
 
 // erf with |error| < 1.2e-7 (Numerical Recipes' erfc Chebyshev fit): float32 round-off dominates, so GELU
 // matches PyTorch's exact-erf nn.GELU to float precision. tanh-GELU would differ by up to ~1e-3.

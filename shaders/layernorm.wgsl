@@ -6,15 +6,7 @@
 //   param_grad_partial: 64 channels × 4 row lanes per workgroup over a chunk of rows: Σ dy·x̂, Σ dy.
 //   param_grad_reduce:  one thread per channel sums the chunks in order; dγ, dβ accumulate (+=).
 
-struct Params {
-  rows: u32,
-  channels: u32,
-  rows_per_chunk: u32,
-  chunks: u32,
-  eps: f32,
-}
-
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: LayerNormParams;  // declared in src/engine/layernorm.ts
 
 const WG: u32 = 64u;
 

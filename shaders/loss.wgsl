@@ -12,16 +12,6 @@
 //   composite     visible pixels from x; masked ones = rec·σ + μ (the prediction de-normalised with the true
 //                 patch statistics), or rec itself without normalisation.
 
-struct LossParams {
-  batch: u32,
-  size: u32,
-  grid: u32,
-  patch_side: u32,
-  normalize: u32,
-  masked_only: u32,
-  grad_scale: f32,
-}
-
 // The statistics buffer: [0] = loss, [1] = Σ w, padding to STATS_OFFSET floats (so the loss is a bindable
 // 256-byte-aligned view), then (μ, σ, ℓ, w) per patch. Every entry point uses a prefix of the bindings (the
 // runtime numbers buffers by position), so binding 3 is the mask for patch_stats and the statistics for
@@ -32,7 +22,7 @@ struct LossParams {
 @group(0) @binding(3) var<storage, read> mask: array<u32>;
 @group(0) @binding(3) var<storage, read> stats: array<f32>;
 @group(0) @binding(4) var<storage, read> composite_mask: array<u32>;
-@group(1) @binding(0) var<uniform> p: LossParams;
+@group(1) @binding(0) var<uniform> p: LossParams;  // declared in src/train/loss.ts
 
 const STATS_OFFSET = 64u;
 

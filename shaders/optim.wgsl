@@ -17,24 +17,7 @@
 // Gradients are read, never modified (the official LAMB divides p.grad in place; nothing reads it after).
 // bc1/bc2 are 1 − β^step per parameter group (decay, no decay), computed on the host.
 
-struct OptimParams {
-  lr: f32,
-  weight_decay: f32,
-  beta1: f32,
-  beta2: f32,
-  // 1 − β computed in float64 on the host: 1.0 − f32(0.999) would be off by 1.3e-5 relative.
-  one_minus_beta1: f32,
-  one_minus_beta2: f32,
-  eps: f32,
-  max_grad_norm: f32,
-  bc1_decay: f32,
-  bc2_decay: f32,
-  bc1_plain: f32,
-  bc2_plain: f32,
-  segment_count: u32,
-  chunk_count: u32,
-}
-
+// OptimParams is declared in src/train/optim.ts.
 @group(1) @binding(0) var<uniform> p: OptimParams;
 
 // lamb_moments bindings.

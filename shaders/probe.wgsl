@@ -9,21 +9,10 @@
 //   xent_backward:    dlogits[row, k] = scale · (softmax(z)_k − [k = y])   (scale = 1/rows for a mean loss)
 //   xent_summary:     one workgroup, fixed order: summary = (Σ loss / rows, Σ correct) over stats
 
-struct Params {
-  // gap: batch, hw (positions per image), channels, stride (floats per output row), offset (first column).
-  // xent: batch = rows, channels = classes; scale = the gradient factor.
-  batch: u32,
-  hw: u32,
-  channels: u32,
-  stride: u32,
-  offset: u32,
-  scale: f32,
-}
-
 @group(0) @binding(0) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: ProbeParams;  // declared in src/engine/probe.ts
 
 fn linear_id(wid: vec3u, lid: vec3u, nwg: vec3u) -> u32 {
   return (wid.y * nwg.x + wid.x) * 256u + lid.x;

@@ -14,27 +14,15 @@
 //     segment_totals:        one thread per segment sums its chunks in order → out[segment]
 //     global_total:          one workgroup sums out[0 .. segments) → out[segments], √ → out[segments + 1]
 
-struct Params {
-  n: u32,
-  cols: u32,
-  rows_per_block: u32,
-  count: u32,
-  accumulate: u32,
-  // Column sums with a mask: row r is pixel (b, y, x) of a [B, height, width] map, weighted by
-  // mask[b, y / cell_h, x / cell_w] (MASK_MODE 1: u32 flags, 2: f32 values as bit patterns).
-  height: u32,
-  width: u32,
-  grid_h: u32,
-  grid_w: u32,
-  cell_h: u32,
-  cell_w: u32,
-}
+// ReduceParams is declared in src/engine/reduce.ts. Column sums with a mask: row r is pixel (b, y, x) of a
+// [B, height, width] map, weighted by mask[b, y / cell_h, x / cell_w] (MASK_MODE 1: u32 flags, 2: f32 values
+// as bit patterns).
 
 override MASK_MODE: u32 = 0u;
 
 @group(0) @binding(0) var<storage, read_write> dst: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: ReduceParams;
 
 // Tree sum over the 256 invocations of a workgroup (shaders/lib/reduce.wgsl), in a fixed pairing order. Must
 // be called in uniform control flow; every invocation gets the total.

@@ -7,19 +7,11 @@
 //   token_partials         partial[slice, c] = Σ_{masked pixels of slice} d_out[pixel, c]
 // The token gradient's slices are then reduced in fixed order (shaders/slice_reduce.wgsl): no atomics.
 
-struct ScatterParams {
-  pixels: u32,
-  channels: u32,
-  rows_per_slice: u32,
-  use_token: u32,
-  accumulate: u32,
-}
-
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
 @group(0) @binding(2) var<storage, read> pixel_rows: array<i32>;
 @group(0) @binding(3) var<storage, read> token: array<f32>;
-@group(1) @binding(0) var<uniform> p: ScatterParams;
+@group(1) @binding(0) var<uniform> p: ScatterParams;  // declared in src/engine/densify.ts
 
 @compute @workgroup_size(256)
 fn densify_forward(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {

@@ -9,20 +9,7 @@
 // a bias dBias[c] += Σ_s P[s, T, c] (a second reduce over the bias row): no dummy output when there is none.
 // Row positions are packed as b << 20 | y << 10 | x (images up to 1024×1024, batches up to 4096).
 
-struct Params {
-  rows: u32,
-  channels: u32,
-  kernel: u32,
-  padding: u32,
-  height: u32,
-  width: u32,
-  flip: u32,
-  has_bias: u32,
-  k_per_split: u32,
-  splits: u32,
-}
-
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: SparseDepthwiseParams;  // declared in src/engine/sparseConv.ts
 
 // Index into the grid index of the neighbour of `pos` through tap t, or −1 outside the image.
 fn neighbour_cell(pos: u32, t: u32) -> i32 {

@@ -5,13 +5,7 @@
 // Backward is gather-only: input row i, channel c sums dy[o, c] over the taps t whose output o = tmap[i, t]
 // picked tap t.
 
-struct Params {
-  rows: u32,
-  channels: u32,
-  taps: u32,
-}
-
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: SparsePoolParams;  // declared in src/engine/sparsePool.ts
 
 @group(0) @binding(0) var<storage, read_write> fw_y: array<f32>;
 @group(0) @binding(1) var<storage, read_write> fw_argmax: array<u32>;

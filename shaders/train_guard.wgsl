@@ -8,14 +8,7 @@
 //                  health[0] = health[0] & finite(loss[0]) & finite(grad_stats[norm_index])
 //   guarded_copy:  dst = src where health[0] == 1 (vec4 per thread, n4 = floats / 4)
 
-struct HealthParams {
-  check_previous: u32,
-  norm_index: u32,
-}
-
-struct CopyParams {
-  n4: u32,
-}
+// HealthParams and CopyParams are declared in src/train/trainer-guard.ts.
 
 @group(0) @binding(0) var<storage, read_write> health_out: array<u32>;
 @group(0) @binding(1) var<storage, read> loss: array<f32>;

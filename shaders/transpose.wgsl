@@ -5,14 +5,9 @@
 // writes along out's rows. The tile row stride is 33 so that the column-wise reads of the second phase
 // fall in different banks.
 
-struct Params {
-  rows: u32,
-  cols: u32,
-}
-
 @group(0) @binding(0) var<storage, read_write> out: array<f32>;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(1) @binding(0) var<uniform> params: Params;
+@group(1) @binding(0) var<uniform> params: TransposeParams;  // declared in src/engine/transpose.ts
 
 const TILE: u32 = 32u;
 const STEP: u32 = 8u;

@@ -34,7 +34,7 @@ describe('parseTrainArgs', () => {
 
   it('fills defaults, accepts --flag=value and every override', () => {
     const a = parse(
-      '--data=photos --seed=7 --batch 16 --lr 2e-4 --mask-ratio 0.75 --image-size 64 --optimizer adamw --crop native --log-every 5 --checkpoint-every 0 --grid-every 50 --held-out 8',
+      '--data=photos --seed=7 --batch 16 --lr 2e-4 --mask-ratio 0.75 --drop-path 0.1 --image-size 64 --optimizer adamw --crop native --log-every 5 --checkpoint-every 0 --grid-every 50 --held-out 8',
     );
     expect(a).toMatchObject({
       preset: 'tiny',
@@ -45,6 +45,7 @@ describe('parseTrainArgs', () => {
       batch: 16,
       lr: 2e-4,
       maskRatio: 0.75,
+      dropPath: 0.1,
       imageSize: 64,
       optimizer: 'adamw',
       crop: 'native',
@@ -86,6 +87,7 @@ describe('parseTrainArgs', () => {
       '--crop applies to photos and folders; Fashion-MNIST images are padded or resized whole.',
     ],
     ['--mask-ratio 1', '--mask-ratio must be at least 0 and below 1 (some cells must stay visible), not 1.'],
+    ['--drop-path 1', '--drop-path must be at least 0 and below 1 (0 = off), not 1.'],
     ['--lr 0', '--lr must be a positive number, not 0.'],
     ['--batch 1', '--batch must be at least 2: BatchNorm needs more than one image per step (got 1).'],
     ['--resume', '--resume needs --out DIR: the folder whose last checkpoint to continue from.'],

@@ -23,6 +23,8 @@ export interface TrainArgs {
   batch?: number;
   lr?: number;
   maskRatio?: number;
+  /** Drop-path (stochastic depth) rate of the last residual block; 0 = off. */
+  dropPath?: number;
   imageSize?: number;
   optimizer?: 'lamb' | 'adamw';
   crop?: 'random-resized' | 'native';
@@ -58,6 +60,8 @@ export const TRAIN_USAGE = `Usage: npm run train -- [options]
   --batch N              images per step (at least 2: BatchNorm needs a batch)
   --lr X                 base learning rate
   --mask-ratio X         fraction of mask cells hidden, in [0, 1)
+  --drop-path X          stochastic depth of the last residual block, in [0, 1) (0 = off; official presets
+                         use the official code's rate)
   --image-size N         input side in pixels
   --optimizer NAME       lamb (default) or adamw
   --crop MODE            random-resized (default) or native (photos and folders)
@@ -87,6 +91,7 @@ const FLAGS: Record<string, { key: keyof TrainArgs; kind: Kind }> = {
   batch: { key: 'batch', kind: 'positive-int' },
   lr: { key: 'lr', kind: 'number' },
   'mask-ratio': { key: 'maskRatio', kind: 'number' },
+  'drop-path': { key: 'dropPath', kind: 'number' },
   'image-size': { key: 'imageSize', kind: 'positive-int' },
   optimizer: { key: 'optimizer', kind: 'string' },
   crop: { key: 'crop', kind: 'string' },
@@ -196,6 +201,9 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
       `--mask-ratio must be at least 0 and below 1 (some cells must stay visible), not ${maskRatio}.`,
     );
   }
+  const dropPath = raw.dropPath as number | undefined;
+  if (dropPath !== undefined && !(dropPath >= 0 && dropPath < 1))
+    throw new ArgsError(`--drop-path must be at least 0 and below 1 (0 = off), not ${dropPath}.`);
   const lr = raw.lr as number | undefined;
   if (lr !== undefined && !(lr > 0)) throw new ArgsError(`--lr must be a positive number, not ${lr}.`);
   const batch = raw.batch as number | undefined;
@@ -230,6 +238,7 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
     batch,
     lr,
     maskRatio,
+    dropPath,
     imageSize: raw.imageSize as number | undefined,
     optimizer: optimizer as TrainArgs['optimizer'],
     crop: crop as TrainArgs['crop'],

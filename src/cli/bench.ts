@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- NAME [args]`: runs bench/NAME.ts on the Node adapter (Dawn). Each benchmark prints one
- * JSON object per line; this entry only finds the adapter and the module.
+ * `npm run bench -- NAME [args]`: runs bench/NAME.ts on the Node adapter (Dawn), or in headless Chromium's
+ * bench page (bench/page) for in-browser benchmarks and with `--page`. Each benchmark prints one JSON object
+ * per line; this entry only finds the adapter and the module.
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -18,6 +19,16 @@ if (!name || !available.includes(name)) {
 }
 const modulePath = join(benchDir, `${name}.ts`);
 if (!existsSync(modulePath)) throw new Error(`missing ${modulePath}`);
+// In-browser benchmarks (bench/page): `runsInPage` ones always, any other one with --page.
+const pageModule = (await import(modulePath)) as { runsInPage?: boolean };
+if (pageModule.runsInPage || args.includes('--page')) {
+  const { runInPage } = await import('../../bench/page/launch');
+  await runInPage(
+    name,
+    args.filter((a) => a !== '--page'),
+  );
+  process.exit(0);
+}
 const gpu = await createNodeGpu('bench');
 if (gpu.summary.isSoftware) {
   console.error(

@@ -163,6 +163,16 @@ export const MODEL_FLAGS: ModelFlagSpec[] = [
     },
   },
   {
+    flag: 'drop-path',
+    help: 'stochastic depth rate of the last residual block (0 = off), in [0, 1)',
+    apply: (c, t) => {
+      const v = Number(t);
+      if (t.trim() === '' || !(v >= 0 && v < 1))
+        throw new ArgsError(`--drop-path must be at least 0 and below 1 (0 = off), not "${t}".`);
+      c.dropPathRate = v;
+    },
+  },
+  {
     flag: 'image-size',
     help: 'input side in pixels',
     apply: (c, t) => {
@@ -182,6 +192,7 @@ const CONFIG_KEYS = new Set([
   'maskToken',
   'lossTarget',
   'lossOn',
+  'dropPathRate',
 ]);
 
 /** Merges a --config JSON object (any subset of SparkConfig; `backbone` merged key by key) onto `config`. */

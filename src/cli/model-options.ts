@@ -6,6 +6,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { NodeCheckpointStore } from '../io/checkpoint-store-node';
+import { looksLikePth, readPthWeights } from '../io/pth/weights';
 import { readSafetensors, toFloat64Array } from '../io/safetensors';
 import type { SparkConfig } from '../models/config';
 import { officialInitialState } from '../models/init';
@@ -33,7 +34,10 @@ export async function modelConfig(
   return checkedConfig(config);
 }
 
-/** Weights from a run folder (its latest checkpoint), a training checkpoint or a plain safetensors file. */
+/**
+ * Weights from a run folder (its latest checkpoint), a training checkpoint, a plain safetensors file or a
+ * PyTorch .pth (official checkpoint, flat state dict or timm-style encoder).
+ */
 export async function readWeights(path: string): Promise<Map<string, Float32Array>> {
   let bytes: Uint8Array;
   let name = path;
@@ -46,6 +50,8 @@ export async function readWeights(path: string): Promise<Map<string, Float32Arra
   } catch (error) {
     throw new ArgsError(`Cannot read weights from ${path}: ${(error as Error).message}`);
   }
+  // A PyTorch .pth (e.g. an official *_1kpretrained_timm_style.pth encoder): read safely, names mapped.
+  if (looksLikePth(bytes)) return readPthWeights(bytes, name);
   const file = readSafetensors(bytes, name);
   if (file.metadata.format === TRAINER_CHECKPOINT_FORMAT) return readTrainerCheckpoint(bytes, name).state;
   const out = new Map<string, Float32Array>();

@@ -175,9 +175,14 @@ main(process.argv.slice(2)).then(
   (error: Error) => {
     const known =
       error instanceof ArgsError ||
-      ['ConfigError', 'NoAdapterError', 'SafetensorsError', 'CheckpointFormatError', 'StateError'].includes(
-        error.name,
-      );
+      [
+        'ConfigError',
+        'NoAdapterError',
+        'SafetensorsError',
+        'CheckpointFormatError',
+        'StateError',
+        'PthError',
+      ].includes(error.name);
     process.stderr.write(`${known ? error.message : (error.stack ?? error.message)}\n`);
     process.exit(known ? 2 : 1);
   },

@@ -65,6 +65,8 @@ export function resumeOverrides(args: TrainArgs, saved: SavedRun): string[] {
     ignored('--optimizer', args.optimizer, progress.hyper?.optimizer, 'optimiser');
   if (args.maskRatio !== undefined && args.maskRatio !== config.maskRatio)
     ignored('--mask-ratio', args.maskRatio, config.maskRatio, 'mask ratio');
+  if (args.dropPath !== undefined && args.dropPath !== (config.dropPathRate ?? 0))
+    ignored('--drop-path', args.dropPath, config.dropPathRate ?? 0, 'drop-path rate');
   if (args.seed !== progress.seed)
     out.push(
       `--seed ${args.seed} is ignored: the resumed run keeps its saved seed ${progress.seed}, so its data ` +

@@ -58,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
   const name = args.preset as PresetName;
   const config = await modelConfig(preset(name), args.config, args.model);
   if (args.maskRatio !== undefined) config.maskRatio = args.maskRatio;
+  if (args.dropPath !== undefined) config.dropPathRate = args.dropPath;
   if (args.imageSize !== undefined) config.inputSize = args.imageSize;
   checkedConfig(config);
   const defaults = PRESET_TRAINING[name];

@@ -9,11 +9,29 @@
 import batchnormFile from '../../shaders/batchnorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type Params,
+  PreparedSequence,
+} from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-/** batchnorm.wgsl composed with the grid indexing and workgroup reduction libraries. */
-const source = composeShader(gridSource, reduceLibSource, batchnormFile);
+/** Statistics walk `chunks` chunks of `rowsPerChunk` rows; hasMask says whether a row mask is bound. */
+const BatchNormParams = uniformStruct('BatchNormParams', {
+  rows: 'u32',
+  channels: 'u32',
+  rowsPerChunk: 'u32',
+  chunks: 'u32',
+  eps: 'f32',
+  momentum: 'f32',
+  hasMask: 'u32',
+});
+
+/** batchnorm.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
+const source = composeShader(BatchNormParams.wgsl, gridSource, reduceLibSource, batchnormFile);
 
 export interface BatchNormShape {
   rows: number;
@@ -65,18 +83,82 @@ function check(label: string, shape: BatchNormShape, tensors: Record<string, [Gp
 }
 
 function params(shape: BatchNormShape): Params {
-  return new Params()
-    .u32(shape.rows)
-    .u32(shape.channels)
-    .u32(ROWS_PER_CHUNK)
-    .u32(Math.ceil(shape.rows / ROWS_PER_CHUNK))
-    .f32(shape.eps ?? 1e-5)
-    .f32(shape.momentum ?? 0.1)
-    .u32(shape.rowMask ? 1 : 0);
+  return BatchNormParams.pack({
+    rows: shape.rows,
+    channels: shape.channels,
+    rowsPerChunk: ROWS_PER_CHUNK,
+    chunks: Math.ceil(shape.rows / ROWS_PER_CHUNK),
+    eps: shape.eps ?? 1e-5,
+    momentum: shape.momentum ?? 0.1,
+    hasMask: shape.rowMask !== undefined,
+  });
 }
 
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `batchnorm.${entryPoint}`, code: source, entryPoint });
+/**
+ * One layout per entry point of shaders/batchnorm.wgsl (their outputs differ). `mask` is the [R] 0/1 row
+ * mask, or the zeros buffer when there is none (has_mask = 0).
+ */
+const LAYOUTS = {
+  stats_partial: bindingLayout('batchnorm.stats_partial', {
+    partials: 'write', // [chunks, C, 3] Welford (count, mean, M2) per chunk of rows
+    x: 'read', // [R, C]
+    mask: 'read',
+  }),
+  stats_finalize: bindingLayout('batchnorm.stats_finalize', {
+    saved: 'write', // [3, C] mean, 1/σ, count
+    runningMean: 'write', // [C] updated in place
+    runningVar: 'write', // [C] updated in place
+    partials: 'read', // [chunks, C, 3]
+  }),
+  normalize: bindingLayout('batchnorm.normalize', {
+    y: 'write', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [3, C]
+    gamma: 'read', // [C]
+    beta: 'read', // [C]
+    mask: 'read',
+  }),
+  normalize_eval: bindingLayout('batchnorm.normalize_eval', {
+    y: 'write', // [R, C]
+    x: 'read', // [R, C]
+    runningMean: 'read', // [C]
+    runningVar: 'read', // [C]
+    gamma: 'read', // [C]
+    beta: 'read', // [C]
+    mask: 'read',
+  }),
+  grad_partial: bindingLayout('batchnorm.grad_partial', {
+    partials: 'write', // [chunks, C, 2] Σ dy and Σ dy·(x − μ) per chunk of rows
+    dy: 'read', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [3, C]
+    mask: 'read',
+  }),
+  grad_finalize: bindingLayout('batchnorm.grad_finalize', {
+    sums: 'write', // [2, C] the totals, for grad_input
+    dGamma: 'write', // [C] accumulated
+    dBeta: 'write', // [C] accumulated
+    partials: 'read', // [chunks, C, 2]
+    saved: 'read', // [3, C]
+  }),
+  grad_input: bindingLayout('batchnorm.grad_input', {
+    dx: 'write', // [R, C] written
+    dy: 'read', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [3, C]
+    sums: 'read', // [2, C]
+    gamma: 'read', // [C]
+    mask: 'read',
+  }),
+};
+
+function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
+  return gpu.kernel({
+    label: `batchnorm.${entryPoint}`,
+    code: source,
+    entryPoint,
+    layout: LAYOUTS[entryPoint],
+  });
 }
 
 /** The per-layer tensor the training forward fills for the backward ([3·C]). */
@@ -103,7 +185,7 @@ export function batchNormTrain(gpu: Gpu, args: BatchNormForwardArgs): PreparedSe
     throw new RangeError('batchNormTrain: training BatchNorm needs more than one value per channel.');
   const chunks = Math.ceil(rows / ROWS_PER_CHUNK);
   const partials = gpu.tensor('bn.partials', [chunks, channels, 3]);
-  const mask = args.rowMask ?? args.x;
+  const mask = args.rowMask ?? gpu.absentInput;
   const p = params(args);
   const dispatches = [
     gpu.prepare({
@@ -151,7 +233,7 @@ export function batchNormEval(
       args.runningVar,
       args.gamma,
       args.beta,
-      args.rowMask ?? args.x,
+      args.rowMask ?? gpu.absentInput,
     ],
     params: params(args),
     workgroups: grid1d(Math.ceil((rows * channels) / 256)),
@@ -174,7 +256,7 @@ export function batchNormBackward(gpu: Gpu, args: BatchNormBackwardArgs): Prepar
   const chunks = Math.ceil(rows / ROWS_PER_CHUNK);
   const partials = gpu.tensor('bn.grad_partials', [chunks, channels, 2]);
   const sums = gpu.tensor('bn.grad_sums', [2, channels]);
-  const mask = args.rowMask ?? args.x;
+  const mask = args.rowMask ?? gpu.absentInput;
   const p = params(args);
   const dispatches = [
     gpu.prepare({

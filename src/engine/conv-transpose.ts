@@ -159,7 +159,7 @@ export function convTransposeBackwardWeight(
     count,
     slices,
     uniforms: { ...baseUniforms(s, outH, outW), rowsPerSlice, slices },
-    buffers: (out) => [out, x, absentBinding(gpu), dy],
+    buffers: (out) => [out, x, absentBinding(gpu), dy, absentBinding(gpu)],
     workgroups: (n) => [Math.ceil(s.inC / tile.tileM), Math.ceil(s.outC / tile.tileN), taps * n],
   });
 }

@@ -17,6 +17,7 @@ import transposeGradWeightSource from '../../shaders/conv/transpose_grad_weight.
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import operandsSource from '../../shaders/lib/operands.wgsl?raw';
 import {
+  bindingLayout,
   type DispatchSpec,
   type Encodable,
   type Gpu,
@@ -168,6 +169,18 @@ const CONV_GEMM_OPS = {
 
 export type ConvGemmOp = keyof typeof CONV_GEMM_OPS;
 
+/**
+ * The conv family's bind-group layout (shaders/conv/conv.wgsl): every dense conv GEMM op (forward, dX phases,
+ * dW, transposed-conv dW) and the depthwise kernels.
+ */
+export const ConvLayout = bindingLayout('conv', {
+  out: 'write', // y, dx, dW, or split-K partials
+  lhs: 'read', // GEMM A source, vec4s: x (dy for dX)
+  mask: 'read', // [B, gh, gw] cell mask, or the zeros buffer (MASK_MODE 0)
+  rhs: 'read', // GEMM B source, vec4s: the weight (dy for dW)
+  bias: 'read', // [Cout], or the zeros buffer (has_bias 0, and every backward)
+});
+
 const convGemmFamily = [ConvParams.wgsl, convFamilySource, im2colSource];
 
 export function convKernel(
@@ -184,6 +197,7 @@ export function convKernel(
   return gemmKernel(gpu, {
     label: `conv2d.${op}`,
     family: convGemmFamily,
+    layout: ConvLayout,
     op: source,
     tile: options.tile,
     vec: options.vec,
@@ -206,6 +220,7 @@ function depthwiseKernel(gpu: Gpu, entryPoint: string, mask?: GpuCellMask): Kern
     label: `conv2d.${entryPoint}`,
     code: depthwiseModule,
     entryPoint,
+    layout: ConvLayout,
     constants: { MASK_MODE: maskMode(mask) },
   });
 }
@@ -393,7 +408,7 @@ export function conv2dBackwardInput(
   if (shape.depthwise) {
     return prepareConv(gpu, {
       kernel: depthwiseKernel(gpu, 'dw_grad_input', mask),
-      buffers: [dx, dy, mask?.tensor ?? absentBinding(gpu), weight],
+      buffers: [dx, dy, mask?.tensor ?? absentBinding(gpu), weight, absentBinding(gpu)],
       params: convParams({ ...baseUniforms(shape, outH, outW), mask, accumulate: options.accumulate }),
       workgroups: grid1d(Math.ceil((shape.batch * shape.inH * shape.inW * shape.inC) / 256)),
     });
@@ -439,7 +454,7 @@ export function conv2dBackwardWeight(
   const { mask } = options;
   const pixels = shape.batch * outH * outW;
   const count = weightLength(shape);
-  const buffers = (out: GpuTensor) => [out, x, mask?.tensor ?? absentBinding(gpu), dy];
+  const buffers = (out: GpuTensor) => [out, x, mask?.tensor ?? absentBinding(gpu), dy, absentBinding(gpu)];
   const base = baseUniforms(shape, outH, outW);
   if (shape.depthwise) {
     const groups = Math.ceil(count / 64);

@@ -7,18 +7,27 @@
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import scatterFile from '../../shaders/scatter.wgsl?raw';
 import {
+  bindingLayout,
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import { absentBinding, chooseSlices, reduceSlices } from './gemm';
 
-/** scatter.wgsl composed with the grid indexing library. */
-const scatterSource = composeShader(gridSource, scatterFile);
+/** pixels = B·H·W; rowsPerSlice: pixels per token-gradient slice; useToken: masked pixels take the token. */
+const ScatterParams = uniformStruct('ScatterParams', {
+  pixels: 'u32',
+  channels: 'u32',
+  rowsPerSlice: 'u32',
+  useToken: 'u32',
+  accumulate: 'u32',
+});
+
+/** scatter.wgsl composed with its uniforms and the grid indexing library. */
+const scatterSource = composeShader(ScatterParams.wgsl, gridSource, scatterFile);
 
 export interface DensifyDims {
   batch: number;
@@ -27,8 +36,22 @@ export interface DensifyDims {
   channels: number;
 }
 
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `scatter.${entryPoint}`, code: scatterSource, entryPoint });
+const ForwardLayout = bindingLayout('scatter.forward', {
+  out: 'write', // [B, H, W, C] dense
+  rows: 'read', // [N_active, C] compacted
+  gridIndex: 'read', // [B, H, W] i32 row of each pixel, −1 masked
+  token: 'read', // [C] the mask token, or the zeros buffer when use_token = 0
+});
+/** densify_backward_rows and token_partials: a gradient gathered from the dense map. */
+const BackwardLayout = bindingLayout('scatter.backward', {
+  out: 'write', // d rows [N_active, C], or token partials [slices, C]
+  dOut: 'read', // [B, H, W, C]
+  gridIndex: 'read', // [B, H, W] i32
+});
+
+function kernel(gpu: Gpu, entryPoint: 'densify_forward' | 'densify_backward_rows' | 'token_partials') {
+  const layout = entryPoint === 'densify_forward' ? ForwardLayout : BackwardLayout;
+  return gpu.kernel({ label: `scatter.${entryPoint}`, code: scatterSource, entryPoint, layout });
 }
 
 function params(
@@ -38,12 +61,7 @@ function params(
   useToken: boolean,
   accumulate: boolean,
 ) {
-  return new Params()
-    .u32(pixels)
-    .u32(channels)
-    .u32(rowsPerSlice)
-    .u32(useToken ? 1 : 0)
-    .u32(accumulate ? 1 : 0);
+  return ScatterParams.pack({ pixels, channels, rowsPerSlice, useToken, accumulate });
 }
 
 function check(

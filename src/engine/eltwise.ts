@@ -1,10 +1,24 @@
 import eltwiseFile from '../../shaders/eltwise.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-/** eltwise.wgsl composed with the grid indexing library. */
-const eltwiseSource = composeShader(gridSource, eltwiseFile);
+/** n elements; alpha, beta the factors of scale_add (1 elsewhere, unused). */
+const EltwiseParams = uniformStruct(
+  'EltwiseParams',
+  { n: 'u32', alpha: 'f32', beta: 'f32' },
+  { alpha: 1, beta: 1 },
+);
+
+/** Every elementwise entry point: one output and up to two inputs (unary forwards leave `b` absent). */
+const EltwiseLayout = bindingLayout('eltwise', {
+  out: 'write', // the result
+  a: 'read', // the first operand, or the forward input x of an activation
+  b: 'read', // the second operand, dy of an activation's backward, or the zeros buffer (unary forward)
+});
+
+/** eltwise.wgsl composed with its uniforms and the grid indexing library. */
+const eltwiseSource = composeShader(EltwiseParams.wgsl, gridSource, eltwiseFile);
 
 export type UnaryOp = 'relu' | 'relu6' | 'gelu';
 export type BinaryOp = 'add' | 'mul';
@@ -27,11 +41,16 @@ function eltwiseDispatch(
   alpha = 1,
   beta = 1,
 ): PreparedDispatch {
-  const kernel = gpu.kernel({ label: `eltwise.${entryPoint}`, code: eltwiseSource, entryPoint });
+  const kernel = gpu.kernel({
+    label: `eltwise.${entryPoint}`,
+    code: eltwiseSource,
+    entryPoint,
+    layout: EltwiseLayout,
+  });
   return gpu.prepare({
     kernel,
     buffers,
-    params: new Params().u32(n).f32(alpha).f32(beta),
+    params: EltwiseParams.pack({ n, alpha, beta }),
     workgroups: grid1d(Math.ceil(n / 256)),
   });
 }
@@ -64,7 +83,7 @@ export function scaleAdd(
 /** out = f(x) for ReLU, ReLU6 or GELU (erf-accurate). */
 export function unaryForward(gpu: Gpu, op: UnaryOp, out: GpuTensor, x: GpuTensor): PreparedDispatch {
   const n = checkSameLength(`eltwise.${op}`, out, x);
-  return eltwiseDispatch(gpu, UNARY_ENTRY[op], [out, x], n);
+  return eltwiseDispatch(gpu, UNARY_ENTRY[op], [out, x, gpu.absentInput], n);
 }
 
 /** dx = dy · f'(x), with x the forward input. */

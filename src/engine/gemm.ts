@@ -12,6 +12,8 @@ import operandsSource from '../../shaders/lib/operands.wgsl?raw';
 import sliceReduceSource from '../../shaders/slice_reduce.wgsl?raw';
 import {
   type Binding,
+  type BindingLayout,
+  bindingLayout,
   type DispatchSpec,
   type Gpu,
   type GpuTensor,
@@ -68,20 +70,9 @@ export function gemmGrid(rows: number, cols: number, tile: GemmTile, layers = 1)
   return [Math.ceil(rows / tile.tileM), Math.ceil(cols / tile.tileN), layers];
 }
 
-const zeroBuffers = new WeakMap<Gpu, GpuTensor>();
-
-/**
- * The one shared zeros buffer (4 floats) bound where a kernel declares a read-only input that is absent (no
- * bias, no mask); the kernel never reads it (a uniform or override flag says the input is absent). Never bind
- * it writable.
- */
+/** The shared zeros buffer for an absent read-only input (no bias, no mask): see `Gpu.absentInput`. */
 export function absentBinding(gpu: Gpu): GpuTensor {
-  let tensor = zeroBuffers.get(gpu);
-  if (!tensor) {
-    tensor = gpu.upload('absent input (zeros)', new Float32Array(4));
-    zeroBuffers.set(gpu, tensor);
-  }
-  return tensor;
+  return gpu.absentInput;
 }
 
 /**
@@ -116,6 +107,8 @@ export interface GemmKernelOptions {
   family: readonly string[];
   /** The op file that defines the hooks (gemm_tile, gemm_load_a, gemm_load_b, gemm_store_row). */
   op: string;
+  /** The family's bind-group layout (ConvLayout, SparseGemmLayout, MatmulLayout). */
+  layout: BindingLayout;
   tile: GemmTile;
   /** Whether each operand's runs of 4 are one aligned vec4 (its contiguous axis is a multiple of 4). */
   vec: { a: boolean; b: boolean };
@@ -134,6 +127,7 @@ export function gemmKernel(gpu: Gpu, o: GemmKernelOptions): Kernel {
     label: o.label,
     code: composeShader(gemmLibrary, ...o.family, o.op),
     entryPoint: 'gemm_main',
+    layout: o.layout,
     constants: {
       ...o.constants,
       TILE_M: o.tile.tileM,
@@ -160,6 +154,12 @@ export const SliceReduceParams = uniformStruct(
   },
   { first: 0, cols: 1, alpha: 1 },
 );
+
+const SliceReduceLayout = bindingLayout('slice_reduce', {
+  out: 'write', // [count] the sum (written or accumulated)
+  partials: 'read', // [slices, …] split-K partial sums
+  bias: 'read', // [cols] added once, or the zeros buffer when HAS_BIAS = 0
+});
 
 const sliceReduceModule = composeShader(SliceReduceParams.wgsl, gridSource, sliceReduceSource);
 
@@ -188,6 +188,7 @@ export function reduceSlices(
       label: 'slice_reduce',
       code: sliceReduceModule,
       entryPoint: 'slice_reduce',
+      layout: SliceReduceLayout,
       constants: { HAS_BIAS: options.bias ? 1 : 0 },
     }),
     buffers: [out, partials, options.bias ?? absentBinding(gpu)],

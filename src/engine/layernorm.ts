@@ -7,11 +7,27 @@
 import layernormFile from '../../shaders/layernorm.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, PreparedSequence } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type Params,
+  PreparedSequence,
+} from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 
-/** layernorm.wgsl composed with the grid indexing and workgroup reduction libraries. */
-const source = composeShader(gridSource, reduceLibSource, layernormFile);
+/** The parameter-gradient partials walk `chunks` chunks of `rowsPerChunk` rows. */
+const LayerNormParams = uniformStruct('LayerNormParams', {
+  rows: 'u32',
+  channels: 'u32',
+  rowsPerChunk: 'u32',
+  chunks: 'u32',
+  eps: 'f32',
+});
+
+/** layernorm.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
+const source = composeShader(LayerNormParams.wgsl, gridSource, reduceLibSource, layernormFile);
 
 const ROWS_PER_CHUNK = 256;
 
@@ -22,12 +38,13 @@ export interface LayerNormShape {
 }
 
 function params(s: LayerNormShape): Params {
-  return new Params()
-    .u32(s.rows)
-    .u32(s.channels)
-    .u32(ROWS_PER_CHUNK)
-    .u32(Math.ceil(s.rows / ROWS_PER_CHUNK))
-    .f32(s.eps ?? 1e-6);
+  return LayerNormParams.pack({
+    rows: s.rows,
+    channels: s.channels,
+    rowsPerChunk: ROWS_PER_CHUNK,
+    chunks: Math.ceil(s.rows / ROWS_PER_CHUNK),
+    eps: s.eps ?? 1e-6,
+  });
 }
 
 function check(label: string, s: LayerNormShape, tensors: Record<string, [GpuTensor, number]>): void {
@@ -39,8 +56,42 @@ function check(label: string, s: LayerNormShape, tensors: Record<string, [GpuTen
     if (t.length !== n) throw new RangeError(`${label}: ${name} has ${t.length} elements, expected ${n}.`);
 }
 
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `layernorm.${entryPoint}`, code: source, entryPoint });
+/** One layout per entry point of shaders/layernorm.wgsl (their outputs differ). */
+const LAYOUTS = {
+  forward: bindingLayout('layernorm.forward', {
+    y: 'write', // [R, C]
+    saved: 'write', // [R, 2] mean, 1/σ per row, for the backward
+    x: 'read', // [R, C]
+    gamma: 'read', // [C]
+    beta: 'read', // [C]
+  }),
+  backward_input: bindingLayout('layernorm.backward_input', {
+    dx: 'write', // [R, C] written
+    dy: 'read', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [R, 2]
+    gamma: 'read', // [C]
+  }),
+  param_grad_partial: bindingLayout('layernorm.param_grad_partial', {
+    partials: 'write', // [chunks, 2, C] Σ dy·x̂ and Σ dy per chunk of rows
+    dy: 'read', // [R, C]
+    x: 'read', // [R, C]
+    saved: 'read', // [R, 2]
+  }),
+  param_grad_reduce: bindingLayout('layernorm.param_grad_reduce', {
+    dGamma: 'write', // [C] accumulated
+    dBeta: 'write', // [C] accumulated
+    partials: 'read', // [chunks, 2, C]
+  }),
+};
+
+function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
+  return gpu.kernel({
+    label: `layernorm.${entryPoint}`,
+    code: source,
+    entryPoint,
+    layout: LAYOUTS[entryPoint],
+  });
 }
 
 /** [R, 2] scratch the forward fills for the backward: per-row mean and 1/σ. */

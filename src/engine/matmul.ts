@@ -9,7 +9,13 @@
 import operandsSource from '../../shaders/lib/operands.wgsl?raw';
 import matmulSource from '../../shaders/matmul.wgsl?raw';
 import naiveSource from '../../shaders/matmul_naive.wgsl?raw';
-import { type Gpu, type GpuTensor, type PreparedDispatch, PreparedSequence } from '../gpu/runtime';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  type PreparedDispatch,
+  PreparedSequence,
+} from '../gpu/runtime';
 import { composeShader, uniformStruct } from '../gpu/shader';
 import {
   absentBinding,
@@ -94,6 +100,7 @@ function tiledKernel(gpu: Gpu, options: MatmulOptions, tile: { tileM: number; ti
   return gemmKernel(gpu, {
     label: 'matmul.gemm',
     family: [MatmulParams.wgsl],
+    layout: MatmulLayout,
     op: matmulSource,
     tile,
     vec: { a: transA ? M % 4 === 0 : K % 4 === 0, b: transB ? K % 4 === 0 : N % 4 === 0 },
@@ -101,6 +108,14 @@ function tiledKernel(gpu: Gpu, options: MatmulOptions, tile: { tileM: number; ti
     bRunsAlongK: transB,
   });
 }
+
+/** matmul.wgsl and matmul_naive.wgsl. */
+const MatmulLayout = bindingLayout('matmul', {
+  out: 'write', // [M, N], or split-K partials [S, M, N]
+  lhs: 'read', // a, vec4s
+  rhs: 'read', // b, vec4s
+  bias: 'read', // [N], or the zeros buffer (has_bias 0)
+});
 
 const naiveModule = composeShader(MatmulParams.wgsl, operandsSource, naiveSource);
 
@@ -115,6 +130,7 @@ export function matmul(gpu: Gpu, options: MatmulOptions): PreparedDispatch {
       label: 'matmul.naive',
       code: naiveModule,
       entryPoint: 'gemm_naive',
+      layout: MatmulLayout,
       constants: { TRANS_A: options.transA ? 1 : 0, TRANS_B: options.transB ? 1 : 0 },
     });
     return prepareGemm(gpu, MATMUL_VEC4_SLOTS, {

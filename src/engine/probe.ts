@@ -11,14 +11,42 @@
  * by side into one row (the concatenated feature). Accuracy is Σ correct / rows of the summary.
  */
 import probeSource from '../../shaders/probe.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/**
+ * gap: batch, hw (positions per image), channels, stride (floats per output row), offset (first column).
+ * xent: batch = rows, channels = classes; scale = the gradient factor.
+ */
+const ProbeParams = uniformStruct('ProbeParams', {
+  batch: 'u32',
+  hw: 'u32',
+  channels: 'u32',
+  stride: 'u32',
+  offset: 'u32',
+  scale: 'f32',
+});
+const probeModule = composeShader(ProbeParams.wgsl, probeSource);
+
+/** Pooling and the loss summary: one output, one input. */
+const PoolLayout = bindingLayout('probe.pool', {
+  dst: 'write', // pooled features, dx, or the summary
+  src: 'read', // feature maps, dy, or the per-row statistics
+});
+/** The classifier loss: logits and their labels. */
+const XentLayout = bindingLayout('probe.xent', {
+  dst: 'write', // per-row (loss, correct), or dlogits
+  src: 'read', // logits [rows, classes]
+  labels: 'read', // [rows] u32
+});
 
 function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `probe.${entryPoint}`, code: probeSource, entryPoint });
+  const layout = entryPoint.startsWith('xent_') && entryPoint !== 'xent_summary' ? XentLayout : PoolLayout;
+  return gpu.kernel({ label: `probe.${entryPoint}`, code: probeModule, entryPoint, layout });
 }
 
 function params(batch: number, hw: number, channels: number, stride: number, offset: number, scale: number) {
-  return new Params().u32(batch).u32(hw).u32(channels).u32(stride).u32(offset).f32(scale);
+  return ProbeParams.pack({ batch, hw, channels, stride, offset, scale });
 }
 
 function positive(label: string, values: Record<string, number>): void {

@@ -10,19 +10,42 @@ import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import reduceFile from '../../shaders/reduce.wgsl?raw';
 import {
+  bindingLayout,
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import type { GpuCellMask } from './cell-mask';
 import type { Arena } from './params';
 
-/** reduce.wgsl composed with the grid indexing and workgroup reduction libraries. */
-const reduceSource = composeShader(gridSource, reduceLibSource, reduceFile);
+/**
+ * n elements (or rows), cols columns, rows per column block, count partials (or segments / chunks); the
+ * mask fields place a row of a column sum in its [B, height, width] map and its cell (1 when unmasked).
+ */
+const ReduceParams = uniformStruct(
+  'ReduceParams',
+  {
+    n: 'u32',
+    cols: 'u32',
+    rowsPerBlock: 'u32',
+    count: 'u32',
+    accumulate: 'u32',
+    height: 'u32',
+    width: 'u32',
+    gridH: 'u32',
+    gridW: 'u32',
+    cellH: 'u32',
+    cellW: 'u32',
+  },
+  { height: 1, width: 1, gridH: 1, gridW: 1, cellH: 1, cellW: 1 },
+);
+
+/** reduce.wgsl composed with its uniforms and the grid indexing and workgroup reduction libraries. */
+const reduceSource = composeShader(ReduceParams.wgsl, gridSource, reduceLibSource, reduceFile);
 
 function sequence(
   label: string,
@@ -33,8 +56,48 @@ function sequence(
   return new PreparedSequence(label, dispatches, scratch, gpu);
 }
 
-function kernel(gpu: Gpu, entryPoint: string) {
-  return gpu.kernel({ label: `reduce.${entryPoint}`, code: reduceSource, entryPoint });
+/** Sums and their fixed-order second passes: partials or totals from one input. */
+const SumLayout = bindingLayout('reduce.sum', {
+  dst: 'write', // partials or totals
+  x: 'read', // the values (or the partials of the first pass)
+});
+const ColumnLayout = bindingLayout('reduce.column_partials', {
+  dst: 'write', // [blocks, cols] column sums per row block (or the totals)
+  x: 'read', // [rows, cols]
+  rowMask: 'read', // the cell mask (MASK_MODE 1/2), or the zeros buffer (MASK_MODE 0)
+});
+const ChunkLayout = bindingLayout('reduce.chunk_sum_squares', {
+  dst: 'write', // [chunks] Σx² per chunk
+  x: 'read', // the buffer holding every segment
+  chunks: 'read', // [chunks] vec2 u32 (start, end)
+});
+const SegmentLayout = bindingLayout('reduce.segment_totals', {
+  dst: 'write', // [segments (+2)] Σx² per segment
+  partials: 'read', // [chunks]
+  firsts: 'read', // [segments + 1] u32 first chunk of each segment
+});
+const TotalLayout = bindingLayout('reduce.global_total', {
+  totals: 'write', // [segments + 2]: reads the segments, writes Σ and √Σ after them
+});
+
+const LAYOUTS = {
+  partial_sum: SumLayout,
+  partial_sum_squares: SumLayout,
+  final_sum: SumLayout,
+  column_final: SumLayout,
+  column_partials: ColumnLayout,
+  chunk_sum_squares: ChunkLayout,
+  segment_totals: SegmentLayout,
+  global_total: TotalLayout,
+};
+
+function kernel(gpu: Gpu, entryPoint: keyof typeof LAYOUTS) {
+  return gpu.kernel({
+    label: `reduce.${entryPoint}`,
+    code: reduceSource,
+    entryPoint,
+    layout: LAYOUTS[entryPoint],
+  });
 }
 
 /** Rows of a column sum read as pixels of a [B, height, width] map weighted by a cell mask. */
@@ -51,18 +114,20 @@ function params(
   accumulate: boolean,
   mask?: RowCellMask,
 ): Params {
-  return new Params()
-    .u32(n)
-    .u32(cols)
-    .u32(rowsPerBlock)
-    .u32(count)
-    .u32(accumulate ? 1 : 0)
-    .u32(mask?.height ?? 1)
-    .u32(mask?.width ?? 1)
-    .u32(mask?.gridH ?? 1)
-    .u32(mask?.gridW ?? 1)
-    .u32(mask?.cellH ?? 1)
-    .u32(mask?.cellW ?? 1);
+  const { height, width, gridH, gridW, cellH, cellW } = mask ?? {};
+  return ReduceParams.pack({
+    n,
+    cols,
+    rowsPerBlock,
+    count,
+    accumulate,
+    height,
+    width,
+    gridH,
+    gridW,
+    cellH,
+    cellW,
+  });
 }
 
 const THREADS = 256;
@@ -151,10 +216,11 @@ export function columnSum(
     label: 'reduce.column_partials',
     code: reduceSource,
     entryPoint: 'column_partials',
+    layout: ColumnLayout,
     constants: { MASK_MODE: mask ? (mask.kind === 'u32' ? 1 : 2) : 0 },
   });
-  // Without a mask the mask binding is never read; x stands in for it (two read-only bindings may share a buffer).
-  const rowMask = mask?.tensor ?? x;
+  // Without a mask (MASK_MODE 0) the mask binding is never read: the shared zeros buffer stands in.
+  const rowMask = mask?.tensor ?? gpu.absentInput;
   if (blocks === 1) {
     const only = gpu.prepare({
       kernel: firstKernel,

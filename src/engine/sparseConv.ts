@@ -14,11 +14,12 @@ import sparseGradWeightSource from '../../shaders/sparse/grad_weight.wgsl?raw';
 import sparseFamilySource from '../../shaders/sparse/sparse.wgsl?raw';
 import depthwiseFile from '../../shaders/sparse_depthwise.wgsl?raw';
 import {
+  bindingLayout,
   type Encodable,
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
@@ -103,6 +104,15 @@ export const SparseGemmParams = uniformStruct(
   { rowsPerSlice: 0, slices: 1, hasBias: false, accumulate: false },
 );
 
+/** The sparse GEMMs' bind-group layout (shaders/sparse/sparse.wgsl): forward, dX and dW. */
+const SparseGemmLayout = bindingLayout('sparse_gemm', {
+  out: 'write', // y, dx, dW, or split-K partials
+  lhs: 'read', // the gathered source, vec4s: x (dy for dX)
+  neighbours: 'read', // [rows, taps] i32 source row per tap, < 0 none
+  rhs: 'read', // the weight, vec4s (dy for dW)
+  bias: 'read', // [cols], or the zeros buffer (has_bias 0)
+});
+
 /** Operand slots read as vec4 arrays (lhs and rhs; shaders/sparse/sparse.wgsl). */
 const SPARSE_VEC4_SLOTS = [1, 3];
 
@@ -120,6 +130,7 @@ function gemmOp(
   return gemmKernel(gpu, {
     label: `sparse.${op}`,
     family: [SparseGemmParams.wgsl, sparseFamilySource],
+    layout: SparseGemmLayout,
     op: op === 'gemm' ? sparseGemmSource : sparseGradWeightSource,
     tile,
     vec,
@@ -240,7 +251,7 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
   const { slices, rowsPerSlice } = chooseSlices(grid[0] * grid[1], outputRows);
   const kernel = gemmOp(gpu, 'grad_weight', tile, vecFlags(cin, cout));
   const uniforms = { rows: outputRows, depth: cin, cols: cout, taps, rowsPerSlice, slices };
-  const buffers = (out: GpuTensor) => [out, a.x, maps.forward, a.dy];
+  const buffers = (out: GpuTensor) => [out, a.x, maps.forward, a.dy, absentBinding(gpu)];
   if (slices === 1) {
     parts.push(
       prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
@@ -306,6 +317,24 @@ export type SparseDepthwiseBackwardArgs = SparseDepthwiseShape & {
   dBias?: GpuTensor;
 };
 
+/**
+ * The sparse depthwise conv: rows of one scale's sites on its [height, width] map; flip for the input
+ * gradient (the kernel mirrored); the weight gradient splits the rows into `splits` slices of kPerSplit.
+ */
+const SparseDepthwiseParams = uniformStruct('SparseDepthwiseParams', {
+  rows: 'u32',
+  channels: 'u32',
+  kernel: 'u32',
+  padding: 'u32',
+  height: 'u32',
+  width: 'u32',
+  flip: 'u32',
+  hasBias: 'u32',
+  kPerSplit: 'u32',
+  splits: 'u32',
+});
+const sparseDepthwiseModule = composeShader(SparseDepthwiseParams.wgsl, gridSource, depthwiseFile);
+
 function depthwiseParams(
   a: SparseDepthwiseShape,
   flip: boolean,
@@ -313,24 +342,45 @@ function depthwiseParams(
   split: { kPerSplit: number; splits: number } = { kPerSplit: 0, splits: 1 },
 ): Params {
   const { sites } = a.scale;
-  return new Params()
-    .u32(sites.rows)
-    .u32(a.channels)
-    .u32(a.kernel)
-    .u32(a.padding)
-    .u32(sites.height)
-    .u32(sites.width)
-    .u32(flip ? 1 : 0)
-    .u32(hasBias ? 1 : 0)
-    .u32(split.kPerSplit)
-    .u32(split.splits);
+  return SparseDepthwiseParams.pack({
+    rows: sites.rows,
+    channels: a.channels,
+    kernel: a.kernel,
+    padding: a.padding,
+    height: sites.height,
+    width: sites.width,
+    flip,
+    hasBias,
+    kPerSplit: split.kPerSplit,
+    splits: split.splits,
+  });
 }
 
-function depthwiseKernel(gpu: Gpu, entryPoint: string) {
+/** shaders/sparse_depthwise.wgsl: the forward (and, flipped, dX) and the weight-gradient partials. */
+const SPARSE_DEPTHWISE_LAYOUTS = {
+  depthwise: bindingLayout('sparse_depthwise', {
+    out: 'write', // [rows, C] y (or dx)
+    src: 'read', // [rows, C] x (or dy)
+    positions: 'read', // [rows] u32 packed (b, y, x) of each row
+    gridIndex: 'read', // [B, H, W] i32 row of each pixel, −1 masked
+    weight: 'read', // [k, k, C]
+    bias: 'read', // [C], or the zeros buffer (has_bias 0)
+  }),
+  depthwise_weight_grad_partial: bindingLayout('sparse_depthwise.weight_grad', {
+    partials: 'write', // [splits, k, k, C]
+    x: 'read', // [rows, C]
+    positions: 'read',
+    gridIndex: 'read',
+    dy: 'read', // [rows, C]
+  }),
+};
+
+function depthwiseKernel(gpu: Gpu, entryPoint: keyof typeof SPARSE_DEPTHWISE_LAYOUTS) {
   return gpu.kernel({
     label: `sparse_depthwise.${entryPoint}`,
-    code: composeShader(gridSource, depthwiseFile),
+    code: sparseDepthwiseModule,
     entryPoint,
+    layout: SPARSE_DEPTHWISE_LAYOUTS[entryPoint],
   });
 }
 
@@ -356,7 +406,7 @@ export function sparseDepthwiseForward(gpu: Gpu, a: SparseDepthwiseForwardArgs):
   if (a.bias) expect(label, 'bias', a.bias, a.channels);
   return gpu.prepare({
     kernel: depthwiseKernel(gpu, 'depthwise'),
-    buffers: [a.y, a.x, a.scale.positions, a.scale.gridIndex, a.weight, a.bias ?? a.weight],
+    buffers: [a.y, a.x, a.scale.positions, a.scale.gridIndex, a.weight, a.bias ?? absentBinding(gpu)],
     params: depthwiseParams(a, false, !!a.bias),
     workgroups: grid1d(Math.ceil(n / 256)),
   });
@@ -379,7 +429,7 @@ export function sparseDepthwiseBackward(gpu: Gpu, a: SparseDepthwiseBackwardArgs
     dispatches.push(
       gpu.prepare({
         kernel: depthwiseKernel(gpu, 'depthwise'),
-        buffers: [a.dx, a.dy, a.scale.positions, a.scale.gridIndex, a.weight, a.weight],
+        buffers: [a.dx, a.dy, a.scale.positions, a.scale.gridIndex, a.weight, absentBinding(gpu)],
         params: depthwiseParams(a, true, false),
         workgroups: grid1d(Math.ceil(n / 256)),
       }),

@@ -4,12 +4,28 @@
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import sparsepoolFile from '../../shaders/sparse_pool.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
-import { composeShader } from '../gpu/shader';
+import { bindingLayout, type Gpu, type GpuTensor, grid1d, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
 import type { GpuNeighbourMaps } from '../sparse/sites';
 
-/** sparse_pool.wgsl composed with the grid indexing library. */
-const source = composeShader(gridSource, sparsepoolFile);
+/** rows: the rows the dispatch writes (outputs forward, inputs backward); taps: the window's size. */
+const SparsePoolParams = uniformStruct('SparsePoolParams', { rows: 'u32', channels: 'u32', taps: 'u32' });
+
+const ForwardLayout = bindingLayout('sparse_pool.forward', {
+  y: 'write', // [N_out, C] the maxima
+  argmax: 'write', // [N_out, C] u32 the winning tap, for the backward
+  x: 'read', // [N_in, C]
+  map: 'read', // [N_out, taps] i32 input row per tap (−1 masked, −2 padding)
+});
+const BackwardLayout = bindingLayout('sparse_pool.backward', {
+  dx: 'write', // [N_in, C] written
+  dy: 'read', // [N_out, C]
+  argmax: 'read', // [N_out, C] u32 from the forward
+  transposedMap: 'read', // [N_in, taps] i32 output row per tap (< 0 none)
+});
+
+/** sparse_pool.wgsl composed with its uniforms and the grid indexing library. */
+const source = composeShader(SparsePoolParams.wgsl, gridSource, sparsepoolFile);
 
 export interface SparseMaxPoolArgs {
   maps: GpuNeighbourMaps;
@@ -37,9 +53,14 @@ export function sparseMaxPoolForward(gpu: Gpu, a: SparseMaxPoolArgs): PreparedDi
   expectLength(label, 'argmax', a.argmax, outputRows * a.channels);
   expectLength(label, 'x', a.x, inputRows * a.channels);
   return gpu.prepare({
-    kernel: gpu.kernel({ label: 'sparse_pool.forward', code: source, entryPoint: 'maxpool_forward' }),
+    kernel: gpu.kernel({
+      label: 'sparse_pool.forward',
+      code: source,
+      entryPoint: 'maxpool_forward',
+      layout: ForwardLayout,
+    }),
     buffers: [a.y, a.argmax, a.x, a.maps.forward],
-    params: new Params().u32(outputRows).u32(a.channels).u32(taps),
+    params: SparsePoolParams.pack({ rows: outputRows, channels: a.channels, taps }),
     workgroups: grid1d(Math.ceil((outputRows * a.channels) / 256)),
   });
 }
@@ -55,9 +76,14 @@ export function sparseMaxPoolBackward(
   expectLength(label, 'dy', a.dy, outputRows * a.channels);
   expectLength(label, 'argmax', a.argmax, outputRows * a.channels);
   return gpu.prepare({
-    kernel: gpu.kernel({ label: 'sparse_pool.backward', code: source, entryPoint: 'maxpool_backward' }),
+    kernel: gpu.kernel({
+      label: 'sparse_pool.backward',
+      code: source,
+      entryPoint: 'maxpool_backward',
+      layout: BackwardLayout,
+    }),
     buffers: [a.dx, a.dy, a.argmax, a.maps.transposed],
-    params: new Params().u32(inputRows).u32(a.channels).u32(taps),
+    params: SparsePoolParams.pack({ rows: inputRows, channels: a.channels, taps }),
     workgroups: grid1d(Math.ceil((inputRows * a.channels) / 256)),
   });
 }

@@ -3,7 +3,16 @@
  * the writes are coalesced. Images enter as NCHW and the engine works in NHWC: one conversion at each edge.
  */
 import transposeSource from '../../shaders/transpose.wgsl?raw';
-import { type Gpu, type GpuTensor, Params, type PreparedDispatch } from '../gpu/runtime';
+import { bindingLayout, type Gpu, type GpuTensor, type PreparedDispatch } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/** x is row-major [batch, rows, cols]; the batch index is the grid's z. */
+const TransposeParams = uniformStruct('TransposeParams', { rows: 'u32', cols: 'u32' });
+const TransposeLayout = bindingLayout('transpose', {
+  out: 'write', // [batch, cols, rows]
+  x: 'read', // [batch, rows, cols]
+});
+const transposeModule = composeShader(TransposeParams.wgsl, transposeSource);
 
 const TILE = 32;
 
@@ -30,11 +39,16 @@ export function transpose2d(
     throw new RangeError(
       `transpose: ${out.label} and ${x.label} share a buffer; WebGPU cannot bind one buffer as both input and output of a dispatch, so give the output its own buffer.`,
     );
-  const kernel = gpu.kernel({ label: 'transpose', code: transposeSource, entryPoint: 'transpose' });
+  const kernel = gpu.kernel({
+    label: 'transpose',
+    code: transposeModule,
+    entryPoint: 'transpose',
+    layout: TransposeLayout,
+  });
   return gpu.prepare({
     kernel,
     buffers: [out, x],
-    params: new Params().u32(rows).u32(cols),
+    params: TransposeParams.pack({ rows, cols }),
     workgroups: [Math.ceil(cols / TILE), Math.ceil(rows / TILE), batch],
   });
 }

@@ -26,6 +26,12 @@ export function chooseVulkanDriver(env: NodeJS.ProcessEnv = process.env): string
 
 let dawn: { gpu: GPU } | undefined;
 
+/**
+ * Dawn's instance flags. Timestamp quantisation (on by default: timestamps rounded to 2^16 ns ≈ 66 µs, a
+ * browser's defence against timing attacks) is turned off, so that profilers see each kernel's own time.
+ */
+const DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
+
 async function loadDawn(): Promise<GPU> {
   if (dawn) return dawn.gpu;
   chooseVulkanDriver();
@@ -33,7 +39,7 @@ async function loadDawn(): Promise<GPU> {
   const webgpu = await import('webgpu');
   Object.assign(globalThis, webgpu.globals);
   // Dawn keeps one instance per process: creating several leaks threads and adapters.
-  dawn = { gpu: webgpu.create([]) as GPU };
+  dawn = { gpu: webgpu.create(DAWN_FLAGS) as GPU };
   return dawn.gpu;
 }
 

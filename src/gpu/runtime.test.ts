@@ -3,7 +3,7 @@ import { testGpu } from '../../tests/gpu';
 import { DeviceLostError, type GpuEvent, GpuOperationError } from './errors';
 import { createNodeGpu } from './node';
 import { Profiler } from './profiler';
-import { grid1d, Params } from './runtime';
+import { bindingLayout, grid1d, Params } from './runtime';
 
 const NOOP_SHADER = `
 override SCALE: f32 = 1.0;
@@ -13,6 +13,9 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   if (gid.x < arrayLength(&data)) { data[gid.x] = data[gid.x] * SCALE; }
 }
 `;
+
+/** NOOP_SHADER's one slot. */
+const NOOP_LAYOUT = bindingLayout('noop', { data: 'write' }, { uniforms: false });
 
 describe('GPU runtime', () => {
   it('10,000 create/release cycles leave the live-buffer registry where it started and reuse pooled buffers', async () => {
@@ -56,7 +59,7 @@ describe('GPU runtime', () => {
 
   it('caches pipelines by (source, entry point, constants)', async () => {
     const gpu = await testGpu();
-    const base = { label: 'noop', code: NOOP_SHADER, entryPoint: 'main' };
+    const base = { label: 'noop', code: NOOP_SHADER, entryPoint: 'main', layout: NOOP_LAYOUT };
     const count = gpu.pipelineCount;
     const first = gpu.kernel({ ...base, constants: { SCALE: 2 } });
     const again = gpu.kernel({ ...base, constants: { SCALE: 2 } });
@@ -71,6 +74,51 @@ describe('GPU runtime', () => {
     gpu.run('scale', [{ kernel: other, buffers: [t], workgroups: [1] }]);
     expect([...(await gpu.read(t))]).toEqual([3, -6, 15]);
     gpu.releaseTensor(t);
+  });
+
+  it('binds through explicit, labelled layouts: the slot count, uniforms and the zeros buffer are checked', async () => {
+    const gpu = await testGpu();
+    const shader = `
+@group(0) @binding(0) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(1) @binding(0) var<uniform> has_b: u32;
+@compute @workgroup_size(4)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  if (gid.x < 4u) { out[gid.x] = a[gid.x] + select(0.0, b[gid.x], has_b == 1u); }
+}`;
+    const layout = bindingLayout('test.add', { out: 'write', a: 'read', b: 'read' });
+    const kernel = gpu.kernel({ label: 'test.add', code: shader, entryPoint: 'main', layout });
+    // One layout object per layout: a second pipeline of the same family shares it.
+    const again = gpu.kernel({
+      label: 'test.add',
+      code: `${shader}\n// variant`,
+      entryPoint: 'main',
+      layout,
+    });
+    expect(again.groupLayouts[0]).toBe(kernel.groupLayouts[0]);
+    const out = gpu.tensor('out', [4]);
+    const a = gpu.upload('a', new Float32Array([1, 2, 3, 4]));
+    const b = gpu.upload('b', new Float32Array([10, 20, 30, 40]));
+    // An absent read-only input is the shared zeros buffer plus a flag.
+    await gpu.checked('absent b', () =>
+      gpu.run('absent b', [
+        { kernel, buffers: [out, a, gpu.absentInput], params: new Params().u32(0), workgroups: [1] },
+      ]),
+    );
+    expect([...(await gpu.read(out))]).toEqual([1, 2, 3, 4]);
+    gpu.run('with b', [{ kernel, buffers: [out, a, b], params: new Params().u32(1), workgroups: [1] }]);
+    expect([...(await gpu.read(out))]).toEqual([11, 22, 33, 44]);
+    expect(() =>
+      gpu.prepare({ kernel, buffers: [out, a], params: new Params().u32(0), workgroups: [1] }),
+    ).toThrow(/test\.add has 3 buffer slots \(out, a, b\), but 2 buffers were given/);
+    expect(() => gpu.prepare({ kernel, buffers: [out, a, b], workgroups: [1] })).toThrow(
+      /binds uniforms but none/,
+    );
+    expect(() =>
+      gpu.prepare({ kernel, buffers: [gpu.absentInput, a, b], params: new Params().u32(0), workgroups: [1] }),
+    ).toThrow(/zeros buffer cannot stand in for the output out/);
+    for (const t of [out, a, b]) gpu.releaseTensor(t);
   });
 
   it('checked() turns a validation error into a GpuOperationError naming the label, and emits an event', async () => {
@@ -140,7 +188,7 @@ describe('GPU runtime', () => {
 
   it('markLost() behaves as a lost device; its successor reuses the compiled pipelines', async () => {
     const gpu = await createNodeGpu('marked-loss-test');
-    gpu.kernel({ label: 'noop', code: NOOP_SHADER, entryPoint: 'main' });
+    gpu.kernel({ label: 'noop', code: NOOP_SHADER, entryPoint: 'main', layout: NOOP_LAYOUT });
     gpu.markLost('injected');
     expect(() => gpu.tensor('after', [4])).toThrow(DeviceLostError);
     const next = gpu.successorAfterMarkedLoss();
@@ -163,9 +211,9 @@ describe('GPU runtime', () => {
     expect(gpu.isLost).toBe(true);
     expect(() => gpu.tensor('after-loss', [4])).toThrow(DeviceLostError);
     expect(() => gpu.submit('after-loss', () => {})).toThrow(DeviceLostError);
-    expect(() => gpu.kernel({ label: 'late', code: NOOP_SHADER, entryPoint: 'main' })).toThrow(
-      DeviceLostError,
-    );
+    expect(() =>
+      gpu.kernel({ label: 'late', code: NOOP_SHADER, entryPoint: 'main', layout: NOOP_LAYOUT }),
+    ).toThrow(DeviceLostError);
     await expect(gpu.read(t)).rejects.toThrow(DeviceLostError);
     await expect(gpu.idle()).rejects.toThrow(DeviceLostError);
     // Releasing after loss is harmless and clears the registry.
@@ -182,6 +230,7 @@ describe('GPU runtime', () => {
       label: 'noop',
       code: NOOP_SHADER,
       entryPoint: 'main',
+      layout: NOOP_LAYOUT,
       constants: { SCALE: 1 },
     });
     const t = gpu.tensor('profiled', [1 << 16]);
@@ -251,6 +300,7 @@ describe('GPU runtime', () => {
       label: 'noop',
       code: NOOP_SHADER,
       entryPoint: 'main',
+      layout: NOOP_LAYOUT,
       constants: { SCALE: 1 },
     });
     const t = gpu.tensor('t', [4]);

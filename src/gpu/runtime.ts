@@ -86,10 +86,46 @@ export class Params {
   }
 }
 
+/** How an entry point uses one storage slot: `read` (var<storage, read>) or `write` (var<storage, read_write>). */
+export type SlotAccess = 'read' | 'write';
+
+/**
+ * An explicit bind-group layout: the storage slots of @group(0) in binding order, each named (the name says
+ * what the slot holds and is what errors quote), and whether @group(1) @binding(0) holds the uniforms. Every
+ * binding an entry point uses must be a slot with the same access; a slot the entry point does not read still
+ * needs a buffer: an absent read-only input binds the shared zeros buffer (`gpu.absentInput`) and a flag says
+ * it is absent. A writable slot is never absent: an entry point with fewer outputs has its own layout.
+ */
+export interface BindingLayout {
+  readonly label: string;
+  readonly slots: readonly { readonly name: string; readonly access: SlotAccess }[];
+  readonly uniforms: boolean;
+  /** Identifies the layout's shape and label in pipeline and layout caches. */
+  readonly key: string;
+}
+
+/**
+ * Declares a layout: `slots` in binding order (object key order), e.g.
+ * `bindingLayout('eltwise', { out: 'write', a: 'read', b: 'read' })`. Uniforms are bound unless
+ * `uniforms: false`.
+ */
+export function bindingLayout(
+  label: string,
+  slots: Record<string, SlotAccess>,
+  options: { uniforms?: boolean } = {},
+): BindingLayout {
+  const list = Object.entries(slots).map(([name, access]) => ({ name, access }));
+  const uniforms = options.uniforms ?? true;
+  const key = `${label}(${list.map((s) => s.access).join(',')})${uniforms ? '+u' : ''}`;
+  return { label, slots: list, uniforms, key };
+}
+
 export interface KernelSpec {
   label: string;
   code: string;
   entryPoint: string;
+  /** The family's bind-group layout for this entry point. */
+  layout: BindingLayout;
   /** WGSL `override` constants: workgroup sizes, tile shapes and other compile-time choices. */
   constants?: Record<string, number>;
 }
@@ -97,6 +133,9 @@ export interface KernelSpec {
 export interface Kernel {
   label: string;
   pipeline: GPUComputePipeline;
+  layout: BindingLayout;
+  /** [storage group, uniform group (when the layout has uniforms)]. */
+  groupLayouts: readonly GPUBindGroupLayout[];
 }
 
 export interface DispatchSpec {
@@ -112,9 +151,10 @@ export interface DispatchSpec {
 export class PreparedDispatch {
   constructor(
     readonly label: string,
-    private readonly pipeline: GPUComputePipeline,
-    private readonly bindGroups: GPUBindGroup[],
-    private readonly workgroups: readonly [number, number, number],
+    /** Pipeline, bind groups and grid are readable so that a profiler can replay the dispatch alone. */
+    readonly pipeline: GPUComputePipeline,
+    readonly bindGroups: readonly GPUBindGroup[],
+    readonly workgroups: readonly [number, number, number],
     private readonly uniform: GPUBuffer | undefined,
     private readonly gpu: Gpu,
   ) {}
@@ -122,6 +162,8 @@ export class PreparedDispatch {
   encode(pass: GPUComputePassEncoder): void {
     const [x, y, z] = this.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
+    this.gpu.dispatchCount++;
+    this.gpu.onDispatch?.(this);
     pass.setPipeline(this.pipeline);
     for (let i = 0; i < this.bindGroups.length; i++) pass.setBindGroup(i, this.bindGroups[i]);
     pass.dispatchWorkgroups(x, y, z);
@@ -163,13 +205,25 @@ export class Gpu {
   private signalLost: () => void = () => undefined;
 
   private pipelines = new Map<string, GPUComputePipeline>();
+  private layouts = new Map<string, { groups: GPUBindGroupLayout[]; pipeline: GPUPipelineLayout }>();
+  private zeros: GpuTensor | undefined;
   private readonly live = new Map<GPUBuffer, number>();
   private liveBytes = 0;
+  /** The most live bytes since the last resetPeakBytes() (benchmarks' peak GPU memory). */
+  peakLiveBytes = 0;
   private readonly pool = new Map<string, PoolEntry[]>();
   private pooledBytes = 0;
   private readonly stagingPool: GPUBuffer[] = [];
   /** See DEFAULT_POOL_CAP_BYTES. */
   poolCapBytes = DEFAULT_POOL_CAP_BYTES;
+  /** Prepared dispatches encoded since the device was made (a step's count is the difference). */
+  dispatchCount = 0;
+  /** What is being encoded now ('forward:layer', 'backward:layer', 'optimizer', 'guard'): profiler labels. */
+  dispatchScope = '';
+  /** Called with every prepared dispatch as it is encoded (the step profiler records the list with it). */
+  onDispatch: ((dispatch: PreparedDispatch) => void) | undefined;
+  /** The WGSL source and entry point of every pipeline made here (the profiler's empty-kernel replay). */
+  readonly pipelineSources = new WeakMap<GPUComputePipeline, KernelSpec>();
 
   constructor(
     acquired: AcquiredDevice,
@@ -220,6 +274,11 @@ export class Gpu {
     return { count: this.live.size, bytes: this.liveBytes, pooledBytes: this.pooledBytes };
   }
 
+  /** Starts a new peak measurement from the bytes live now. */
+  resetPeakBytes(): void {
+    this.peakLiveBytes = this.liveBytes;
+  }
+
   /** Size classes: powers of two up to 1 MiB, then multiples of 1 MiB, so reuse wastes little. */
   private static sizeClass(bytes: number): number {
     const size = Math.max(16, Math.ceil(bytes / 4) * 4);
@@ -248,6 +307,7 @@ export class Gpu {
     }
     this.live.set(buffer, size);
     this.liveBytes += size;
+    if (this.liveBytes > this.peakLiveBytes) this.peakLiveBytes = this.liveBytes;
     return buffer;
   }
 
@@ -366,22 +426,66 @@ export class Gpu {
 
   // ---------------------------------------------------------------- pipelines and dispatches
 
-  /** A compute pipeline, cached by (source, entry point, constants). */
+  /**
+   * The one shared zeros buffer (4 floats) bound where an entry point declares a read-only input that is
+   * absent (no bias, no mask); a uniform or override flag tells the kernel not to read it. Never writable:
+   * `prepare` refuses it in a `write` slot.
+   */
+  get absentInput(): GpuTensor {
+    if (!this.zeros) this.zeros = this.upload('absent input (zeros)', new Float32Array(4));
+    return this.zeros;
+  }
+
+  /** The bind-group and pipeline layouts of a BindingLayout, made once per device. */
+  private layoutObjects(layout: BindingLayout): {
+    groups: GPUBindGroupLayout[];
+    pipeline: GPUPipelineLayout;
+  } {
+    let objects = this.layouts.get(layout.key);
+    if (!objects) {
+      const COMPUTE = 0x4; // GPUShaderStage.COMPUTE (numeric: no globals needed)
+      const storage = this.device.createBindGroupLayout({
+        label: `${layout.label}.storage`,
+        entries: layout.slots.map((slot, binding) => ({
+          binding,
+          visibility: COMPUTE,
+          buffer: { type: slot.access === 'write' ? 'storage' : 'read-only-storage' },
+        })),
+      });
+      const groups = [storage];
+      if (layout.uniforms) {
+        groups.push(
+          this.device.createBindGroupLayout({
+            label: `${layout.label}.params`,
+            entries: [{ binding: 0, visibility: COMPUTE, buffer: { type: 'uniform' } }],
+          }),
+        );
+      }
+      const pipeline = this.device.createPipelineLayout({ label: layout.label, bindGroupLayouts: groups });
+      objects = { groups, pipeline };
+      this.layouts.set(layout.key, objects);
+    }
+    return objects;
+  }
+
+  /** A compute pipeline, cached by (source, entry point, constants, layout). */
   kernel(spec: KernelSpec): Kernel {
     const constants = spec.constants ?? {};
-    const key = `${spec.entryPoint}\u0000${JSON.stringify(Object.entries(constants).sort())}\u0000${spec.code}`;
+    const key = `${spec.entryPoint}\u0000${JSON.stringify(Object.entries(constants).sort())}\u0000${spec.layout.key}\u0000${spec.code}`;
     let pipeline = this.pipelines.get(key);
+    if (!pipeline) this.assertAlive();
+    const layout = this.layoutObjects(spec.layout);
     if (!pipeline) {
-      this.assertAlive();
       const module = this.device.createShaderModule({ label: spec.label, code: spec.code });
       pipeline = this.device.createComputePipeline({
         label: spec.label,
-        layout: 'auto',
+        layout: layout.pipeline,
         compute: { module, entryPoint: spec.entryPoint, constants },
       });
       this.pipelines.set(key, pipeline);
+      this.pipelineSources.set(pipeline, spec);
     }
-    return { label: spec.label, pipeline };
+    return { label: spec.label, pipeline, layout: spec.layout, groupLayouts: layout.groups };
   }
 
   get pipelineCount(): number {
@@ -390,12 +494,31 @@ export class Gpu {
 
   prepare(spec: DispatchSpec): PreparedDispatch {
     const { kernel } = spec;
+    const { slots, uniforms } = kernel.layout;
+    if (spec.buffers.length !== slots.length) {
+      throw new RangeError(
+        `${kernel.label}: its layout ${kernel.layout.label} has ${slots.length} buffer slots ` +
+          `(${slots.map((s) => s.name).join(', ')}), but ${spec.buffers.length} buffers were given.`,
+      );
+    }
+    if (uniforms !== (spec.params !== undefined)) {
+      throw new Error(
+        `${kernel.label}: its layout ${uniforms ? 'binds uniforms but none were given' : 'has no uniforms'}.`,
+      );
+    }
+    spec.buffers.forEach((b, i) => {
+      const buffer = 'buffer' in b ? b.buffer : b;
+      if (slots[i].access === 'write' && this.zeros && buffer === this.zeros.buffer)
+        throw new Error(
+          `${kernel.label}: the shared zeros buffer cannot stand in for the output ${slots[i].name}; it is read-only.`,
+        );
+    });
     const groups: GPUBindGroup[] = [];
-    if (spec.buffers.length > 0) {
+    if (slots.length > 0) {
       groups.push(
         this.device.createBindGroup({
           label: `${kernel.label}.storage`,
-          layout: kernel.pipeline.getBindGroupLayout(0),
+          layout: kernel.groupLayouts[0],
           entries: spec.buffers.map((b, binding) => ({ binding, resource: toBufferBinding(b) })),
         }),
       );
@@ -411,7 +534,7 @@ export class Gpu {
       groups.push(
         this.device.createBindGroup({
           label: `${kernel.label}.params`,
-          layout: kernel.pipeline.getBindGroupLayout(1),
+          layout: kernel.groupLayouts[1],
           entries: [{ binding: 0, resource: { buffer: uniform } }],
         }),
       );
@@ -509,6 +632,7 @@ export class Gpu {
     if (!this.lost) throw new Error('successorAfterMarkedLoss() is for a device lost through markLost().');
     const next = new Gpu({ device: this.device, adapter: this.adapter, summary: this.summary }, host);
     next.pipelines = this.pipelines;
+    next.layouts = this.layouts;
     return next;
   }
 

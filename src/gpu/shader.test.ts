@@ -1,3 +1,6 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { composeShader, uniformStruct, wgslFieldName } from './shader';
 
@@ -45,5 +48,22 @@ describe('uniformStruct', () => {
 describe('composeShader', () => {
   it('joins the parts in order, one newline-terminated part after another', () => {
     expect(composeShader('fn a() {}', 'fn b() {}\n')).toBe('fn a() {}\n\nfn b() {}\n');
+  });
+});
+
+describe('declared uniforms', () => {
+  it('leaves no hand-written uniform struct in shaders/ (each is declared once, in TypeScript)', () => {
+    const root = fileURLToPath(new URL('../../shaders/', import.meta.url));
+    const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.wgsl'));
+    expect(files.length).toBeGreaterThan(20);
+    const handWritten: string[] = [];
+    for (const file of files) {
+      const text = readFileSync(join(root, file), 'utf8');
+      // Every `var<uniform> name: Type` must name a type that the file itself does not declare.
+      for (const match of text.matchAll(/var<uniform>\s+\w+\s*:\s*(\w+)/g)) {
+        if (new RegExp(`struct\\s+${match[1]}\\b`).test(text)) handWritten.push(`${file}: ${match[1]}`);
+      }
+    }
+    expect(handWritten).toEqual([]);
   });
 });

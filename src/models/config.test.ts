@@ -119,7 +119,7 @@ describe('model configs', () => {
       { backbone: { family: 'convnext', dims: [], depths: [] }, densifyNorm: 'ln' },
       /dims is empty/,
     ],
-    ['an unknown encoder mode', { encoder: 'zero' as never }, /'sparse' or 'dense-zero'/],
+    ['an unknown encoder mode', { encoder: 'zero' as never }, /'sparse', 'dense-masked' or 'dense-zero'/],
   ];
   for (const [what, over, message] of invalid) {
     it(`rejects ${what} with a sentence`, () => {

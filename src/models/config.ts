@@ -30,7 +30,8 @@ export interface ConvNeXtConfig {
 
 export type BackboneConfig = ResNetConfig | ConvNeXtConfig;
 
-export type EncoderMode = 'sparse' | 'dense-zero';
+export type EncoderMode = 'sparse' | 'dense-masked' | 'dense-zero';
+export const ENCODER_MODES: readonly EncoderMode[] = ['sparse', 'dense-masked', 'dense-zero'];
 export type DensifyNorm = 'bn' | 'ln' | 'none';
 
 export interface SparkConfig {
@@ -41,7 +42,12 @@ export interface SparkConfig {
   backbone: BackboneConfig;
   /** 'bn' for ResNet and 'ln' for ConvNeXt in the official code. */
   densifyNorm: DensifyNorm;
-  /** 'sparse': gathered/masked encoder (SparK). 'dense-zero': dense convs and BN on the zero-filled image. */
+  /**
+   * 'sparse': gathered encoder on the visible rows (SparK). 'dense-masked': the official computation — dense
+   * convs on the full grid re-masked after every layer, BN statistics over visible positions — the same
+   * numbers at visible sites, at a dense network's cost (the speed baseline). 'dense-zero': zero-outing, dense
+   * convs and BN on the zero-filled image (the paper's ablation).
+   */
   encoder: EncoderMode;
   /** 'all': every scale feeds its decoder block (SparK). 'coarsest': only the stride-r feature. */
   decoderInputs: 'all' | 'coarsest';
@@ -51,6 +57,12 @@ export interface SparkConfig {
   lossTarget: 'patch-norm' | 'raw';
   /** 'masked': average over masked patches (SparK). 'all': over every patch. */
   lossOn: 'masked' | 'all';
+  /**
+   * Stochastic depth of the encoder's residual blocks, training only (./drop-path.ts): the last block's
+   * rate, rising linearly from 0 at the first. Absent or 0: none (the small presets). The official
+   * pre-training uses 0.05–0.4 by architecture (./presets.ts OFFICIAL_PRESETS).
+   */
+  dropPathRate?: number;
 }
 
 export const SPARK_DEFAULTS = {
@@ -215,8 +227,8 @@ function validateConfigFields(config: SparkConfig): SparkConfig {
   }
   if (!['bn', 'ln', 'none'].includes(config.densifyNorm))
     fail(`The densify norm must be 'bn', 'ln' or 'none', got '${config.densifyNorm}'.`);
-  if (config.encoder !== 'sparse' && config.encoder !== 'dense-zero')
-    fail(`The encoder mode must be 'sparse' or 'dense-zero', got '${config.encoder}'.`);
+  if (!ENCODER_MODES.includes(config.encoder))
+    fail(`The encoder mode must be 'sparse', 'dense-masked' or 'dense-zero', got '${config.encoder}'.`);
   if (config.decoderInputs !== 'all' && config.decoderInputs !== 'coarsest')
     fail(`The decoder inputs must be 'all' or 'coarsest', got '${config.decoderInputs}'.`);
   if (config.maskToken !== 'learned' && config.maskToken !== 'zeros')
@@ -225,6 +237,9 @@ function validateConfigFields(config: SparkConfig): SparkConfig {
     fail(`The loss target must be 'patch-norm' or 'raw', got '${config.lossTarget}'.`);
   if (config.lossOn !== 'masked' && config.lossOn !== 'all')
     fail(`The loss must be on 'masked' or 'all' patches, got '${config.lossOn}'.`);
+  const dropPath = config.dropPathRate ?? 0;
+  if (typeof dropPath !== 'number' || !(dropPath >= 0 && dropPath < 1))
+    fail(`The drop-path rate must be a number in [0, 1) (0 = off), got ${config.dropPathRate}.`);
   return config;
 }
 

@@ -7,13 +7,16 @@
  * the dense conv kernels instead.
  */
 import type { ConvNeXtConfig } from './config';
+import type { ResidualBranchHook } from './layers/drop-path';
 import type { Act, Net } from './layers/graph';
+import { type DenseMasking, remasked } from './layers/masked';
 import type { ModelSites } from './layers/sites';
 import { Activation, Add, encoderConv, RowLayerNorm } from './layers/sparse';
 import { ENCODER_PREFIX } from './official-names';
 
-export function sparseLayerNorm(net: Net, name: string, x: Act): Act {
-  return net.add(new RowLayerNorm(net, name, x)).out;
+/** LN over the channels of each row; on a dense-masked map, re-masked (SparseConvNeXtLayerNorm's zeros). */
+export function sparseLayerNorm(net: Net, name: string, x: Act, masking: DenseMasking | null = null): Act {
+  return remasked(net, `${name}.remask`, net.add(new RowLayerNorm(net, name, x)).out, masking);
 }
 
 function conv(
@@ -31,65 +34,121 @@ function conv(
     depthwise?: boolean;
     noInputGrad?: boolean;
   },
+  masking: DenseMasking | null,
 ): Act {
-  return encoderConv(net, sites, name, x, {
-    weight: o.weight ?? `${name}.weight`,
-    bias: o.bias === null ? undefined : (o.bias ?? `${name}.bias`),
-    outChannels: o.outChannels,
-    kernel: o.kernel,
-    stride: o.stride,
-    padding: o.padding,
-    depthwise: o.depthwise,
-    noInputGrad: o.noInputGrad,
-  });
+  return encoderConv(
+    net,
+    sites,
+    name,
+    x,
+    {
+      weight: o.weight ?? `${name}.weight`,
+      bias: o.bias === null ? undefined : (o.bias ?? `${name}.bias`),
+      outChannels: o.outChannels,
+      kernel: o.kernel,
+      stride: o.stride,
+      padding: o.padding,
+      depthwise: o.depthwise,
+      noInputGrad: o.noInputGrad,
+    },
+    masking,
+  );
 }
 
-/** `image` holds the visible pixels as rows at the full-resolution scale (3 channels). */
-export function buildSparseConvNeXt(net: Net, sites: ModelSites, b: ConvNeXtConfig, image: Act): Act[] {
+/**
+ * `image` holds the visible pixels as rows at the full-resolution scale (3 channels), or the zero-filled
+ * image NHWC for the dense baselines; `masking` makes the dense one the official dense-masked computation.
+ * `residual` (drop path) sees each block's branch after γ, before it is added to the block's input, as the
+ * official block does.
+ */
+export function buildSparseConvNeXt(
+  net: Net,
+  sites: ModelSites,
+  b: ConvNeXtConfig,
+  image: Act,
+  masking: DenseMasking | null = null,
+  residual?: ResidualBranchHook,
+): Act[] {
   const p = ENCODER_PREFIX;
   const features: Act[] = [];
   let x = image;
   b.dims.forEach((dim, i) => {
     if (i === 0) {
-      x = conv(net, sites, x, `${p}downsample_layers.0.0`, {
-        outChannels: dim,
-        kernel: 4,
-        stride: 4,
-        padding: 0,
-        noInputGrad: true,
-      });
-      x = sparseLayerNorm(net, `${p}downsample_layers.0.1`, x);
+      x = conv(
+        net,
+        sites,
+        x,
+        `${p}downsample_layers.0.0`,
+        {
+          outChannels: dim,
+          kernel: 4,
+          stride: 4,
+          padding: 0,
+          noInputGrad: true,
+        },
+        masking,
+      );
+      x = sparseLayerNorm(net, `${p}downsample_layers.0.1`, x, masking);
     } else {
-      x = sparseLayerNorm(net, `${p}downsample_layers.${i}.0`, x);
-      x = conv(net, sites, x, `${p}downsample_layers.${i}.1`, {
-        outChannels: dim,
-        kernel: 2,
-        stride: 2,
-        padding: 0,
-      });
+      x = sparseLayerNorm(net, `${p}downsample_layers.${i}.0`, x, masking);
+      x = conv(
+        net,
+        sites,
+        x,
+        `${p}downsample_layers.${i}.1`,
+        {
+          outChannels: dim,
+          kernel: 2,
+          stride: 2,
+          padding: 0,
+        },
+        masking,
+      );
     }
     for (let j = 0; j < b.depths[i]; j++) {
       const q = `${p}stages.${i}.${j}.`;
-      let y = conv(net, sites, x, `${q}dwconv`, {
-        outChannels: dim,
-        kernel: 7,
-        stride: 1,
-        padding: 3,
-        depthwise: true,
-      });
-      y = sparseLayerNorm(net, `${q}norm`, y);
-      y = conv(net, sites, y, `${q}pwconv1`, { outChannels: 4 * dim, kernel: 1, stride: 1, padding: 0 });
+      let y = conv(
+        net,
+        sites,
+        x,
+        `${q}dwconv`,
+        {
+          outChannels: dim,
+          kernel: 7,
+          stride: 1,
+          padding: 3,
+          depthwise: true,
+        },
+        masking,
+      );
+      y = sparseLayerNorm(net, `${q}norm`, y, masking);
+      y = conv(
+        net,
+        sites,
+        y,
+        `${q}pwconv1`,
+        { outChannels: 4 * dim, kernel: 1, stride: 1, padding: 0 },
+        masking,
+      );
       y = net.add(new Activation(net, `${q}act`, y, 'gelu')).out;
-      y = conv(net, sites, y, `${q}pwconv2`, { outChannels: dim, kernel: 1, stride: 1, padding: 0 });
-      y = conv(net, sites, y, `${q}gamma`, {
-        weight: `${q}gamma`,
-        bias: null,
-        outChannels: dim,
-        kernel: 1,
-        stride: 1,
-        padding: 0,
-        depthwise: true,
-      });
+      y = conv(net, sites, y, `${q}pwconv2`, { outChannels: dim, kernel: 1, stride: 1, padding: 0 }, masking);
+      y = conv(
+        net,
+        sites,
+        y,
+        `${q}gamma`,
+        {
+          weight: `${q}gamma`,
+          bias: null,
+          outChannels: dim,
+          kernel: 1,
+          stride: 1,
+          padding: 0,
+          depthwise: true,
+        },
+        masking,
+      );
+      if (residual) y = residual(`${q}drop_path`, y);
       x = net.add(new Add(net, `${q}sum`, x, y)).out;
     }
     features.push(x);

@@ -13,7 +13,7 @@ import type { ParityFixture } from '../io/fixtures';
 import type { ParityBackend, ParityResults } from '../io/parity';
 import { explicitMask } from '../sparse/mask';
 import { Lamb } from '../train/optim';
-import { totalStride } from './config';
+import { type EncoderMode, totalStride } from './config';
 import { createSparkModel } from './spark-model';
 
 function zeroGrads(gpu: Gpu, arena: Arena): void {
@@ -26,9 +26,14 @@ export async function runGpuOnFixture(
   options: {
     /** Build the model for this batch (≥ the fixture's) and run the fixture's smaller batch through it. */
     buildBatch?: number;
+    /** Run this encoder instead of the fixture's (dense-masked computes the same numbers as sparse). */
+    encoder?: EncoderMode;
   } = {},
 ): Promise<ParityResults> {
-  const { spark, batch, lamb } = fixture.config;
+  const { batch, lamb } = fixture.config;
+  const spark = options.encoder
+    ? { ...fixture.config.spark, encoder: options.encoder }
+    : fixture.config.spark;
   const built = Math.max(batch, options.buildBatch ?? batch);
   const model = createSparkModel(gpu, spark, built, { label: `parity.${fixture.fileName}` });
   try {

@@ -29,12 +29,13 @@ export const PRESETS = {
       stageStrides: [2, 2, 2],
     },
   },
-  /** Official SparK ResNet-50 at 224 px: stride 32, 7×7 grid, decoder width 768. */
+  /** Official SparK ResNet-50 at 224 px: stride 32, 7×7 grid, decoder width 768, drop path 0.05. */
   'resnet50-224': {
     ...official,
     inputSize: 224,
     decoderWidth: 768,
     densifyNorm: 'bn',
+    dropPathRate: 0.05,
     backbone: {
       family: 'resnet',
       block: 'bottleneck',
@@ -53,6 +54,7 @@ export const PRESETS = {
     inputSize: 224,
     decoderWidth: 768,
     densifyNorm: 'ln',
+    dropPathRate: 0.2,
     backbone: { family: 'convnext', dims: [96, 192, 384, 768], depths: [3, 3, 27, 3] },
   },
   /** 32-px images (CIFAR): ResNet-18-like basic blocks, stride 8, 4×4 grid (6 visible at 0.6). */
@@ -156,11 +158,14 @@ export const PRESET_TRAINING: Record<PresetName, PresetTraining> = {
 /**
  * The architectures the official SparK `main.py` pre-trains (its `--model` names, at the input size of
  * their manifests in ../shared/fixtures/official-manifests): decoder width 768, BatchNorm densify for
- * ResNets and LayerNorm for ConvNeXts, mask ratio 0.6. Kept apart from PRESETS (the playground's list):
+ * ResNets and LayerNorm for ConvNeXts, mask ratio 0.6, and the official code's default drop-path rate of
+ * each architecture (0.05 / 0.08 / 0.10 / 0.15 for ResNet-50/101/152/200, 0.2 / 0.3 / 0.4 for ConvNeXt
+ * S/B/L; ./drop-path.ts). The small presets above train without drop path. Kept apart from PRESETS (the playground's list):
  * these are for exporting to and opening from the official code, far beyond what a browser trains.
  */
-const officialResnet = (depths: number[]): SparkConfig => ({
+const officialResnet = (depths: number[], dropPathRate: number): SparkConfig => ({
   ...PRESETS['resnet50-224'],
+  dropPathRate,
   backbone: {
     ...PRESETS['resnet50-224'].backbone,
     widths: [64, 128, 256, 512],
@@ -168,21 +173,22 @@ const officialResnet = (depths: number[]): SparkConfig => ({
     stageStrides: [1, 2, 2, 2],
   },
 });
-const officialConvnext = (dims: number[], inputSize = 224): SparkConfig => ({
+const officialConvnext = (dims: number[], dropPathRate: number, inputSize = 224): SparkConfig => ({
   ...PRESETS['convnext-s-224'],
   inputSize,
+  dropPathRate,
   backbone: { family: 'convnext', dims, depths: [3, 3, 27, 3] },
 });
 
 export const OFFICIAL_PRESETS = {
-  'resnet50-224': officialResnet([3, 4, 6, 3]),
-  'resnet101-224': officialResnet([3, 4, 23, 3]),
-  'resnet152-224': officialResnet([3, 8, 36, 3]),
-  'resnet200-224': officialResnet([3, 24, 36, 3]),
-  'convnext_small-224': officialConvnext([96, 192, 384, 768]),
-  'convnext_base-224': officialConvnext([128, 256, 512, 1024]),
-  'convnext_large-224': officialConvnext([192, 384, 768, 1536]),
-  'convnext_large-384': officialConvnext([192, 384, 768, 1536], 384),
+  'resnet50-224': officialResnet([3, 4, 6, 3], 0.05),
+  'resnet101-224': officialResnet([3, 4, 23, 3], 0.08),
+  'resnet152-224': officialResnet([3, 8, 36, 3], 0.1),
+  'resnet200-224': officialResnet([3, 24, 36, 3], 0.15),
+  'convnext_small-224': officialConvnext([96, 192, 384, 768], 0.2),
+  'convnext_base-224': officialConvnext([128, 256, 512, 1024], 0.3),
+  'convnext_large-224': officialConvnext([192, 384, 768, 1536], 0.4),
+  'convnext_large-384': officialConvnext([192, 384, 768, 1536], 0.4, 384),
 } as const satisfies Record<string, SparkConfig>;
 
 export type OfficialPresetName = keyof typeof OFFICIAL_PRESETS;

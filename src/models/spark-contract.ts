@@ -36,6 +36,12 @@ export type SparkStateValues = Map<string, ArrayLike<number>>;
 export interface SparkModelOptions {
   /** Label prefix of the GPU buffers (debugging, leak reports). */
   label?: string;
+  /**
+   * Evaluation only (viewing a checkpoint): no gradients, no backward, parameters split over buffers of at
+   * most `maxBufferBytes` (default: the adapter's binding limit). Train steps are refused with a sentence.
+   */
+  evalOnly?: boolean;
+  maxBufferBytes?: number;
 }
 
 /** What the visualisation shows, read back on demand (all NCHW, [B, 3, S, S] unless said otherwise). */
@@ -88,6 +94,12 @@ export interface SparkGpuModel {
    * Training needs more than one value per BatchNorm channel (PyTorch's rule); evaluation does not.
    */
   setBatch(images: Float32Array, mask: CellMask): void;
+  /**
+   * Draws this batch's drop-path decisions (one per image and residual block) from (seed, step): the same
+   * pair always draws the same, so a run replays. Required after every `setBatch` before a train step when
+   * the configuration has a drop-path rate; does nothing otherwise. Evaluation never drops.
+   */
+  setDropPath(seed: number, step: number): void;
   /**
    * Records forward (train mode: batch statistics, running stats updated), loss and backward. Parameter
    * gradients accumulate (+=) into `params` grads: zero them first. Advances `batchesTracked` by one.

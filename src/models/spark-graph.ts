@@ -3,7 +3,8 @@
  *
  *   images NCHW ─transpose→ NHWC ─gather→ visible rows (full-resolution scale)       buildInput
  *   → sparse encoder (./resnet.ts, ./convnext.ts) → features, largest first          buildEncoder
- *     or the dense-zero ablation: the same builders on the zero-filled image         buildDenseZeroEncoder
+ *     or a dense encoder: the same builders on the zero-filled image NHWC             buildDenseEncoder
+ *     (dense-masked: re-masked after every layer, the official computation; dense-zero: zero-outing)
  *   → densify per scale, smallest first (norm, mask tokens, projection)              buildDensifyStage
  *   → LightDecoder (./decoder.ts) → prediction NHWC                                   buildLightDecoder
  *   → SparK loss (+ composite for the visualisation)                                 buildLoss
@@ -22,7 +23,9 @@ import { densifyInputChannels, featureStrides, type SparkConfig, totalStride } f
 import { buildSparseConvNeXt, sparseLayerNorm } from './convnext';
 import { buildDensify, buildLightDecoder, sparseBatchNorm } from './decoder';
 import { GatherRows } from './layers/dense';
+import { type DropPathBuffers, dropPathHook } from './layers/drop-path';
 import { type Act, type ActivationMemory, type Encodable, type Layer, Net } from './layers/graph';
+import type { DenseMasking } from './layers/masked';
 import type { ModelSites } from './layers/sites';
 import { buildSparseResNet } from './resnet';
 
@@ -41,12 +44,17 @@ class FixedOps implements Layer {
   }
 }
 
-/** Loss, its gradient (the seed of the backward) and the composite. Saved: the per-patch statistics. */
+/**
+ * Loss, its gradient (the seed of the backward) and the composite. Saved: the per-patch statistics. The
+ * composite (the picture shown to the user) is not part of a training step: `show` is encoded by
+ * readSnapshot when a snapshot asks for it, on the last step's prediction; evaluation still draws it.
+ */
 class LossLayer implements Layer {
   readonly name = 'loss';
   readonly paramNames: string[] = [];
   readonly train: Encodable[];
   readonly eval: Encodable[];
+  readonly show: Encodable;
 
   constructor(
     private readonly net: Net,
@@ -57,9 +65,9 @@ class LossLayer implements Layer {
     composite: GpuTensor,
   ) {
     const forward = net.own(loss.forward(image, rec.value, cells));
-    const show = net.own(loss.composite(composite, image, rec.value, cells));
-    this.train = [forward, show];
-    this.eval = [forward, show];
+    this.show = net.own(loss.composite(composite, image, rec.value, cells));
+    this.train = [forward];
+    this.eval = [forward, this.show];
   }
 
   buildBackward(): Encodable[] {
@@ -82,10 +90,16 @@ export interface GraphContext {
   memory: ActivationMemory;
   /** The mask's sites: sparse encoder rows, densify, loss. */
   sites: ModelSites;
-  /** Every pixel as a site (dense-zero only): what its max-pool walks. */
+  /** Every pixel as a site (dense encoders only): what their max-pool walks. */
   rasterSites: ModelSites | null;
+  /** The mask per resolution for the dense-masked encoder (null otherwise). */
+  masking: DenseMasking | null;
   /** Where the loss keeps its statistics for every batch size (the loss scalar stays at one place). */
   lossStorage: GpuTensor;
+  /** Drop-path factors when the configuration drops residual branches in training (else absent). */
+  dropPath?: DropPathBuffers;
+  /** An evaluation-only model: no backward is prepared (no gradient buffers); this sentence refuses training. */
+  evalOnly?: string;
 }
 
 /** One build of the dispatch graph, for the current batch and visible-cell count. */
@@ -97,8 +111,10 @@ export interface SparkGraph {
   /** [batch, S, S, 3] input · mask. */
   masked: GpuTensor;
   composite: GpuTensor;
+  /** Draws `composite` from the current prediction (training steps leave it to the snapshot). */
+  drawComposite: Encodable;
   prediction: Act;
-  /** Encoder outputs, largest resolution first (dense NHWC for dense-zero, sparse rows otherwise). */
+  /** Encoder outputs, largest resolution first (dense NHWC for the dense encoders, sparse rows otherwise). */
   features: Act[];
   sparkLoss: SparkLoss;
 }
@@ -136,12 +152,20 @@ function buildInput(net: Net, ctx: GraphContext, batch: number): GraphInput {
   return { images, image, rows, masked };
 }
 
-/** The backbone of the configuration on `input` (sparse rows, or dense NHWC for the ablation). */
-function buildBackbone(net: Net, sites: ModelSites, config: SparkConfig, input: Act): Act[] {
+/** The backbone of the configuration on `input` (sparse rows, or dense NHWC for the dense encoders). */
+function buildBackbone(
+  net: Net,
+  sites: ModelSites,
+  config: SparkConfig,
+  input: Act,
+  masking: DenseMasking | null = null,
+  dropPath?: DropPathBuffers,
+): Act[] {
   const b = config.backbone;
+  const residual = dropPath ? dropPathHook(net, sites, dropPath) : undefined;
   return b.family === 'resnet'
-    ? buildSparseResNet(net, sites, b, input)
-    : buildSparseConvNeXt(net, sites, b, input);
+    ? buildSparseResNet(net, sites, b, input, masking, residual)
+    : buildSparseConvNeXt(net, sites, b, input, masking, residual);
 }
 
 /** Checks the encoder's outputs are at the configured strides and of the expected kind. */
@@ -160,18 +184,21 @@ function checkFeatures(config: SparkConfig, features: Act[], kind: 'sparse' | 'd
 
 /** The sparse encoder on the visible rows: features, largest first; densify reads them as they are. */
 function buildEncoder(net: Net, ctx: GraphContext, input: GraphInput): { features: Act[]; toDensify: Act[] } {
-  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows);
+  const features = buildBackbone(net, ctx.sites, ctx.config, input.rows, null, ctx.dropPath);
   checkFeatures(ctx.config, features, 'sparse');
   return { features, toDensify: [...features].reverse() };
 }
 
 /**
- * The dense-zero ablation (the paper's Figure-1 baseline): the same builders on the zero-filled NHWC image
- * pick the dense conv kernels; nothing is re-masked and BN counts every position, as a dense CNN would. Its
- * max-pool walks raster "sites" (every pixel, NHWC order). Densify still normalises over the active sites
- * (the official densify is sparse), so each feature is gathered at the mask's sites first.
+ * The dense encoders: the same builders on the zero-filled NHWC image pick the dense conv kernels; the
+ * max-pool walks raster "sites" (every pixel, NHWC order). dense-masked (the official computation) masks
+ * every conv's output, takes BN statistics over visible pixels and re-masks after max-pool and LayerNorm
+ * (./layers/masked.ts), so at visible sites it computes the sparse encoder's numbers. dense-zero (the
+ * paper's Figure-1 zero-outing ablation) re-masks nothing and BN counts every position, as a dense CNN would.
+ * Densify still normalises over the active sites (the official densify is sparse), so each feature is
+ * gathered at the mask's sites first.
  */
-function buildDenseZeroEncoder(
+function buildDenseEncoder(
   net: Net,
   ctx: GraphContext,
   input: GraphInput,
@@ -180,9 +207,9 @@ function buildDenseZeroEncoder(
   const { config } = ctx;
   const S = config.inputSize;
   const r = totalStride(config.backbone);
-  if (!ctx.rasterSites) throw new Error('The dense-zero encoder needs the raster site set.');
+  if (!ctx.rasterSites) throw new Error('A dense encoder needs the raster site set.');
   const image = net.wrap(input.masked, { kind: 'dense', batch, height: S, width: S, channels: 3 });
-  const features = buildBackbone(net, ctx.rasterSites, config, image);
+  const features = buildBackbone(net, ctx.rasterSites, config, image, ctx.masking, ctx.dropPath);
   checkFeatures(config, features, 'dense');
   const toDensify = [...features]
     .reverse()
@@ -213,7 +240,7 @@ function buildLoss(
   batch: number,
   image: Act,
   prediction: Act,
-): { sparkLoss: SparkLoss; composite: GpuTensor } {
+): { sparkLoss: SparkLoss; composite: GpuTensor; drawComposite: Encodable } {
   const { config } = ctx;
   const S = config.inputSize;
   const sparkLoss = new SparkLoss(
@@ -228,8 +255,8 @@ function buildLoss(
     ctx.lossStorage,
   );
   const composite = net.tensor('composite', [batch, S, S, 3]);
-  net.add(new LossLayer(net, sparkLoss, image.value, prediction, ctx.sites.cells, composite));
-  return { sparkLoss, composite };
+  const layer = net.add(new LossLayer(net, sparkLoss, image.value, prediction, ctx.sites.cells, composite));
+  return { sparkLoss, composite, drawComposite: layer.show };
 }
 
 /** Builds every dispatch of a forward, its loss and its backward for the sites' current mask. */
@@ -239,19 +266,20 @@ export function buildGraph(ctx: GraphContext): SparkGraph {
   try {
     const input = buildInput(net, ctx, batch);
     const { features, toDensify } =
-      ctx.config.encoder === 'dense-zero'
-        ? buildDenseZeroEncoder(net, ctx, input, batch)
-        : buildEncoder(net, ctx, input);
+      ctx.config.encoder === 'sparse'
+        ? buildEncoder(net, ctx, input)
+        : buildDenseEncoder(net, ctx, input, batch);
     const toDecoder = buildDensifyStage(net, ctx, toDensify);
     const prediction = buildLightDecoder(net, ctx.config, toDecoder);
-    const { sparkLoss, composite } = buildLoss(net, ctx, batch, input.image, prediction);
-    net.finish();
+    const { sparkLoss, composite, drawComposite } = buildLoss(net, ctx, batch, input.image, prediction);
+    net.finish({ evalOnly: ctx.evalOnly });
     return {
       batch,
       net,
       images: input.images,
       masked: input.masked,
       composite,
+      drawComposite,
       prediction,
       features,
       sparkLoss,

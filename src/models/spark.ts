@@ -16,12 +16,15 @@ import type { CellMask } from '../sparse/mask';
 import { scatterRows } from '../sparse/sites';
 import { SparkLoss } from '../train/loss';
 import { featureStrides, type SparkConfig, totalStride, validateSparkConfig } from './config';
+import { dropPathFactors, dropPathRates } from './drop-path';
 import { officialInitialState } from './init';
 import { type Act, ActivationMemory } from './layers/graph';
+import { DenseMasking } from './layers/masked';
 import { ModelSites } from './layers/sites';
 import { type StateEntry, sparkState } from './official-names';
 import type { SparkGpuModel, SparkModelOptions, SparkSnapshot, SparkStateValues } from './spark-contract';
 import { allVisibleMask, buildGraph, type GraphContext, type SparkGraph } from './spark-graph';
+import { SplitArena } from './split-arena';
 import { readArenaState } from './state-readback';
 
 function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: number): Float32Array {
@@ -32,6 +35,12 @@ function nhwcToNchwHost(data: Float32Array, n: number, h: number, w: number, c: 
         for (let ch = 0; ch < c; ch++)
           out[((b * c + ch) * h + y) * w + x] = data[((b * h + y) * w + x) * c + ch];
   return out;
+}
+
+/** The most bytes one buffer may hold and be bound whole on this device. */
+export function bindableBytes(gpu: Gpu): number {
+  const { maxStorageBufferBindingSize, maxBufferSize } = gpu.device.limits;
+  return Math.min(Number(maxStorageBufferBindingSize), Number(maxBufferSize));
 }
 
 class GpuSparkModel implements SparkGpuModel {
@@ -45,6 +54,8 @@ class GpuSparkModel implements SparkGpuModel {
   private graph: SparkGraph;
   private readonly size: number;
   private destroyed = false;
+  /** Whether this batch's drop-path factors were written (`setDropPath`); only asked when drop path is on. */
+  private dropPathReady = false;
 
   constructor(
     private readonly gpu: Gpu,
@@ -60,7 +71,9 @@ class GpuSparkModel implements SparkGpuModel {
     const grid = S / totalStride(config.backbone);
     this.size = S;
     this.entries = sparkState(config);
-    this.params = new Arena(`${label}.params`, true);
+    this.params = options.evalOnly
+      ? new SplitArena(`${label}.params`, options.maxBufferBytes ?? bindableBytes(gpu))
+      : new Arena(`${label}.params`, true);
     this.stats = new Arena(`${label}.stats`, false);
     for (const e of this.entries) {
       if (e.kind === 'param')
@@ -68,7 +81,16 @@ class GpuSparkModel implements SparkGpuModel {
       else if (e.dtype === 'F32') this.stats.add(e.name, { officialShape: e.shape });
       else this.batchesTracked.set(e.name.replace(/\.num_batches_tracked$/, ''), 0);
     }
-    const context: Partial<GraphContext> = { gpu, config, label, params: this.params, stats: this.stats };
+    const context: Partial<GraphContext> = {
+      gpu,
+      config,
+      label,
+      params: this.params,
+      stats: this.stats,
+      evalOnly: options.evalOnly
+        ? 'This model was opened for viewing only (no gradients or optimizer state); start a run from the checkpoint to train it.'
+        : undefined,
+    };
     // Anything that fails while building (a shape a kernel refuses, an out-of-memory) releases what exists.
     try {
       this.params.allocate(gpu);
@@ -78,8 +100,18 @@ class GpuSparkModel implements SparkGpuModel {
       context.memory = new ActivationMemory(gpu);
       context.sites = new ModelSites(gpu, worst, label);
       context.rasterSites =
-        config.encoder === 'dense-zero' ? new ModelSites(gpu, worst, `${label}.dense`, true) : null;
+        config.encoder !== 'sparse' ? new ModelSites(gpu, worst, `${label}.dense`, true) : null;
+      context.masking =
+        config.encoder === 'dense-masked' ? new DenseMasking(gpu, context.sites, `${label}.masking`) : null;
       context.lossStorage = gpu.tensor(`${label}.loss`, [SparkLoss.statsLength(batch, grid)]);
+      const rates = dropPathRates(config);
+      if (rates.some((rate) => rate > 0))
+        context.dropPath = {
+          rates,
+          factors: gpu.upload(`${label}.drop_path`, new Float32Array(rates.length * batch).fill(1)),
+          ones: gpu.upload(`${label}.drop_path.eval`, new Float32Array(batch).fill(1)),
+          stride: batch,
+        };
       this.context = context as GraphContext;
       this.graph = buildGraph(this.context);
       this.context.memory.endSizing();
@@ -97,7 +129,12 @@ class GpuSparkModel implements SparkGpuModel {
     context.memory?.release();
     context.sites?.release();
     context.rasterSites?.release();
+    context.masking?.release();
     if (context.lossStorage) this.gpu.releaseTensor(context.lossStorage);
+    if (context.dropPath) {
+      this.gpu.releaseTensor(context.dropPath.factors);
+      this.gpu.releaseTensor(context.dropPath.ones);
+    }
     this.params.release(this.gpu);
     this.stats.release(this.gpu);
   }
@@ -132,7 +169,8 @@ class GpuSparkModel implements SparkGpuModel {
         stats.set(Float32Array.from(v), this.stats.get(e.name).offset);
       } else this.batchesTracked.set(e.name.replace(/\.num_batches_tracked$/, ''), Number(v[0]));
     }
-    this.gpu.device.queue.writeBuffer(this.params.values, 0, params);
+    if (this.params instanceof SplitArena) this.params.upload(this.gpu, params);
+    else this.gpu.device.queue.writeBuffer(this.params.values, 0, params);
     if (this.stats.size > 0) this.gpu.device.queue.writeBuffer(this.stats.values, 0, stats);
   }
 
@@ -176,15 +214,25 @@ class GpuSparkModel implements SparkGpuModel {
       throw new RangeError(
         `The images have ${images.length} values; a batch of ${n} images [3, ${S}, ${S}] needs ${n * 3 * S * S}.`,
       );
-    const { sites, rasterSites } = this.context;
+    const { sites, rasterSites, masking } = this.context;
     const resized = sites.update(mask);
     rasterSites?.update(mask);
+    masking?.update();
     if (resized) {
       // New row counts or batch: new dispatches over the same buffers (src/models/layers/graph.ts).
       this.graph.net.release();
       this.graph = buildGraph(this.context);
     }
     this.gpu.write(this.graph.images, images);
+    this.dropPathReady = false;
+  }
+
+  setDropPath(seed: number, step: number): void {
+    this.checkAlive();
+    const plan = this.context.dropPath;
+    if (!plan) return;
+    this.gpu.write(plan.factors, dropPathFactors(plan.rates, this.graph.batch, seed, step, plan.stride));
+    this.dropPathReady = true;
   }
 
   encodeTrainStep(pass: GPUComputePassEncoder): void {
@@ -194,6 +242,10 @@ class GpuSparkModel implements SparkGpuModel {
 
   encodeTrainForward(pass: GPUComputePassEncoder): void {
     this.checkAlive();
+    if (this.context.dropPath && !this.dropPathReady)
+      throw new Error(
+        'This model drops residual paths in training: call setDropPath(seed, step) after setBatch and before each train step.',
+      );
     this.graph.net.encodeTrainForward(pass);
     for (const [name, n] of this.batchesTracked) this.batchesTracked.set(name, n + 1);
   }
@@ -211,7 +263,10 @@ class GpuSparkModel implements SparkGpuModel {
   async readSnapshot(): Promise<SparkSnapshot> {
     this.checkAlive();
     const S = this.size;
-    const { batch: n, masked, prediction, composite } = this.graph;
+    const { batch: n, masked, prediction, composite, drawComposite } = this.graph;
+    // Training steps do not draw the composite; it is drawn here from the last prediction (after an eval
+    // pass, which does draw it, this redraws the same picture).
+    this.gpu.submit('composite', (pass) => drawComposite.encode(pass));
     const [loss, maskedData, predictionData, compositeData] = await Promise.all([
       this.gpu.read(this.loss),
       this.gpu.read(masked),
@@ -245,7 +300,7 @@ class GpuSparkModel implements SparkGpuModel {
         data: nhwcToNchwHost(data, batch, height, width, channels),
       };
     }
-    // Sparse rows always follow the mask's sites (the dense-zero encoder's outputs are dense).
+    // Sparse rows always follow the mask's sites (the dense encoders' outputs are dense).
     const set = this.context.sites.set(layout.side);
     const nhwc = scatterRows(data, set, layout.channels);
     return {

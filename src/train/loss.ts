@@ -10,13 +10,54 @@
  */
 import lossSource from '../../shaders/loss.wgsl?raw';
 import {
+  bindingLayout,
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/** Images [batch, size, size, 3] on a grid × grid of patches of patchSide²; gradScale multiplies d rec. */
+const LossParams = uniformStruct(
+  'LossParams',
+  {
+    batch: 'u32',
+    size: 'u32',
+    grid: 'u32',
+    patchSide: 'u32',
+    normalize: 'u32',
+    maskedOnly: 'u32',
+    gradScale: 'f32',
+  },
+  { gradScale: 1 },
+);
+/** patch_stats and loss_grad: the images and one more input (the cell mask, or the patch statistics). */
+const PatchLayout = bindingLayout('loss.patch', {
+  out: 'write', // the statistics buffer (patch_stats), or d rec (loss_grad)
+  x: 'read', // [B, S, S, 3] the normalised input image
+  rec: 'read', // [B, S, S, 3] the decoder output
+  maskOrStats: 'read', // [B, g, g] u32 cell mask (patch_stats), or the statistics (loss_grad)
+});
+const TotalLayout = bindingLayout('loss.total', {
+  stats: 'write', // reads the per-patch (μ, σ, ℓ, w), writes (loss, Σ w) at its start
+});
+const CompositeLayout = bindingLayout('loss.composite', {
+  out: 'write', // [B, S, S, 3] visible pixels from x, masked ones from rec de-normalised
+  x: 'read',
+  rec: 'read',
+  stats: 'read', // the statistics buffer
+  mask: 'read', // [B, g, g] u32
+});
+const LOSS_LAYOUTS = {
+  patch_stats: PatchLayout,
+  loss_grad: PatchLayout,
+  loss_total: TotalLayout,
+  composite: CompositeLayout,
+};
+const lossModule = composeShader(LossParams.wgsl, lossSource);
 
 export interface SparkLossConfig {
   batch: number;
@@ -89,18 +130,20 @@ export class SparkLoss {
 
   private params(gradScale = 1): Params {
     const { batch, size, patch } = this.config;
-    return new Params()
-      .u32(batch)
-      .u32(size)
-      .u32(this.grid)
-      .u32(patch)
-      .u32(this.normalize ? 1 : 0)
-      .u32(this.maskedOnly ? 1 : 0)
-      .f32(gradScale);
+    return LossParams.pack({
+      batch,
+      size,
+      grid: this.grid,
+      patchSide: patch,
+      normalize: this.normalize,
+      maskedOnly: this.maskedOnly,
+      gradScale,
+    });
   }
 
-  private kernel(entryPoint: string) {
-    return this.gpu.kernel({ label: `loss.${entryPoint}`, code: lossSource, entryPoint });
+  private kernel(entryPoint: keyof typeof LOSS_LAYOUTS) {
+    const layout = LOSS_LAYOUTS[entryPoint];
+    return this.gpu.kernel({ label: `loss.${entryPoint}`, code: lossModule, entryPoint, layout });
   }
 
   private checkImage(label: string, ...tensors: GpuTensor[]): void {

@@ -15,6 +15,8 @@ export interface TrainingMetrics {
   stepMs: number;
   /** Milliseconds per phase (e.g. forward, backward, optimizer) from timestamp queries, when available. */
   phaseMs?: Record<string, number>;
+  /** GPU dispatches the last step encoded (forward, backward, optimiser and guard). */
+  dispatches?: number;
   heldOutLoss?: number;
 }
 
@@ -32,6 +34,8 @@ export interface StepRecord {
   /** BN num_batches_tracked and optimiser step counters before the step (what a rollback restores). */
   batchesTracked: [string, number][];
   optimizerSteps: { decay: number; noDecay: number };
+  /** Dispatches the step encoded (set once it is encoded). */
+  dispatches?: number;
 }
 
 export interface NonFiniteStep {
@@ -88,6 +92,7 @@ export function summarizeInterval(
     stepMs,
   };
   if (phaseMs) sample.phaseMs = phaseMs;
+  if (last.dispatches !== undefined) sample.dispatches = last.dispatches;
   return { sample, nonFinite };
 }
 

@@ -19,13 +19,67 @@ import optimSource from '../../shaders/optim.wgsl?raw';
 import type { Arena, ArenaEntry } from '../engine/params';
 import { type Segment, segmentSumSquares } from '../engine/reduce';
 import {
+  bindingLayout,
   type Gpu,
   type GpuTensor,
   grid1d,
-  Params,
+  type Params,
   type PreparedDispatch,
   type PreparedSequence,
 } from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/**
+ * One step's settings. 1 − β is computed in float64 on the host (1.0 − f32(0.999) in the shader would be off
+ * by 1.3e-5 relative); bc1/bc2 are 1 − β^step of the decayed and the plain (no decay) parameter groups.
+ */
+const OptimParams = uniformStruct('OptimParams', {
+  lr: 'f32',
+  weightDecay: 'f32',
+  beta1: 'f32',
+  beta2: 'f32',
+  oneMinusBeta1: 'f32',
+  oneMinusBeta2: 'f32',
+  eps: 'f32',
+  maxGradNorm: 'f32',
+  bc1Decay: 'f32',
+  bc2Decay: 'f32',
+  bc1Plain: 'f32',
+  bc2Plain: 'f32',
+  segmentCount: 'u32',
+  chunkCount: 'u32',
+});
+/**
+ * One layout per entry point of shaders/optim.wgsl. `chunks` is the [chunks] vec4 u32 table (start, end,
+ * segment, decay) of OPTIM_CHUNK-element pieces; the stats are reduce.segmentSumSquares outputs.
+ */
+const OPTIM_LAYOUTS = {
+  lamb_moments: bindingLayout('optim.lamb_moments', {
+    update: 'write', // the LAMB update direction, per parameter
+    expAvg: 'write', // m
+    expAvgSq: 'write', // v
+    values: 'read', // the parameters
+    grads: 'read',
+    chunks: 'read',
+    gradStats: 'read', // per-segment Σg², global Σ and norm
+  }),
+  lamb_apply: bindingLayout('optim.lamb_apply', {
+    values: 'write', // the parameters, stepped in place
+    update: 'read',
+    chunks: 'read',
+    valueStats: 'read', // per-segment ‖p‖²
+    updateStats: 'read', // per-segment ‖u‖²
+  }),
+  adamw_step: bindingLayout('optim.adamw_step', {
+    values: 'write', // the parameters, stepped in place
+    expAvg: 'write',
+    expAvgSq: 'write',
+    grads: 'read',
+    chunks: 'read',
+    gradStats: 'read', // the global gradient norm for clipping
+  }),
+};
+const optimModule = composeShader(OptimParams.wgsl, optimSource);
 
 /** Elements per workgroup: 256 threads × 16. */
 export const OPTIM_CHUNK = 4096;
@@ -136,9 +190,10 @@ abstract class ArenaOptimizer {
     ]);
   }
 
-  protected prepareChunked(entryPoint: string, buffers: GpuTensor[]): PreparedDispatch {
+  protected prepareChunked(entryPoint: keyof typeof OPTIM_LAYOUTS, buffers: GpuTensor[]): PreparedDispatch {
+    const layout = OPTIM_LAYOUTS[entryPoint];
     return this.gpu.prepare({
-      kernel: this.gpu.kernel({ label: `optim.${entryPoint}`, code: optimSource, entryPoint }),
+      kernel: this.gpu.kernel({ label: `optim.${entryPoint}`, code: optimModule, entryPoint, layout }),
       buffers,
       params: this.params(),
       workgroups: grid1d(this.chunkCount),
@@ -148,21 +203,22 @@ abstract class ArenaOptimizer {
   protected params(): Params {
     const { beta1, beta2, eps, maxGradNorm } = this.settings;
     const correction = (beta: number, step: number) => (step > 0 ? 1 - beta ** step : 1);
-    return new Params()
-      .f32(this.lastLr)
-      .f32(this.lastWeightDecay)
-      .f32(beta1)
-      .f32(beta2)
-      .f32(1 - beta1)
-      .f32(1 - beta2)
-      .f32(eps)
-      .f32(maxGradNorm)
-      .f32(correction(beta1, this.steps.decay))
-      .f32(correction(beta2, this.steps.decay))
-      .f32(correction(beta1, this.steps.noDecay))
-      .f32(correction(beta2, this.steps.noDecay))
-      .u32(this.stepped.length)
-      .u32(this.chunkCount);
+    return OptimParams.pack({
+      lr: this.lastLr,
+      weightDecay: this.lastWeightDecay,
+      beta1,
+      beta2,
+      oneMinusBeta1: 1 - beta1,
+      oneMinusBeta2: 1 - beta2,
+      eps,
+      maxGradNorm,
+      bc1Decay: correction(beta1, this.steps.decay),
+      bc2Decay: correction(beta2, this.steps.decay),
+      bc1Plain: correction(beta1, this.steps.noDecay),
+      bc2Plain: correction(beta2, this.steps.noDecay),
+      segmentCount: this.stepped.length,
+      chunkCount: this.chunkCount,
+    });
   }
 
   protected abstract stepDispatches(): PreparedDispatch[];

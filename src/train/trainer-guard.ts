@@ -10,7 +10,31 @@
  * copy of the state per step (memory traffic 2× state size), cheap next to a forward/backward pass.
  */
 import guardSource from '../../shaders/train_guard.wgsl?raw';
-import { type Gpu, type GpuTensor, grid1d, Params, type PreparedDispatch } from '../gpu/runtime';
+import {
+  bindingLayout,
+  type Gpu,
+  type GpuTensor,
+  grid1d,
+  type Params,
+  type PreparedDispatch,
+} from '../gpu/runtime';
+import { composeShader, uniformStruct } from '../gpu/shader';
+
+/** guard_health: checkPrevious 0 resets the flag; normIndex is the global norm's element of the stats. */
+const HealthParams = uniformStruct('HealthParams', { checkPrevious: 'u32', normIndex: 'u32' });
+/** guarded_copy: n4 = floats / 4 (one vec4 per thread). */
+const CopyParams = uniformStruct('CopyParams', { n4: 'u32' });
+const HealthLayout = bindingLayout('guard.health', {
+  health: 'write', // [4] u32, element 0 the sticky "all finite" flag
+  loss: 'read', // [1] the previous step's loss
+  gradStats: 'read', // the optimiser's gradient statistics
+});
+const CopyLayout = bindingLayout('guard.copy', {
+  backup: 'write', // the backup, vec4s
+  state: 'read', // the tensor it protects, vec4s
+  health: 'read', // [4] u32
+});
+const guardModule = composeShader(HealthParams.wgsl, CopyParams.wgsl, guardSource);
 
 export interface GuardInputs {
   /** [1] the step's loss. */
@@ -42,26 +66,36 @@ export class StateGuard {
     }
     this.health = gpu.upload('guard.health', new Uint32Array([1, 0, 0, 0]));
     this.backups = inputs.state.map((t) => gpu.tensor(`guard.backup.${t.label}`, [t.length]));
-    const healthKernel = gpu.kernel({ label: 'guard.health', code: guardSource, entryPoint: 'guard_health' });
+    const healthKernel = gpu.kernel({
+      label: 'guard.health',
+      code: guardModule,
+      entryPoint: 'guard_health',
+      layout: HealthLayout,
+    });
     this.check = gpu.prepare({
       kernel: healthKernel,
       buffers: [this.health, inputs.loss, inputs.gradStats],
       params: this.healthParams(false),
       workgroups: [1],
     });
-    const copyKernel = gpu.kernel({ label: 'guard.copy', code: guardSource, entryPoint: 'guarded_copy' });
+    const copyKernel = gpu.kernel({
+      label: 'guard.copy',
+      code: guardModule,
+      entryPoint: 'guarded_copy',
+      layout: CopyLayout,
+    });
     this.copies = inputs.state.map((src, i) =>
       gpu.prepare({
         kernel: copyKernel,
         buffers: [this.backups[i], src, this.health],
-        params: new Params().u32(src.length / 4),
+        params: CopyParams.pack({ n4: src.length / 4 }),
         workgroups: grid1d(Math.ceil(src.length / 4 / 256)),
       }),
     );
   }
 
   private healthParams(checkPrevious: boolean): Params {
-    return new Params().u32(checkPrevious ? 1 : 0).u32(this.inputs.normIndex);
+    return HealthParams.pack({ checkPrevious, normIndex: this.inputs.normIndex });
   }
 
   /**

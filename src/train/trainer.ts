@@ -494,6 +494,9 @@ export class Trainer {
     this.shown = { images: this.images, mask };
 
     model.setBatch(this.images, mask);
+    // Drop-path decisions from (seed, step): a replayed or resumed step draws the same (no-op when off).
+    model.setDropPath(this.seed, iteration);
+    const dispatchesBefore = gpu.dispatchCount;
     optimizer.beginStep(record.lr, record.weightDecay);
     guard.beginStep(this.checkPrevious);
     this.checkPrevious = true;
@@ -508,6 +511,7 @@ export class Trainer {
       label: 'forward',
       timestampWrites: profile ? profiler.pass('forward') : undefined,
     });
+    gpu.dispatchScope = 'guard';
     guard.encode(forwardPass);
     model.encodeTrainForward(forwardPass);
     forwardPass.end();
@@ -521,13 +525,16 @@ export class Trainer {
       label: 'optimizer',
       timestampWrites: profile ? profiler.pass('optimizer') : undefined,
     });
+    gpu.dispatchScope = 'optimizer';
     optimizer.encode(optimizerPass);
+    gpu.dispatchScope = '';
     optimizerPass.end();
     const slot = this.interval.length * 8;
     encoder.copyBufferToBuffer(model.loss.buffer, model.loss.offset, ring.buffer, slot, 4);
     const normOffset = optimizer.gradStats.offset + (optimizer.gradStats.length - 1) * 4;
     encoder.copyBufferToBuffer(optimizer.gradStats.buffer, normOffset, ring.buffer, slot + 4, 4);
     gpu.device.queue.submit([encoder.finish()]);
+    record.dispatches = gpu.dispatchCount - dispatchesBefore;
     if (profile && profiler) {
       this.profiledThisInterval = true;
       this.phasePromise = profiler.collect().then(

@@ -178,6 +178,7 @@ const FIELD_NAMES: Record<keyof PlaygroundForm, string> = {
   depths: 'depths',
   optimizer: 'optimiser',
   weightDecay: 'weight decay',
+  dropPath: 'drop path',
 };
 
 function shown(field: keyof PlaygroundForm, value: unknown): string {

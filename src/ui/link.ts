@@ -40,6 +40,7 @@ const KEYS = {
   depths: 'depths',
   optimizer: 'opt',
   weightDecay: 'wd',
+  dropPath: 'dp',
 } as const satisfies Record<keyof PlaygroundForm, string>;
 
 export interface LinkState {
@@ -148,6 +149,7 @@ export function decodeLink(hash: string): DecodedLink {
   for (const [field, shape] of [
     ['lr', numeric],
     ['weightDecay', numeric],
+    ['dropPath', numeric],
     ['decoderWidth', /^\d{1,5}$/],
     ['widths', lists],
     ['depths', lists],

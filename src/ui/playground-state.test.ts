@@ -71,6 +71,7 @@ describe('settings form', () => {
       depths: '',
       optimizer: '',
       weightDecay: '',
+      dropPath: '',
     });
     expect(describePreset('tiny')).toBe('tiny: 32 px, ResNet (basic), stride 8, 4×4 mask grid');
     expect(describePreset('convnext-s-224')).toBe(
@@ -118,6 +119,22 @@ describe('settings form', () => {
       message: expect.stringMatching(/weight decay must be a number of at least 0/),
     });
     expect(needsNewRun(DEFAULT_FORM, { ...DEFAULT_FORM, lossOn: 'all' })).toBe(true);
+  });
+
+  it('a typed drop-path rate reaches the model (blank = the preset, off in the small ones); a bad one is a sentence', () => {
+    const check = checkForm({ ...DEFAULT_FORM, dropPath: ' 0.1 ' });
+    expect(check).toMatchObject({
+      ok: true,
+      model: { dropPathRate: 0.1 },
+      config: { model: { dropPathRate: 0.1 } },
+    });
+    const blank = checkForm(DEFAULT_FORM);
+    expect(blank.ok && (blank.model.dropPathRate ?? 0)).toBe(0);
+    expect(checkForm({ ...DEFAULT_FORM, dropPath: '1' })).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/drop-path rate must be a number of at least 0 and below 1/),
+    });
+    expect(needsNewRun(DEFAULT_FORM, { ...DEFAULT_FORM, dropPath: '0.2' })).toBe(true);
   });
 
   it('a typed learning rate is passed on; blank leaves the trainer default', () => {

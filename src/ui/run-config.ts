@@ -47,6 +47,8 @@ export interface PlaygroundForm {
   optimizer: '' | OptimizerName;
   /** Starting weight decay as typed; blank = the official 0.04. */
   weightDecay: string;
+  /** Drop-path (stochastic depth) rate as typed; blank = the preset's (0 = off in the small presets). */
+  dropPath: string;
 }
 
 /** The ablation switches: form field, test hook, label and options (first = SparK's choice). */
@@ -58,6 +60,7 @@ export const ABLATIONS = [
     options: [
       ['sparse', 'sparse (SparK)'],
       ['dense-zero', 'dense, zero-filled'],
+      ['dense-masked', 'dense, re-masked (official code)'],
     ],
   },
   {
@@ -127,6 +130,7 @@ export function formForPreset(name: PresetName, base?: PlaygroundForm): Playgrou
     depths: '',
     optimizer: base?.optimizer ?? '',
     weightDecay: base?.weightDecay ?? '',
+    dropPath: base?.dropPath ?? '',
   };
 }
 
@@ -195,6 +199,13 @@ export function modelOverrides(form: PlaygroundForm): Partial<SparkConfig> | str
     if (!Number.isInteger(width) || width < 1)
       return `The decoder width must be a positive whole number, got "${decoder}".`;
     overrides.decoderWidth = width;
+  }
+  const dropPath = (form.dropPath ?? '').trim();
+  if (dropPath !== '') {
+    const rate = Number(dropPath);
+    if (!Number.isFinite(rate) || rate < 0 || rate >= 1)
+      return `The drop-path rate must be a number of at least 0 and below 1 (0 = off), got "${dropPath}".`;
+    overrides.dropPathRate = rate;
   }
   const widths = parseIntList(form.widths, 'backbone widths');
   if (typeof widths === 'string') return widths;
@@ -279,7 +290,8 @@ export function needsNewRun(configured: PlaygroundForm | undefined, form: Playgr
     configured.widths.trim() !== form.widths.trim() ||
     configured.depths.trim() !== form.depths.trim() ||
     configured.optimizer !== form.optimizer ||
-    configured.weightDecay.trim() !== form.weightDecay.trim()
+    configured.weightDecay.trim() !== form.weightDecay.trim() ||
+    (configured.dropPath ?? '').trim() !== (form.dropPath ?? '').trim()
   );
 }
 

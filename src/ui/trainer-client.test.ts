@@ -89,6 +89,9 @@ class ScriptedTrainer implements TrainerWorkerApi {
   async addImages() {
     return { added: 0, skipped: [], total: 0, cacheBytes: 0, budgetBytes: 1 };
   }
+  async viewCheckpoint(): Promise<never> {
+    throw new Error('These tests do not view checkpoints.');
+  }
 }
 
 let trainer: ScriptedTrainer;

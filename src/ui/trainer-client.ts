@@ -5,6 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import type { ImageSource } from '../data/image-set';
+import type { CheckpointViewOptions, CheckpointViewResult } from '../worker/checkpoint-viewer';
 import type { LabTrainerRemote } from '../worker/lab-protocol';
 import {
   type CheckpointInfo,
@@ -479,6 +480,19 @@ export class PlaygroundClient {
       pushNotice('info', 'imported', `Loaded ${result.loaded} tensors from ${file.name}${extra}${missing}.`);
       await this.refreshSnapshot(true);
     });
+  }
+
+  /**
+   * Opens a `.pth` of any buildable SparK architecture for viewing (src/worker/checkpoint-viewer.ts): the File
+   * is read in the worker in ranges, with progress; the run is untouched. Rejects with the worker's sentence.
+   */
+  async viewCheckpoint(
+    file: File,
+    options: CheckpointViewOptions,
+    onProgress: (bytesRead: number, bytesTotal: number) => void,
+  ): Promise<CheckpointViewResult> {
+    const remote = await this.connect();
+    return remote.viewCheckpoint(file, options, Comlink.proxy(onProgress));
   }
 
   /** Sends picked or dropped files to the worker; refused files come back as reasons shown in the panel. */

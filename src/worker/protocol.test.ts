@@ -142,6 +142,9 @@ class FakeTrainer implements TrainerWorkerApi {
       budgetBytes: 1,
     };
   }
+  async viewCheckpoint(): Promise<never> {
+    throw new Error('These tests do not view checkpoints.');
+  }
 }
 
 const channels: MessageChannel[] = [];

@@ -17,6 +17,7 @@ import type { ImageSource, SkippedFile } from '../data/image-set';
 import type { Interpolation } from '../data/resample';
 import type { SparkConfig } from '../models/config';
 import type { TrainingMetrics } from '../train/metrics';
+import type { CheckpointViewOptions, CheckpointViewResult } from './checkpoint-viewer';
 
 export type DataConfig =
   | {
@@ -192,6 +193,16 @@ export interface TrainerWorkerApi {
    * bad files come back as reasons, never as a rejection.
    */
   addImages(files: ImageSource[]): Promise<AddImagesResult>;
+  /**
+   * Opens a `.pth` of any buildable SparK architecture for viewing (./checkpoint-viewer.ts): reconstructions of
+   * the user's images and the built-in photos from an evaluation-only model; the run is untouched. Pass the
+   * File itself (read in ranges in the worker) and `onProgress` wrapped in `Comlink.proxy`.
+   */
+  viewCheckpoint(
+    file: Blob,
+    options: CheckpointViewOptions,
+    onProgress?: (bytesRead: number, bytesTotal: number) => void,
+  ): Promise<CheckpointViewResult>;
 }
 
 export type TrainerRemote = Comlink.Remote<TrainerWorkerApi>;

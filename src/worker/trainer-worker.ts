@@ -10,6 +10,7 @@ import type { Dataset } from '../data/datasets';
 import { userPhotoDataset } from '../data/datasets';
 import { decodeImageBrowser } from '../data/decode-browser';
 import { pixelHistograms } from '../data/histogram';
+import type { RgbImage } from '../data/image';
 import { type DecodeImage, ImageCollection, type ImageSource, readImageSources } from '../data/image-set';
 import { acquireDevice } from '../gpu/device';
 import { Gpu } from '../gpu/runtime';
@@ -29,6 +30,11 @@ import { PRESET_TRAINING, PRESETS, type PresetName } from '../models/presets';
 import { findNonFiniteValue, readTrainerCheckpoint } from '../train/checkpoint';
 import { sparkParameterCount } from '../train/flops';
 import { Trainer, type TrainerEvent, validateTrainingSetup } from '../train/trainer';
+import {
+  type CheckpointViewOptions,
+  type CheckpointViewResult,
+  viewCheckpointFile,
+} from './checkpoint-viewer';
 import { describeFailure } from './failures';
 import type { CustomReconRequest, ImageReconRequest, LabWorkerApi, WatchEvalRequest } from './lab-protocol';
 import { LabService } from './lab-service';
@@ -658,6 +664,44 @@ export class TrainerWorker implements TrainerWorkerApi, LabWorkerApi {
       bytes: stored.bytes,
       savedAt: stored.savedAt,
     };
+  }
+
+  // ------------------------------------------------------------------ viewing other checkpoints
+
+  viewCheckpoint(
+    file: Blob,
+    options: CheckpointViewOptions,
+    onProgress?: (bytesRead: number, bytesTotal: number) => void,
+  ): Promise<CheckpointViewResult> {
+    return this.lock.run(async () => {
+      // The viewing model shares the device with the run: the run's loop waits while it evaluates.
+      const wasRunning = await this.stopLoop();
+      try {
+        if (!this.gpu || this.gpu.isLost) this.gpu = await this.host.createGpu();
+        const photos = async (size: number) => {
+          const dataset = await this.host.loadDataset({ data: { kind: 'photos' } } as RunConfig, size);
+          const set = dataset as unknown as { train?: RgbImage[]; heldOut?: RgbImage[] };
+          return [...(set.train ?? []), ...(set.heldOut ?? [])];
+        };
+        return withTransfer(
+          await viewCheckpointFile(
+            this.gpu,
+            file,
+            { user: this.images?.images ?? [], photos },
+            options,
+            onProgress,
+          ),
+        );
+      } finally {
+        if (
+          wasRunning &&
+          this.state === 'running' &&
+          this.trainer &&
+          this.trainer.step < this.trainer.totalSteps
+        )
+          this.startLoop();
+      }
+    });
   }
 
   // ------------------------------------------------------------------ the user's images

@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { preview } from 'vite';
+import { benchChecks } from './bench.mjs';
 import { labChecks } from './lab.mjs';
 import { teachChecks } from './teach.mjs';
 
@@ -279,6 +280,26 @@ try {
         (await page.getByTestId('dataset').inputValue()) === 'user',
         'the data choice did not switch to the added images',
       );
+      // A .pth of an architecture no preset has opens for viewing: the worker infers it from the tensor names
+      // and shapes and shows reconstructions of the added image and built-in photos, without a run.
+      await page.getByTestId('open-checkpoint').setInputFiles({
+        name: 'view-convnext-custom.pth',
+        mimeType: 'application/octet-stream',
+        buffer: readFileSync(new URL('../fixtures/pth/view-convnext-custom.pth', import.meta.url)),
+      });
+      await page.waitForFunction(
+        () =>
+          document.querySelector('[data-testid="checkpoint-view-grid"]')?.getAttribute('data-drawn') ===
+          'true',
+        null,
+        { timeout: 120_000 },
+      );
+      const viewed = await page.getByTestId('checkpoint-view-description').innerText();
+      assert(
+        /^ConvNeXt \(dims 8-16, depths 1-2\), 32 px, decoder width 16/.test(viewed),
+        `viewer: ${viewed}`,
+      );
+      console.log(`    ${viewed}`);
       assert(errors.length === 0, `console errors: ${errors.join(' | ')}`);
     },
   );
@@ -334,6 +355,7 @@ try {
   );
   await teachChecks({ browser, check, assert, url, flags: FLAGS, executablePath: CHROMIUM });
   await labChecks({ check, assert, url, browser });
+  await benchChecks({ check, assert });
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));

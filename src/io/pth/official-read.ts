@@ -77,13 +77,6 @@ function candidates(inputSize: number): SparkConfig[] {
   return all.map((c) => ({ ...structuredClone(c), inputSize }));
 }
 
-function fits(entries: { name: string; shape: number[] }[], tensors: Map<string, TensorRef>): boolean {
-  return entries.every((e) => {
-    const t = tensors.get(e.name);
-    return t !== undefined && sameShape(t.shape, e.shape);
-  });
-}
-
 function toF32(name: string, t: TensorRef): Float32Array {
   const value = t.value;
   if (!value) throw new PthError(`${name} was not read from the file.`);
@@ -98,6 +91,43 @@ function number(value: PyValue | undefined, fallback: number): number {
   if (value instanceof TensorRef && value.value && value.value.data.length === 1)
     return Number(value.value.data[0]);
   return fallback;
+}
+
+/**
+ * The configuration whose every tensor (names under the official prefixes, shapes) the file holds: a preset
+ * or official architecture at `inputSize` when one fits, else one inferred from the names and shapes
+ * (./infer.ts), checked against every tensor. `encoderOnly`: only the encoder's tensors are required.
+ */
+export function configOfShapes(
+  shapes: ReadonlyMap<string, readonly number[]>,
+  inputSize: number,
+  encoderOnly = false,
+): { config: SparkConfig; inferred: boolean } | undefined {
+  const needed = (c: SparkConfig) => (encoderOnly ? encoderState(c) : sparkState(c));
+  const fitsShapes = (c: SparkConfig) =>
+    needed(c).every((e) => {
+      const shape = shapes.get(e.name);
+      return shape !== undefined && sameShape(shape, e.shape);
+    });
+  const valid = (c: SparkConfig) => {
+    try {
+      validateSparkConfig(c);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // A deeper model holds every tensor of a shallower one of its family (ResNet-101 ⊃ ResNet-50): a
+  // candidate must use exactly the file's model tensors, and only failing that one that ignores some.
+  const modelTensors = [...shapes.keys()].filter((n) => !UNUSED_BUFFERS.has(n)).length;
+  const exact = (c: SparkConfig) => needed(c).length === modelTensors;
+  const fitting = candidates(inputSize).filter((c) => valid(c) && fitsShapes(c));
+  const match = fitting.find(exact);
+  if (match) return { config: match, inferred: false };
+  const inferred = inferConfig(shapes, inputSize);
+  if (inferred && valid(inferred) && fitsShapes(inferred)) return { config: inferred, inferred: true };
+  if (fitting.length > 0) return { config: fitting[0], inferred: false };
+  return undefined;
 }
 
 export async function readOfficial(
@@ -155,36 +185,20 @@ export async function readOfficial(
         );
     }
   } else {
-    const match = candidates(inputSize).find((c) => {
-      try {
-        validateSparkConfig(c);
-      } catch {
-        return false;
-      }
-      return fits(needed(c), tensors);
-    });
-    const inferred = match
-      ? undefined
-      : inferConfig(new Map([...tensors].map(([k, t]) => [k, t.shape])), inputSize);
-    const fitsInferred = (() => {
-      if (!inferred) return false;
-      try {
-        validateSparkConfig(inferred);
-      } catch {
-        return false;
-      }
-      return fits(needed(inferred), tensors);
-    })();
-    if (!match && fitsInferred && inferred) {
-      warnings.push(
-        `${file} matches no preset; its configuration was inferred from the tensor names and shapes (strides follow the usual layouts).`,
-      );
-    }
-    if (!match && !fitsInferred)
+    const found = configOfShapes(
+      new Map([...tensors].map(([k, t]) => [k, t.shape])),
+      inputSize,
+      kind === 'encoder',
+    );
+    if (!found)
       throw new PthError(
         `${file} (${tensors.size} tensors at ${inputSize} px) matches none of SparkLab's presets or the official architectures and is not a timm-named ResNet or official-named ConvNeXt SparK model SparkLab can build; open it with an explicit configuration (--config).`,
       );
-    config = (match ?? inferred) as SparkConfig;
+    if (found.inferred)
+      warnings.push(
+        `${file} matches no preset; its configuration was inferred from the tensor names and shapes (strides follow the usual layouts).`,
+      );
+    config = found.config;
   }
   const densifyFixed = officialConfig?.get('densify_norm_str');
   if (typeof densifyFixed === 'string' && densifyFixed !== config.densifyNorm)

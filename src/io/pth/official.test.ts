@@ -136,4 +136,17 @@ describe('official checkpoint export against the manifests of the official code'
     expect(groups.map((g) => g.has('step'))).toEqual([false, false]);
     expect((groups[0].get('betas') as PyTuple).items).toEqual([0.9, 0.95]);
   });
+
+  it("warns when the run's drop path differs from the rate the official main.py uses", () => {
+    const none = { ...officialPreset('resnet101-224'), dropPathRate: 0 };
+    expect(officialWarnings(none)).toEqual([
+      expect.stringMatching(
+        /trained without drop path; the official main\.py always uses one for resnet101 \(0\.08/,
+      ),
+    ]);
+    const other = { ...officialPreset('convnext_base-224'), dropPathRate: 0.1 };
+    expect(officialWarnings(other)).toEqual([
+      expect.stringMatching(/uses 0\.3 for convnext_base: pass --dp=0\.1/),
+    ]);
+  });
 });

@@ -31,6 +31,17 @@ export const OFFICIAL_ARCHS = [
 ] as const;
 export type OfficialArch = (typeof OFFICIAL_ARCHS)[number];
 
+/** The official default drop-path rate of each architecture (`pre_train_d`; `--dp` overrides it). */
+export const OFFICIAL_DROP_PATH_RATES: Record<OfficialArch, number> = {
+  resnet50: 0.05,
+  resnet101: 0.08,
+  resnet152: 0.1,
+  resnet200: 0.15,
+  convnext_small: 0.2,
+  convnext_base: 0.3,
+  convnext_large: 0.4,
+};
+
 const IMAGENET_MEAN = [0.485, 0.456, 0.406];
 const IMAGENET_STD = [0.229, 0.224, 0.225];
 
@@ -179,6 +190,13 @@ export function officialWarnings(config: SparkConfig): string[] {
   if (ablations.length > 0)
     warnings.push(
       `This run uses ablations the official code does not have (${ablations.map(([k]) => `${k}=${config[k]}`).join(', ')}); the official code would continue it as plain SparK.`,
+    );
+  const rate = config.dropPathRate ?? 0;
+  if (arch && rate !== OFFICIAL_DROP_PATH_RATES[arch])
+    warnings.push(
+      rate === 0
+        ? `This run trained without drop path; the official main.py always uses one for ${arch} (${OFFICIAL_DROP_PATH_RATES[arch]}, since --dp=0 means its default), so the continuation will drop residual paths.`
+        : `This run used drop path ${rate}; the official main.py uses ${OFFICIAL_DROP_PATH_RATES[arch]} for ${arch}: pass --dp=${rate} to continue with the same rate.`,
     );
   if (decoderBlockCount(config) < featureChannels(config.backbone).length)
     warnings.push(

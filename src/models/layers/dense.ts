@@ -19,6 +19,7 @@ import {
   conv2dBackwardWeight,
   conv2dForward,
   conv2dOutputSize,
+  type GpuCellMask,
 } from '../../engine/conv2d';
 import { densifyBackward, densifyForward } from '../../engine/densify';
 import type { Gpu, GpuTensor } from '../../gpu/runtime';
@@ -41,6 +42,8 @@ export interface DenseConvOptions {
   depthwise?: boolean;
   /** The input is the image: no input gradient is needed. */
   noInputGrad?: boolean;
+  /** Output × this cell mask, and dy × it in the backward (the dense-masked encoder; Conv2d only). */
+  mask?: GpuCellMask;
 }
 
 /** The engine entry points a dense conv layer calls: Conv2d's or ConvTranspose2d's, on the same geometry. */
@@ -52,11 +55,31 @@ interface DenseConvKernels<S extends ConvGeometry> {
     out: GpuTensor,
     x: GpuTensor,
     weight: GpuTensor,
-    options: { bias?: GpuTensor },
+    options: { bias?: GpuTensor; mask?: GpuCellMask },
   ): Encodable;
-  backwardInput(gpu: Gpu, shape: S, dx: GpuTensor, dy: GpuTensor, weight: GpuTensor): Encodable;
-  backwardWeight(gpu: Gpu, shape: S, dw: GpuTensor, x: GpuTensor, dy: GpuTensor): Encodable;
-  backwardBias(gpu: Gpu, shape: S, dbias: GpuTensor, dy: GpuTensor): Encodable;
+  backwardInput(
+    gpu: Gpu,
+    shape: S,
+    dx: GpuTensor,
+    dy: GpuTensor,
+    weight: GpuTensor,
+    options: { mask?: GpuCellMask },
+  ): Encodable;
+  backwardWeight(
+    gpu: Gpu,
+    shape: S,
+    dw: GpuTensor,
+    x: GpuTensor,
+    dy: GpuTensor,
+    options: { mask?: GpuCellMask },
+  ): Encodable;
+  backwardBias(
+    gpu: Gpu,
+    shape: S,
+    dbias: GpuTensor,
+    dy: GpuTensor,
+    options: { mask?: GpuCellMask },
+  ): Encodable;
 }
 
 const conv2dKernels: DenseConvKernels<Conv2dShape> = {
@@ -67,12 +90,14 @@ const conv2dKernels: DenseConvKernels<Conv2dShape> = {
   backwardBias: conv2dBackwardBias,
 };
 
+/** The transposed conv has no mask epilogue: only the decoder uses it, on dense maps. */
 const convTransposeKernels: DenseConvKernels<ConvTransposeShape> = {
   outputSize: convTransposeOutputSize,
-  forward: convTransposeForward,
-  backwardInput: convTransposeBackwardInput,
-  backwardWeight: convTransposeBackwardWeight,
-  backwardBias: convTransposeBackwardBias,
+  forward: (gpu, shape, out, x, weight, { bias }) =>
+    convTransposeForward(gpu, shape, out, x, weight, { bias }),
+  backwardInput: (gpu, shape, dx, dy, weight) => convTransposeBackwardInput(gpu, shape, dx, dy, weight),
+  backwardWeight: (gpu, shape, dw, x, dy) => convTransposeBackwardWeight(gpu, shape, dw, x, dy),
+  backwardBias: (gpu, shape, dbias, dy) => convTransposeBackwardBias(gpu, shape, dbias, dy),
 };
 
 /** A square kernel/stride/padding over a dense NHWC input, as both dense conv layers take it. */
@@ -118,6 +143,7 @@ class DenseConvLayer<S extends ConvGeometry> implements Layer {
     const forward = net.own(
       kernels.forward(net.gpu, shape, this.out.value, x.value, net.param(o.weight), {
         bias: o.bias ? net.param(o.bias) : undefined,
+        mask: o.mask,
       }),
     );
     this.train = [forward];
@@ -130,12 +156,22 @@ class DenseConvLayer<S extends ConvGeometry> implements Layer {
     const dy = this.out.gradient(ops);
     if (!dy) return [];
     const { net, o, shape, kernels } = this;
+    const masked = { mask: o.mask };
     if (!o.noInputGrad)
       ops.push(
-        net.own(kernels.backwardInput(net.gpu, shape, this.x.gradTarget(this.name), dy, net.param(o.weight))),
+        net.own(
+          kernels.backwardInput(
+            net.gpu,
+            shape,
+            this.x.gradTarget(this.name),
+            dy,
+            net.param(o.weight),
+            masked,
+          ),
+        ),
       );
-    ops.push(net.own(kernels.backwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy)));
-    if (o.bias) ops.push(net.own(kernels.backwardBias(net.gpu, shape, net.grad(o.bias), dy)));
+    ops.push(net.own(kernels.backwardWeight(net.gpu, shape, net.grad(o.weight), this.x.value, dy, masked)));
+    if (o.bias) ops.push(net.own(kernels.backwardBias(net.gpu, shape, net.grad(o.bias), dy, masked)));
     return ops;
   }
 }

@@ -158,9 +158,10 @@ export interface Layer {
 export class Net {
   readonly layers: Layer[] = [];
   private readonly encodables: Encodable[] = [];
-  private trainOps: Encodable[] = [];
+  /** Per layer, in encoding order (the layer's name is the dispatch scope a profiler sees). */
+  private trainOps: [string, Encodable[]][] = [];
   private evalOps: Encodable[] = [];
-  private backwardOps: Encodable[] = [];
+  private backwardOps: [string, Encodable[]][] = [];
   readonly unusedParams = new Set<string>();
 
   constructor(
@@ -217,19 +218,19 @@ export class Net {
 
   /**
    * Freezes the graph: collects forward lists and prepares every backward in reverse order (none when a
-   * layer refuses to train at these sizes).
+   * layer refuses to train at these sizes, or for an evaluation-only graph: `evalOnly` is its refusal).
    */
-  finish(): void {
-    this.trainRefusal = this.layers.find((l) => l.trainRefusal)?.trainRefusal;
+  finish(options: { evalOnly?: string } = {}): void {
+    this.trainRefusal = options.evalOnly ?? this.layers.find((l) => l.trainRefusal)?.trainRefusal;
     this.evalOps = this.layers.flatMap((l) => l.eval);
     if (this.trainRefusal) return;
-    this.trainOps = this.layers.flatMap((l) => l.train);
-    const backward: Encodable[] = [];
+    this.trainOps = this.layers.map((l) => [`forward:${l.name}`, l.train]);
+    const backward: [string, Encodable[]][] = [];
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const layer = this.layers[i];
       const ops = layer.buildBackward();
       if (ops.length === 0) for (const name of layer.paramNames) this.unusedParams.add(name);
-      backward.push(...ops);
+      else backward.push([`backward:${layer.name}`, ops]);
     }
     this.backwardOps = backward;
   }
@@ -242,13 +243,21 @@ export class Net {
   /** Train-mode forward and loss only (split from the backward so a trainer can time each in its own pass). */
   encodeTrainForward(pass: GPUComputePassEncoder): void {
     if (this.trainRefusal) throw new RangeError(this.trainRefusal);
-    for (const op of this.trainOps) op.encode(pass);
+    Net.encodeScoped(this.gpu, pass, this.trainOps);
+  }
+
+  private static encodeScoped(gpu: Gpu, pass: GPUComputePassEncoder, lists: [string, Encodable[]][]): void {
+    for (const [scope, ops] of lists) {
+      gpu.dispatchScope = scope;
+      for (const op of ops) op.encode(pass);
+    }
+    gpu.dispatchScope = '';
   }
 
   /** The backward of the last recorded train forward. */
   encodeTrainBackward(pass: GPUComputePassEncoder): void {
     if (this.trainRefusal) throw new RangeError(this.trainRefusal);
-    for (const op of this.backwardOps) op.encode(pass);
+    Net.encodeScoped(this.gpu, pass, this.backwardOps);
   }
 
   encodeEval(pass: GPUComputePassEncoder): void {

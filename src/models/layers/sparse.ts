@@ -17,6 +17,7 @@ import type { GpuTensor } from '../../gpu/runtime';
 import type { GpuNeighbourMaps, GpuSiteScale } from '../../sparse/sites';
 import { DenseConv } from './dense';
 import type { Act, ActLayout, Encodable, Layer, Net, SparseLayout } from './graph';
+import type { DenseMasking } from './masked';
 import type { ModelSites } from './sites';
 
 function rowsOf(layout: ActLayout): number {
@@ -399,9 +400,25 @@ export class RowLayerNorm implements Layer {
   }
 }
 
-/** A conv of the encoder: gathered sparse on rows, or the dense NHWC conv for the dense-zero baseline. */
-export function encoderConv(net: Net, sites: ModelSites, name: string, x: Act, o: SparseConvOptions): Act {
-  return x.layout.kind === 'sparse'
-    ? net.add(new SparseConv(net, name, x, sites, o)).out
-    : net.add(new DenseConv(net, name, x, o)).out;
+/**
+ * A conv of the encoder: gathered sparse on rows, or the dense NHWC conv for the dense baselines — with the
+ * mask epilogue when `masking` is given (dense-masked: the official SparseConv2d), without (dense-zero).
+ */
+export function encoderConv(
+  net: Net,
+  sites: ModelSites,
+  name: string,
+  x: Act,
+  o: SparseConvOptions,
+  masking?: DenseMasking | null,
+): Act {
+  if (x.layout.kind === 'sparse') return net.add(new SparseConv(net, name, x, sites, o)).out;
+  const outHeight = Math.floor((x.layout.height + 2 * o.padding - o.kernel) / o.stride) + 1;
+  return net.add(new DenseConv(net, name, x, { ...o, mask: masking?.cellMask(outHeight) })).out;
+}
+
+/** The encoder's BatchNorm: on rows, or on a dense map with statistics over visible pixels when masked. */
+export function encoderBatchNorm(net: Net, name: string, x: Act, masking?: DenseMasking | null): Act {
+  const rowMask = masking && x.layout.kind === 'dense' ? masking.rowMask(x.layout.height) : undefined;
+  return net.add(new RowBatchNorm(net, name, x, rowMask)).out;
 }

@@ -18,6 +18,7 @@ import {
   totalStride,
 } from '../../models/config';
 import { sparkState } from '../../models/official-names';
+import { dropPathNchw } from '../dropPath';
 import {
   type Active,
   activation,
@@ -68,6 +69,9 @@ export class SparkReference {
   private batch = 0;
   private grid = 0;
   private readonly activeCache = new Map<number, Uint8Array>();
+  /** Drop-path factors of the current train step, [blocks × stride] (src/models/drop-path.ts); null: none. */
+  private dropPath: { factors: ArrayLike<number>; stride: number } | null = null;
+  private residualBlock = 0;
 
   constructor(
     readonly config: SparkConfig,
@@ -98,10 +102,19 @@ export class SparkReference {
     return this.run(input, cells, false).result;
   }
 
-  /** Train mode: batch statistics (running stats updated), then backward of the loss. */
-  trainStep(input: Tensor, cells: Uint8Array): SparkTrainResult {
+  /**
+   * Train mode: batch statistics (running stats updated), then backward of the loss. `dropPath` multiplies
+   * residual branch k of image b by factors[k · stride + b] (train only, as the official blocks do).
+   */
+  trainStep(
+    input: Tensor,
+    cells: Uint8Array,
+    dropPath?: { factors: ArrayLike<number>; stride: number },
+  ): SparkTrainResult {
     for (const p of this.params.values()) p.grad = null;
+    this.dropPath = dropPath ?? null;
     const { result, lossTensor } = this.run(input, cells, true);
+    this.dropPath = null;
     this.tape.backward(lossTensor);
     const grads = new Map<string, Float64Array>();
     const unused = new Set<string>();
@@ -130,6 +143,7 @@ export class SparkReference {
     this.activeCache.clear();
     this.training = training;
     this.tape = new Tape(training);
+    this.residualBlock = 0;
 
     const full = this.active(s)!;
     const masked = maskMultiply(this.tape, input, full);
@@ -238,6 +252,19 @@ export class SparkReference {
     );
   }
 
+  /** Drop path on the next residual branch (the identity without factors or in eval mode). */
+  private residual(branch: Tensor): Tensor {
+    const k = this.residualBlock++;
+    if (!this.dropPath || !this.training) return branch;
+    const { factors, stride } = this.dropPath;
+    const n = branch.shape[0];
+    return dropPathNchw(
+      this.tape,
+      branch,
+      Array.from({ length: n }, (_, b) => factors[k * stride + b]),
+    );
+  }
+
   private encode(x: Tensor): Tensor[] {
     const b = this.config.backbone;
     return b.family === 'resnet' ? this.encodeResNet(x, b) : this.encodeConvNeXt(x, b);
@@ -281,7 +308,7 @@ export class SparkReference {
           stride !== 1 || inplanes !== outC
             ? this.encoderBn(this.encoderConv(x, `${q}downsample.0`, stride, 0, false), `${q}downsample.1`)
             : x;
-        x = activation(t, add(t, y, shortcut), 'relu');
+        x = activation(t, add(t, this.residual(y), shortcut), 'relu');
         inplanes = outC;
       }
       features.push(x);
@@ -310,7 +337,7 @@ export class SparkReference {
         y = pointwiseLinear(t, y, this.p(`${q}pwconv2.weight`), this.p(`${q}pwconv2.bias`));
         y = scaleChannels(t, y, this.p(`${q}gamma`));
         y = maskMultiply(t, y, this.active(y.shape[2], true));
-        x = add(t, x, y);
+        x = add(t, x, this.residual(y));
       }
       features.push(x);
     });

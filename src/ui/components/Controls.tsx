@@ -15,6 +15,7 @@ import {
 } from '../run-config';
 import { useAppStore } from '../store';
 import { StartDisabledReason } from '../teach/StartReason';
+import { CheckpointViewer } from './CheckpointViewer';
 import { AblationFields, RunProgress, ShareLink } from './LabSettings';
 
 function NumberField(props: {
@@ -324,6 +325,7 @@ function WeightsControls() {
       <p className="hint">
         Full state under the official SparK names (safetensors); the encoder export loads into timm/PyTorch.
       </p>
+      <CheckpointViewer />
     </fieldset>
   );
 }

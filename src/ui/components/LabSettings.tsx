@@ -3,6 +3,7 @@
  * progress (bar, elapsed time, ETA) with one status line for screen readers.
  */
 import { useEffect, useId, useState } from 'react';
+import type { SparkConfig } from '../../models/config';
 import { PRESET_TRAINING, PRESETS } from '../../models/presets';
 import { useLabStore } from '../lab-store';
 import { encodeLink } from '../link';
@@ -103,6 +104,13 @@ export function AblationFields() {
           placeholder="official: 0.04 → 0.2"
           testId="weight-decay"
           onChange={(weightDecay) => setForm({ weightDecay })}
+        />
+        <TextField
+          label="Drop path (training only)"
+          value={form.dropPath}
+          placeholder={`${form.preset}: ${(preset as SparkConfig).dropPathRate ?? 0}`}
+          testId="drop-path"
+          onChange={(dropPath) => setForm({ dropPath })}
         />
       </details>
     </fieldset>
