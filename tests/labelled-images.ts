@@ -1,4 +1,6 @@
 /** Labelled synthetic images for the probe's tests: the class is known by construction. */
+import type { SparkConfig } from '../src/models/config';
+import { preset } from '../src/models/presets';
 import type { LabelledSplit } from '../src/probe/data';
 import { Rng } from '../src/util/random';
 
@@ -17,4 +19,16 @@ export function quadrantSplit(count: number, seed: number, size: number): Labell
     return img;
   });
   return { count, labels, write: (i, batch, slot) => batch.set(pixels[i], slot * 3 * size * size) };
+}
+
+/** A 16-px, 4/8-wide two-stage ResNet: the smallest encoder the probe's GPU tests build (seconds each). */
+export function smallEncoderConfig(): SparkConfig {
+  const tiny = preset('tiny');
+  if (tiny.backbone.family !== 'resnet') throw new Error('The tiny preset is expected to be a ResNet.');
+  return {
+    ...tiny,
+    inputSize: 16,
+    decoderWidth: 8,
+    backbone: { ...tiny.backbone, stemWidth: 4, widths: [4, 8], depths: [1, 1], stageStrides: [2, 2] },
+  };
 }

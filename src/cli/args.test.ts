@@ -25,6 +25,9 @@ describe('parseTrainArgs', () => {
       checkpointEvery: 100,
       gridEvery: 100,
       heldOut: 64,
+      config: undefined,
+      init: undefined,
+      model: [],
       help: false,
     });
   });

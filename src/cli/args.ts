@@ -3,6 +3,8 @@
  * as a sentence naming the flag, and unknown flags get a "did you mean" suggestion.
  */
 import { statSync } from 'node:fs';
+import { ArgsError, suggestFlag } from './flag-common';
+import { MODEL_FLAGS } from './model-flags';
 
 export type TrainData = { kind: 'fashion-mnist' } | { kind: 'photos' } | { kind: 'folder'; path: string };
 
@@ -32,15 +34,19 @@ export interface TrainArgs {
   gridEvery: number;
   /** Images in the held-out evaluation batch. */
   heldOut: number;
+  /** A JSON file of model options (./model-flags.ts), applied before the model flags. */
+  config?: string;
+  /** A weights file (official names) to start from instead of the official initialisation. */
+  init?: string;
+  /** Model flags (./model-flags.ts) in the order given: [flag, value]. */
+  model: [string, string][];
   help: boolean;
 }
 
-export class ArgsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ArgsError';
-  }
-}
+export { ArgsError };
+
+/** Model flags that `npm run train` has always had as its own (same names, same checks). */
+const SHARED_FLAGS = { 'mask-ratio': true, 'image-size': true };
 
 export const TRAIN_USAGE = `Usage: npm run train -- [options]
 
@@ -63,7 +69,13 @@ export const TRAIN_USAGE = `Usage: npm run train -- [options]
   --checkpoint-every N   steps between checkpoints, 0 = only at the end (default 100)
   --grid-every N         steps between PNG grids, 0 = only at the end (default 100)
   --held-out N           images in the held-out evaluation batch (default 64)
+  --config FILE          model options as JSON (any part of the configuration), applied before the flags below
+  --init FILE            start from these weights (official names; tensors it lacks keep the official init)
   --help                 show this help
+Model options (override the preset; new runs only):
+${MODEL_FLAGS.filter((f) => !(f.flag in SHARED_FLAGS))
+  .map((f) => `  --${f.flag.padEnd(21)}${f.help}`)
+  .join('\n')}
 `;
 
 type Kind = 'string' | 'int' | 'nonneg-int' | 'positive-int' | 'number' | 'flag';
@@ -87,33 +99,11 @@ const FLAGS: Record<string, { key: keyof TrainArgs; kind: Kind }> = {
   'checkpoint-every': { key: 'checkpointEvery', kind: 'nonneg-int' },
   'grid-every': { key: 'gridEvery', kind: 'nonneg-int' },
   'held-out': { key: 'heldOut', kind: 'positive-int' },
+  config: { key: 'config', kind: 'string' },
+  init: { key: 'init', kind: 'string' },
   help: { key: 'help', kind: 'flag' },
 };
-
-/** Edit distance, for suggesting the flag a typo meant. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length];
-}
-
-function suggestion(name: string): string {
-  let best = '';
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const flag of Object.keys(FLAGS)) {
-    const d = distance(name, flag);
-    if (d < bestDistance) [best, bestDistance] = [flag, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean --${best}?` : '';
-}
+for (const f of MODEL_FLAGS) if (!(f.flag in FLAGS)) FLAGS[f.flag] = { key: 'model', kind: 'string' };
 
 function parseValue(flag: string, kind: Kind, text: string): string | number {
   if (kind === 'string') {
@@ -147,6 +137,7 @@ export interface ParseOptions {
 /** Parses `argv` (without node and the script). Throws `ArgsError` with a sentence on any mistake. */
 export function parseTrainArgs(argv: readonly string[], options: ParseOptions = {}): TrainArgs {
   const raw: Partial<Record<keyof TrainArgs, string | number | boolean>> = {};
+  const model: [string, string][] = [];
   const seen = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -157,7 +148,9 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const spec = FLAGS[name];
     if (!spec)
-      throw new ArgsError(`Unknown option --${name}.${suggestion(name)} Run with --help for the list.`);
+      throw new ArgsError(
+        `Unknown option --${name}.${suggestFlag(name, Object.keys(FLAGS))} Run with --help for the list.`,
+      );
     if (seen.has(name)) throw new ArgsError(`--${name} is given twice; keep one.`);
     seen.add(name);
     if (spec.kind === 'flag') {
@@ -175,7 +168,8 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
       text = next;
       i++;
     }
-    raw[spec.key] = parseValue(name, spec.kind, text);
+    if (spec.key === 'model') model.push([name, parseValue(name, spec.kind, text) as string]);
+    else raw[spec.key] = parseValue(name, spec.kind, text);
   }
 
   const preset = (raw.preset as string | undefined) ?? 'tiny';
@@ -224,6 +218,14 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
   if (resume && raw.out === undefined) {
     throw new ArgsError('--resume needs --out DIR: the folder whose last checkpoint to continue from.');
   }
+  const modelOptions = [
+    ...model.map(([flag]) => `--${flag}`),
+    ...(['config', 'init'] as const).filter((k) => raw[k] !== undefined).map((k) => `--${k}`),
+  ];
+  if (resume && modelOptions.length > 0)
+    throw new ArgsError(
+      `${modelOptions.join(', ')} ${modelOptions.length > 1 ? 'apply' : 'applies'} to new runs: a resumed run keeps the model and weights of its checkpoint.`,
+    );
   const dataName = data.kind === 'folder' ? 'folder' : data.kind === 'photos' ? 'photos' : 'fashion';
   return {
     preset,
@@ -244,6 +246,9 @@ export function parseTrainArgs(argv: readonly string[], options: ParseOptions = 
     checkpointEvery: (raw.checkpointEvery as number | undefined) ?? 100,
     gridEvery: (raw.gridEvery as number | undefined) ?? 100,
     heldOut: (raw.heldOut as number | undefined) ?? 64,
+    config: raw.config as string | undefined,
+    init: raw.init as string | undefined,
+    model,
     help: raw.help === true,
   };
 }

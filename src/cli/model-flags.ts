@@ -6,7 +6,7 @@
  */
 import type { SparkConfig } from '../models/config';
 import { validateSparkConfig } from '../models/config';
-import { ArgsError } from './args';
+import { ArgsError } from './flag-common';
 
 export interface ModelFlagSpec {
   flag: string;

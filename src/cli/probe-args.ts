@@ -3,13 +3,13 @@
  * "did you mean" for typos), including every model option (./model-flags.ts).
  */
 import { ARMS, type ArmName, PROTOCOLS, type ProtocolName } from '../probe/run';
-import { ArgsError } from './args';
+import { ArgsError, suggestFlag } from './flag-common';
 import { MODEL_FLAGS } from './model-flags';
 
 /**
  * Probe images used by default: the first 2,500 probe-train and 500 probe-test images. k-NN needs a bank of
- * a few hundred images per class (random-init k-NN on the tiny preset: 45 % with 500, 52 % with 2,500;
- * docs/PROBE.md); feature extraction costs ~0.05–0.3 s per image on the software adapter (idle or shared
+ * a few hundred images per class (random-init k-NN on the tiny preset, all scales standardised: 47.5 % with 500,
+ * 52 % with 2,500; docs/PROBE.md); feature extraction costs ~0.05–0.3 s per image on the software adapter (idle or shared
  * machine), so the whole split (9,000 / 1,000 for Fashion-MNIST) is an explicit choice.
  */
 export const DEFAULT_PROBE_TRAIN = 2500;
@@ -41,6 +41,10 @@ export interface ProbeArgs {
   linearEpochs: number;
   linearLr: number;
   linearBatch: number;
+  finetuneSteps: number;
+  finetuneBatch: number;
+  finetuneLr?: number;
+  layerDecay: number;
   control: boolean;
   /** Model flags in the order given: [flag, value]. */
   model: [string, string][];
@@ -55,7 +59,7 @@ Does the pre-training help? Pre-trains SparK arms and scores their frozen encode
   --data SOURCE           fashion (default), or a folder whose subfolders are classes
   --pretrain-steps N      SparK pre-training steps per arm (default 150)
   --arms LIST             random,sparse,dense-zero,checkpoint (default random,sparse,dense-zero)
-  --protocols LIST        knn,linear (default both)
+  --protocols LIST        knn,linear,finetune (default knn,linear; fine-tuning is slow on a software adapter)
   --seed N                seed of initial weights, pre-training, probe (default 0)
   --json                  JSON lines instead of a progress bar
   --checkpoint PATH       a run folder (its checkpoints/latest.safetensors) or a weights file: the checkpoint arm
@@ -74,6 +78,10 @@ Does the pre-training help? Pre-trains SparK arms and scores their frozen encode
   --linear-epochs N       linear-probe epochs (default 30)
   --linear-lr X           linear-probe AdamW peak lr (default 0.05)
   --linear-batch N        linear-probe batch (default 256)
+  --finetune-steps N      fine-tuning steps, the cap (default 200)
+  --finetune-batch N      fine-tuning images per step (default 32)
+  --finetune-lr X         fine-tuning peak lr (default 8e-3 LAMB for ResNets, 1e-3 AdamW for ConvNeXts)
+  --layer-decay X         layer-wise lr decay factor in (0, 1] (default 0.7)
   --no-control            skip the label-shuffled control
   --help                  show this help
 Model options (override the preset):
@@ -105,41 +113,20 @@ const FLAGS: Record<string, Kind> = {
   'linear-epochs': 'positive-int',
   'linear-lr': 'number',
   'linear-batch': 'positive-int',
+  'finetune-steps': 'positive-int',
+  'finetune-batch': 'positive-int',
+  'finetune-lr': 'number',
+  'layer-decay': 'number',
   'no-control': 'flag',
   help: 'flag',
 };
 for (const f of MODEL_FLAGS) FLAGS[f.flag] = 'string';
 
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    let previous = row[0];
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const current = row[j];
-      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
-      previous = current;
-    }
-  }
-  return row[b.length];
-}
-
-function suggestion(name: string): string {
-  let best = '';
-  let bestDistance = Number.POSITIVE_INFINITY;
-  for (const flag of Object.keys(FLAGS)) {
-    const d = distance(name, flag);
-    if (d < bestDistance) [best, bestDistance] = [flag, d];
-  }
-  return bestDistance <= Math.max(2, Math.floor(name.length / 3)) ? ` Did you mean --${best}?` : '';
-}
-
 function list<T extends string>(flag: string, text: string, known: readonly T[]): T[] {
   const items = text.split(',').map((s) => s.trim());
   for (const item of items)
     if (!known.includes(item as T)) {
-      const extra = item === 'finetune' ? ' Fine-tuning is not built yet; use knn and linear.' : '';
-      throw new ArgsError(`--${flag}: "${item}" is not one of ${known.join(', ')}.${extra}`);
+      throw new ArgsError(`--${flag}: "${item}" is not one of ${known.join(', ')}.`);
     }
   if (new Set(items).size !== items.length) throw new ArgsError(`--${flag} names something twice: ${text}.`);
   return items as T[];
@@ -156,7 +143,9 @@ export function parseProbeArgs(argv: readonly string[], presets?: readonly strin
     const name = arg.slice(2, eq < 0 ? undefined : eq);
     const kind = FLAGS[name];
     if (!kind)
-      throw new ArgsError(`Unknown option --${name}.${suggestion(name)} Run with --help for the list.`);
+      throw new ArgsError(
+        `Unknown option --${name}.${suggestFlag(name, Object.keys(FLAGS))} Run with --help for the list.`,
+      );
     if (raw.has(name)) throw new ArgsError(`--${name} is given twice; keep one.`);
     if (kind === 'flag') {
       if (eq >= 0) throw new ArgsError(`--${name} is a switch and takes no value.`);
@@ -207,7 +196,15 @@ export function parseProbeArgs(argv: readonly string[], presets?: readonly strin
     throw new ArgsError(`--optimizer must be lamb or adamw, not "${optimizer}".`);
   const pool = str('pool') ?? 'all';
   if (pool !== 'last' && pool !== 'all') throw new ArgsError(`--pool must be last or all, not "${pool}".`);
-  for (const k of ['lr', 'knn-temperature', 'linear-lr'])
+  const layerDecay = num('layer-decay') ?? 0.7;
+  if (!(layerDecay > 0 && layerDecay <= 1))
+    throw new ArgsError(`--layer-decay must be above 0 and at most 1, not ${layerDecay}.`);
+  const finetuneBatch = num('finetune-batch') ?? 32;
+  if (finetuneBatch < 2)
+    throw new ArgsError(
+      `--finetune-batch must be at least 2: BatchNorm needs a batch (got ${finetuneBatch}).`,
+    );
+  for (const k of ['lr', 'knn-temperature', 'linear-lr', 'finetune-lr'])
     if (raw.has(k) && !((num(k) as number) > 0))
       throw new ArgsError(`--${k} must be a positive number, not ${num(k)}.`);
   const batch = num('batch');
@@ -241,6 +238,10 @@ export function parseProbeArgs(argv: readonly string[], presets?: readonly strin
     linearEpochs: num('linear-epochs') ?? 30,
     linearLr: num('linear-lr') ?? 0.05,
     linearBatch: num('linear-batch') ?? 256,
+    finetuneSteps: num('finetune-steps') ?? 200,
+    finetuneBatch,
+    finetuneLr: num('finetune-lr'),
+    layerDecay,
     control: raw.get('no-control') !== true,
     model,
     help: raw.get('help') === true,

@@ -64,9 +64,9 @@ describe('npm run probe (process contract)', () => {
   }, 900_000);
 
   it('a mistake is one sentence on stderr and exit code 2', () => {
-    const run = probe(['--protocols', 'knn,finetune']);
+    const run = probe(['--protocols', 'knn,svm']);
     expect(run.status).toBe(2);
-    expect(run.stderr.trim()).toMatch(/^--protocols: "finetune" is not one of knn, linear\./);
+    expect(run.stderr.trim()).toMatch(/^--protocols: "svm" is not one of knn, linear, finetune\./);
   });
 });
 
@@ -92,6 +92,19 @@ describe('probe arguments', () => {
       ['widths', '8,8,8'],
       ['mask-token', 'zeros'],
     ]);
+  });
+
+  it('fine-tuning flags: steps cap, batch, lr, layer decay', () => {
+    const a = parseProbeArgs(['--protocols', 'finetune', '--finetune-steps', '120', '--layer-decay', '0.8']);
+    expect([a.protocols, a.finetuneSteps, a.finetuneBatch, a.finetuneLr, a.layerDecay]).toEqual([
+      ['finetune'],
+      120,
+      32,
+      undefined,
+      0.8,
+    ]);
+    expect(() => parseProbeArgs(['--layer-decay', '1.5'])).toThrow(/at most 1/);
+    expect(() => parseProbeArgs(['--finetune-batch', '1'])).toThrow(/at least 2/);
   });
 
   it('names what is wrong', () => {

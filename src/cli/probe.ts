@@ -9,68 +9,16 @@
  * (arm, protocol) as it is known, and a final line with `results` (arm → protocol → {accuracy, samples}),
  * `probeTrain`, `probeTest`, `chance`, `shuffledControl` and `initHash`.
  */
-import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { skipMessage } from '../data/image-set';
 import { createNodeGpu } from '../gpu/node';
-import { NodeCheckpointStore } from '../io/checkpoint-store-node';
-import { looksLikePth, readPthWeights } from '../io/pth/weights';
-import { readSafetensors, toFloat64Array } from '../io/safetensors';
-import { officialInitialState } from '../models/init';
-import { ENCODER_PREFIX } from '../models/official-names';
 import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/presets';
 import { fashionProbeNode, folderProbeNode } from '../probe/data-node';
 import { runProbe } from '../probe/run';
-import { readTrainerCheckpoint, TRAINER_CHECKPOINT_FORMAT } from '../train/checkpoint';
 import { validateTrainingSetup } from '../train/trainer';
 import { ArgsError } from './args';
-import { applyConfigJson, checkedConfig, MODEL_FLAGS } from './model-flags';
+import { initialWeights, modelConfig, readWeights } from './model-options';
 import { PROBE_USAGE, parseProbeArgs } from './probe-args';
 import { Progress } from './progress';
-
-/**
- * Weights from a run folder (its latest checkpoint), a training checkpoint, a plain safetensors file or a
- * PyTorch .pth (official checkpoint, flat state dict or timm-style encoder).
- */
-export async function readWeights(path: string): Promise<Map<string, Float32Array>> {
-  let bytes: Uint8Array;
-  let name = path;
-  try {
-    if ((await stat(path)).isDirectory()) {
-      const store = new NodeCheckpointStore(join(path, 'checkpoints'), { extension: 'safetensors' });
-      bytes = (await store.load('latest')).bytes;
-      name = join(path, 'checkpoints', 'latest');
-    } else bytes = new Uint8Array(await readFile(path));
-  } catch (error) {
-    throw new ArgsError(`Cannot read weights from ${path}: ${(error as Error).message}`);
-  }
-  // A PyTorch .pth (e.g. an official *_1kpretrained_timm_style.pth encoder): read safely, names mapped.
-  if (looksLikePth(bytes)) return readPthWeights(bytes, name);
-  const file = readSafetensors(bytes, name);
-  if (file.metadata.format === TRAINER_CHECKPOINT_FORMAT) return readTrainerCheckpoint(bytes, name).state;
-  const out = new Map<string, Float32Array>();
-  for (const [key, tensor] of file.tensors) out.set(key, Float32Array.from(toFloat64Array(tensor)));
-  return out;
-}
-
-/** The official initial state with every tensor the file names (official or bare encoder names) replaced. */
-function mergeInit(base: Map<string, Float32Array>, file: Map<string, Float32Array>, path: string) {
-  let replaced = 0;
-  for (const [key, value] of base) {
-    const bare = key.startsWith(ENCODER_PREFIX) ? key.slice(ENCODER_PREFIX.length) : undefined;
-    const given = file.get(key) ?? (bare ? file.get(bare) : undefined);
-    if (!given) continue;
-    if (given.length !== value.length)
-      throw new ArgsError(
-        `--init ${path}: ${key} has ${given.length} values; this model's needs ${value.length}.`,
-      );
-    base.set(key, given);
-    replaced++;
-  }
-  if (replaced === 0)
-    throw new ArgsError(`--init ${path} holds no tensor of this model (official names expected).`);
-  return { state: base, replaced, unused: file.size - replaced };
-}
 
 async function main(argv: string[]): Promise<number> {
   const args = parseProbeArgs(argv, Object.keys(PRESETS));
@@ -79,17 +27,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const name = args.preset as PresetName;
-  let config = preset(name);
-  if (args.config)
-    applyConfigJson(
-      config,
-      await readFile(args.config, 'utf8').catch((e: Error) => {
-        throw new ArgsError(`Cannot read --config ${args.config}: ${e.message}`);
-      }),
-      args.config,
-    );
-  for (const [flag, value] of args.model) MODEL_FLAGS.find((f) => f.flag === flag)?.apply(config, value);
-  config = checkedConfig(config);
+  const config = await modelConfig(preset(name), args.config, args.model);
   const defaults = PRESET_TRAINING[name];
   const batch = args.batch ?? defaults.batch;
   validateTrainingSetup(config, batch, args.pretrainSteps);
@@ -107,16 +45,9 @@ async function main(argv: string[]): Promise<number> {
   const checkpoint = args.checkpoint ? await readWeights(args.checkpoint) : undefined;
   let init: Map<string, Float32Array> | undefined;
   if (args.init) {
-    const merged = mergeInit(
-      officialInitialState(config, args.seed),
-      await readWeights(args.init),
-      args.init,
-    );
+    const merged = await initialWeights(config, args.seed, args.init);
     init = merged.state;
-    write({
-      event: 'init',
-      message: `--init: ${merged.replaced} tensors loaded, ${merged.unused} in the file unused.`,
-    });
+    write({ event: 'init', message: merged.message });
   }
 
   const gpu = await createNodeGpu('probe');
@@ -127,7 +58,10 @@ async function main(argv: string[]): Promise<number> {
     pretrained * args.pretrainSteps +
     args.arms.length *
       (featureBatches(probe.train.count) + featureBatches(probe.test.count) + args.protocols.length) +
-    (args.control ? args.protocols.length : 0);
+    (args.control ? args.protocols.length : 0) +
+    (args.protocols.includes('finetune')
+      ? (args.arms.length + (args.control ? 1 : 0)) * args.finetuneSteps
+      : 0);
   const bar = new Progress({ total, json: args.json });
   sink = bar;
   let done = 0;
@@ -162,6 +96,12 @@ async function main(argv: string[]): Promise<number> {
       pool: args.pool,
       knn: { k: args.knnK, temperature: args.knnTemperature, standardize: !args.knnRaw },
       linear: { epochs: args.linearEpochs, lr: args.linearLr, batch: args.linearBatch, weightDecay: 0 },
+      finetune: {
+        steps: args.finetuneSteps,
+        batch: args.finetuneBatch,
+        layerDecay: args.layerDecay,
+        lr: args.finetuneLr,
+      },
     },
     onEvent: (event) => {
       switch (event.type) {
@@ -191,6 +131,12 @@ async function main(argv: string[]): Promise<number> {
           if (!json) bar.update(done);
           else if (event.done === event.total)
             write({ event: 'features', arm: event.arm, split: event.split, images: event.total });
+          break;
+        case 'finetune':
+          done++;
+          if (!json) bar.update(done, { phase: `fine-tune ${event.arm}` });
+          else if (event.step % 10 === 0 || event.step === event.steps)
+            write({ event: 'finetune', arm: event.arm, step: event.step, steps: event.steps });
           break;
         case 'result':
         case 'control':

@@ -22,6 +22,8 @@ import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../models/pre
 import { countFlops, sparkParameterCount } from '../train/flops';
 import { Trainer, validateTrainingSetup } from '../train/trainer';
 import { ArgsError, isDirectoryNode, parseTrainArgs, TRAIN_USAGE, type TrainArgs } from './args';
+import { checkedConfig } from './model-flags';
+import { initialWeights, modelConfig } from './model-options';
 import { Progress } from './progress';
 import {
   isKnownError,
@@ -54,14 +56,16 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const name = args.preset as PresetName;
-  const config = preset(name);
+  const config = await modelConfig(preset(name), args.config, args.model);
   if (args.maskRatio !== undefined) config.maskRatio = args.maskRatio;
   if (args.dropPath !== undefined) config.dropPathRate = args.dropPath;
   if (args.imageSize !== undefined) config.inputSize = args.imageSize;
+  checkedConfig(config);
   const defaults = PRESET_TRAINING[name];
   const batch = args.batch ?? defaults.batch;
   // Everything that can be wrong with the numbers is reported before the GPU or the data are touched.
   validateTrainingSetup(config, batch, args.steps);
+  const init = args.init ? await initialWeights(config, args.seed, args.init) : undefined;
 
   // A trainer checkpoint holds the state and two optimiser moments per parameter: about 3× the weights.
   const store = new NodeCheckpointStore(join(args.out, 'checkpoints'), {
@@ -170,6 +174,10 @@ async function main(argv: string[]): Promise<number> {
     };
     log(`Resuming from step ${restored.step} of ${restored.totalSteps}.`, { step: restored.step });
   } else {
+    if (init) {
+      trainer.model.loadState(init.state);
+      log(init.message);
+    }
     const flops = countFlops(config);
     log(
       `${name}: ${sparkParameterCount(config).toLocaleString('en')} parameters, ` +

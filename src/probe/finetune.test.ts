@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { testGpu } from '../../tests/gpu';
-import { quadrantSplit } from '../../tests/labelled-images';
+import { quadrantSplit, smallEncoderConfig } from '../../tests/labelled-images';
 import { officialInitialState } from '../models/init';
 import { encoderState } from '../models/official-names';
 import { preset } from '../models/presets';
@@ -88,13 +88,7 @@ describe('layer-wise lr decay', () => {
 
 it('fine-tunes encoder + head to high accuracy on separable images; same seed, same weights', async () => {
   const gpu = await testGpu();
-  const tiny = preset('tiny');
-  const config = {
-    ...tiny,
-    inputSize: 16,
-    decoderWidth: 8,
-    backbone: { ...tiny.backbone, stemWidth: 4, widths: [4, 8], depths: [1, 1], stageStrides: [2, 2] },
-  } as typeof tiny;
+  const config = smallEncoderConfig();
   const initial = officialInitialState(config, 0);
   const train = quadrantSplit(48, 1, 16);
   const test = quadrantSplit(24, 2, 16);

@@ -1,8 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { testGpu } from '../../tests/gpu';
-import { quadrantSplit } from '../../tests/labelled-images';
+import { quadrantSplit, smallEncoderConfig } from '../../tests/labelled-images';
 import { officialInitialState } from '../models/init';
-import { preset } from '../models/presets';
 import { Rng } from '../util/random';
 import { chanceLevel, shuffled } from './data';
 import { DenseEncoder } from './encoder';
@@ -117,13 +116,7 @@ describe('linear probe on the GPU', () => {
 
 it('random-init encoder + linear probe and k-NN on images whose class is known (dominant colour)', async () => {
   const gpu = await testGpu();
-  const tiny = preset('tiny');
-  const config = {
-    ...tiny,
-    inputSize: 16,
-    decoderWidth: 8,
-    backbone: { ...tiny.backbone, stemWidth: 4, widths: [4, 8], depths: [1, 1], stageStrides: [2, 2] },
-  } as typeof tiny;
+  const config = smallEncoderConfig();
   const encoder = new DenseEncoder(gpu, config, 16, { pool: 'all' });
   encoder.loadState(officialInitialState(config, 0));
   const train = await extractFeatures(gpu, encoder, quadrantSplit(120, 1, 16));

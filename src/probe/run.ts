@@ -20,13 +20,16 @@ import { Rng } from '../util/random';
 import { chanceLevel, type ProbeData, shuffled } from './data';
 import { DenseEncoder, type PoolScales } from './encoder';
 import { extractFeatures, type FeatureSet } from './features';
+import { finetune } from './finetune';
 import { encoderHash } from './hash';
 import { knnAccuracy } from './knn';
 import { linearProbe } from './linear';
 
 export const ARMS = ['random', 'sparse', 'dense-zero', 'checkpoint'] as const;
 export type ArmName = (typeof ARMS)[number];
-export const PROTOCOLS = ['knn', 'linear'] as const;
+export const PROTOCOLS = ['knn', 'linear', 'finetune'] as const;
+/** The protocols that read frozen features (fine-tuning trains its own copy of the encoder). */
+const FROZEN: readonly ProtocolName[] = ['knn', 'linear'];
 export type ProtocolName = (typeof PROTOCOLS)[number];
 
 export type WeightState = ReadonlyMap<string, ArrayLike<number>>;
@@ -41,6 +44,8 @@ export interface ProbeSettings {
   /** `standardize`: the features standardised by probe-train statistics before the cosine (./knn.ts). */
   knn: { k: number; temperature: number; standardize: boolean };
   linear: { epochs: number; batch: number; lr: number; weightDecay: number };
+  /** Fine-tuning (./finetune.ts): steps (the cap), batch, layer-wise lr decay; lr and optimiser by family. */
+  finetune: { steps: number; batch: number; layerDecay: number; lr?: number };
   /** Images per encoder forward when extracting features. */
   featureBatch: number;
   pool: PoolScales;
@@ -49,6 +54,7 @@ export interface ProbeSettings {
 export const DEFAULT_PROBE_SETTINGS: ProbeSettings = {
   knn: { k: 20, temperature: 0.07, standardize: true },
   linear: { epochs: 30, batch: 256, lr: 0.05, weightDecay: 0 },
+  finetune: { steps: 200, batch: 32, layerDecay: 0.7 },
   featureBatch: 256,
   // Every scale concatenated: on the tiny preset the last map alone has only 32 channels (docs/PROBE.md).
   pool: 'all',
@@ -68,6 +74,7 @@ export type ProbeEvent =
   | { type: 'arm'; arm: ArmName; initHash?: string }
   | { type: 'pretrain'; arm: ArmName; step: number; steps: number; loss: number }
   | { type: 'features'; arm: ArmName; split: 'train' | 'test'; done: number; total: number }
+  | { type: 'finetune'; arm: ArmName; step: number; steps: number }
   | {
       type: 'result';
       arm: ArmName;
@@ -211,16 +218,30 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
         train: undefined,
         test: undefined,
       };
-      for (const split of ['train', 'test'] as const) {
-        features[split] = await extractFeatures(gpu, encoder, data[split], (done, total) => {
-          check();
-          emit({ type: 'features', arm, split, done, total });
-        });
-      }
-      const train = features.train as FeatureSet;
-      const test = features.test as FeatureSet;
+      if (options.protocols.some((p) => FROZEN.includes(p)))
+        for (const split of ['train', 'test'] as const) {
+          features[split] = await extractFeatures(gpu, encoder, data[split], (done, total) => {
+            check();
+            emit({ type: 'features', arm, split, done, total });
+          });
+        }
+      const armState = state;
       const scores: Partial<Record<ProtocolName, Score>> = {};
       const score = async (protocol: ProtocolName, trainLabels?: Int32Array): Promise<number> => {
+        if (protocol === 'finetune')
+          return (
+            await finetune(gpu, config, armState, data.train, data.test, {
+              classes,
+              seed,
+              ...settings.finetune,
+              pool: settings.pool,
+              trainLabels,
+              cancelled: options.cancelled,
+              onStep: (step, steps) => emit({ type: 'finetune', arm, step, steps }),
+            })
+          ).accuracy;
+        const train = features.train as FeatureSet;
+        const test = features.test as FeatureSet;
         if (protocol === 'knn') return knnAccuracy(train, test, { classes, ...settings.knn, trainLabels });
         return (await linearProbe(gpu, train, test, { classes, seed, ...settings.linear, trainLabels }))
           .accuracy;
@@ -229,21 +250,21 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
         check();
         const started = performance.now();
         const accuracy = await score(protocol);
-        scores[protocol] = { accuracy, samples: test.count };
+        scores[protocol] = { accuracy, samples: data.test.count };
         const seconds = (performance.now() - started) / 1000;
-        emit({ type: 'result', arm, protocol, accuracy, samples: test.count, chance, seconds });
+        emit({ type: 'result', arm, protocol, accuracy, samples: data.test.count, chance, seconds });
       }
       summary.results[arm] = scores;
       if ((options.shuffledControl ?? true) && !summary.shuffledControl) {
         // The control: the same features and settings, probe-train labels permuted (seeded).
-        const order = shuffled(train.count, new Rng(seed ^ 0x5a5a5a5a));
-        const labels = Int32Array.from(order, (i) => train.labels[i]);
+        const order = shuffled(data.train.count, new Rng(seed ^ 0x5a5a5a5a));
+        const labels = Int32Array.from(order, (i) => data.train.labels[i]);
         const control: ProbeSummary['shuffledControl'] = { arm };
         for (const protocol of options.protocols) {
           check();
           const accuracy = await score(protocol, labels);
-          control[protocol] = { accuracy, samples: test.count };
-          emit({ type: 'control', arm, protocol, accuracy, samples: test.count, chance });
+          control[protocol] = { accuracy, samples: data.test.count };
+          emit({ type: 'control', arm, protocol, accuracy, samples: data.test.count, chance });
         }
         summary.shuffledControl = control;
       }
