@@ -75,7 +75,9 @@ interface Recorded {
  * The workgroup size of a pipeline's entry point, read from its WGSL: literals, and consts or overrides
  * (their pipeline constants first, else their declared default expression, evaluated recursively).
  */
-export function workgroupSize(spec: KernelSpec | undefined): [number, number, number] | null {
+export function workgroupSize(
+  spec: Pick<KernelSpec, 'code' | 'entryPoint' | 'constants'> | undefined,
+): [number, number, number] | null {
   if (!spec) return null;
   const entry = new RegExp(`@workgroup_size\\(([^)]*)\\)\\s*fn\\s+${spec.entryPoint}\\s*\\(`);
   const m = spec.code.match(entry);
@@ -229,9 +231,16 @@ export async function runStepProfile(
     const batch = options.batch ?? 4;
     for (const encoder of modes) {
       const config: SparkConfig = { ...preset(name), maskRatio, encoder };
-      const trainer = await benchTrainer(gpu, config, name, batch, 4, makeData(config.inputSize));
+      const trainer = await benchTrainer(
+        gpu,
+        config,
+        name,
+        batch,
+        (options.warmup ?? 2) + 1,
+        makeData(config.inputSize),
+      );
       try {
-        await trainer.run(2);
+        await trainer.run(options.warmup ?? 2);
         const recorded: Recorded[] = [];
         gpu.onDispatch = (dispatch) => recorded.push({ dispatch, scope: gpu.dispatchScope });
         const wallStart = performance.now();

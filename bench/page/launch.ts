@@ -1,7 +1,7 @@
 /**
  * Runs a bench-page benchmark (./registry.ts) from Node: serves the repository with Vite's dev server, opens
  * bench/page/index.html in headless Chromium with WebGPU (the flags of tests/e2e/run-e2e.mjs: Debian's
- * chromium on Vulkan, SwiftShader when there is no GPU) and prints each JSON record the page emits as one line.
+ * chromium on Vulkan, SwiftShader when there is no GPU; plus timestamp quantisation off) and prints each JSON record the page emits as one line.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -19,6 +19,9 @@ export const CHROMIUM_FLAGS = [
   '--disable-component-update',
   '--disable-sync',
   '--no-first-run',
+  // Full-resolution timestamps for the step profiler (Chromium quantises them to 100 µs by default).
+  '--enable-dawn-features=allow_unsafe_apis',
+  '--disable-dawn-features=timestamp_quantization',
 ];
 
 /** Runs `name` in the page; calls `onRecord` for each record as it arrives and returns them all. */
@@ -49,8 +52,10 @@ export async function runInPage(
     const records: Record<string, unknown>[] = [];
     page.on('console', (message) => {
       const text = message.text();
-      if (text.startsWith('BENCH ')) {
-        const record = JSON.parse(text.slice(6)) as Record<string, unknown>;
+      // Records: the page's own (prefixed) and the JSON lines Node benchmarks print (bench/harness.ts emit).
+      const json = text.startsWith('BENCH ') ? text.slice(6) : text.startsWith('{"case"') ? text : null;
+      if (json) {
+        const record = JSON.parse(json) as Record<string, unknown>;
         records.push(record);
         onRecord(record);
       } else if (

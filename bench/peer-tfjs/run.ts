@@ -190,7 +190,8 @@ export async function runPeerTfjs(gpu: Gpu, args: string[], emit: Emit): Promise
         ...(officialMode ? {} : { denseZeroRatio: Number((denseMs / tfjsMs).toFixed(3)) }),
         sparkLabSparseBytes: sparse.bytes,
         sparkLabDenseBytes: dense.bytes,
-        tfjsBytes: memory.numBytesInGPU ?? memory.numBytes,
+        // TF.js's live tensors after the timed steps (variables, moments): not a peak, TF.js keeps no peak.
+        tfjsLiveBytesAfter: memory.numBytesInGPU ?? memory.numBytes,
         ...timing,
         adapter: gpu.label,
         tfjsAdapter: tfjsAdapter(),

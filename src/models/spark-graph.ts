@@ -44,12 +44,17 @@ class FixedOps implements Layer {
   }
 }
 
-/** Loss, its gradient (the seed of the backward) and the composite. Saved: the per-patch statistics. */
+/**
+ * Loss, its gradient (the seed of the backward) and the composite. Saved: the per-patch statistics. The
+ * composite (the picture shown to the user) is not part of a training step: `show` is encoded by
+ * readSnapshot when a snapshot asks for it, on the last step's prediction; evaluation still draws it.
+ */
 class LossLayer implements Layer {
   readonly name = 'loss';
   readonly paramNames: string[] = [];
   readonly train: Encodable[];
   readonly eval: Encodable[];
+  readonly show: Encodable;
 
   constructor(
     private readonly net: Net,
@@ -60,9 +65,9 @@ class LossLayer implements Layer {
     composite: GpuTensor,
   ) {
     const forward = net.own(loss.forward(image, rec.value, cells));
-    const show = net.own(loss.composite(composite, image, rec.value, cells));
-    this.train = [forward, show];
-    this.eval = [forward, show];
+    this.show = net.own(loss.composite(composite, image, rec.value, cells));
+    this.train = [forward];
+    this.eval = [forward, this.show];
   }
 
   buildBackward(): Encodable[] {
@@ -106,6 +111,8 @@ export interface SparkGraph {
   /** [batch, S, S, 3] input · mask. */
   masked: GpuTensor;
   composite: GpuTensor;
+  /** Draws `composite` from the current prediction (training steps leave it to the snapshot). */
+  drawComposite: Encodable;
   prediction: Act;
   /** Encoder outputs, largest resolution first (dense NHWC for the dense encoders, sparse rows otherwise). */
   features: Act[];
@@ -233,7 +240,7 @@ function buildLoss(
   batch: number,
   image: Act,
   prediction: Act,
-): { sparkLoss: SparkLoss; composite: GpuTensor } {
+): { sparkLoss: SparkLoss; composite: GpuTensor; drawComposite: Encodable } {
   const { config } = ctx;
   const S = config.inputSize;
   const sparkLoss = new SparkLoss(
@@ -248,8 +255,8 @@ function buildLoss(
     ctx.lossStorage,
   );
   const composite = net.tensor('composite', [batch, S, S, 3]);
-  net.add(new LossLayer(net, sparkLoss, image.value, prediction, ctx.sites.cells, composite));
-  return { sparkLoss, composite };
+  const layer = net.add(new LossLayer(net, sparkLoss, image.value, prediction, ctx.sites.cells, composite));
+  return { sparkLoss, composite, drawComposite: layer.show };
 }
 
 /** Builds every dispatch of a forward, its loss and its backward for the sites' current mask. */
@@ -264,7 +271,7 @@ export function buildGraph(ctx: GraphContext): SparkGraph {
         : buildDenseEncoder(net, ctx, input, batch);
     const toDecoder = buildDensifyStage(net, ctx, toDensify);
     const prediction = buildLightDecoder(net, ctx.config, toDecoder);
-    const { sparkLoss, composite } = buildLoss(net, ctx, batch, input.image, prediction);
+    const { sparkLoss, composite, drawComposite } = buildLoss(net, ctx, batch, input.image, prediction);
     net.finish({ evalOnly: ctx.evalOnly });
     return {
       batch,
@@ -272,6 +279,7 @@ export function buildGraph(ctx: GraphContext): SparkGraph {
       images: input.images,
       masked: input.masked,
       composite,
+      drawComposite,
       prediction,
       features,
       sparkLoss,

@@ -263,7 +263,10 @@ class GpuSparkModel implements SparkGpuModel {
   async readSnapshot(): Promise<SparkSnapshot> {
     this.checkAlive();
     const S = this.size;
-    const { batch: n, masked, prediction, composite } = this.graph;
+    const { batch: n, masked, prediction, composite, drawComposite } = this.graph;
+    // Training steps do not draw the composite; it is drawn here from the last prediction (after an eval
+    // pass, which does draw it, this redraws the same picture).
+    this.gpu.submit('composite', (pass) => drawComposite.encode(pass));
     const [loss, maskedData, predictionData, compositeData] = await Promise.all([
       this.gpu.read(this.loss),
       this.gpu.read(masked),

@@ -10,10 +10,13 @@
  *   encoder.setImages(nchw); gpu.submit('features', (pass) => encoder.encodeEval(pass)); gpu.read(encoder.pooled)
  *
  * Eval mode normalises with each arm's own BatchNorm running statistics (the frozen encoder as it is).
+ * With `trainable: true` (fine-tuning, ./finetune.ts) the graph also gets its backward: the caller writes
+ * ∂loss/∂pooled into `dpooled`, and `encodeTrainBackward` fills the parameter gradients through the model's
+ * own layer backwards (train-mode BatchNorm: batch statistics, running statistics updated).
  */
 import { toGpuLayout } from '../engine/layout';
 import { Arena } from '../engine/params';
-import { globalAvgPool } from '../engine/probe';
+import { globalAvgPool, globalAvgPoolBackward } from '../engine/probe';
 import { nchwToNhwc } from '../engine/transpose';
 import type { Gpu, GpuTensor } from '../gpu/runtime';
 import { featureChannels, type SparkConfig, totalStride, validateSparkConfig } from '../models/config';
@@ -25,6 +28,22 @@ import { buildSparseResNet } from '../models/resnet';
 import { readArenaState } from '../models/state-readback';
 
 export type PoolScales = 'last' | 'all';
+
+/** Global average pooling of one or more scales into the pooled rows; its backward spreads dpooled back. */
+class PoolLayer implements Layer {
+  readonly paramNames: string[] = [];
+  readonly eval: Encodable[];
+  constructor(
+    readonly name: string,
+    readonly train: Encodable[],
+    private readonly backward: () => Encodable[],
+  ) {
+    this.eval = train;
+  }
+  buildBackward(): Encodable[] {
+    return this.backward();
+  }
+}
 
 /** Dispatches without parameters or backward (input transpose, pooling). */
 class FixedOps implements Layer {
@@ -60,6 +79,8 @@ export class DenseEncoder {
   readonly stats: Arena;
   /** [batch, pooledWidth] pooled features of the last forward. */
   readonly pooled: GpuTensor;
+  /** [batch, pooledWidth] ∂loss/∂pooled, written by the caller before `encodeTrainBackward` (trainable only). */
+  readonly dpooled: GpuTensor | undefined;
   readonly width: number;
   private readonly entries: StateEntry[];
   private readonly net: Net;
@@ -74,7 +95,7 @@ export class DenseEncoder {
     private readonly gpu: Gpu,
     readonly config: SparkConfig,
     readonly batch: number,
-    options: { pool?: PoolScales; label?: string } = {},
+    options: { pool?: PoolScales; label?: string; trainable?: boolean } = {},
   ) {
     validateSparkConfig(config);
     if (!Number.isInteger(batch) || batch < 1)
@@ -117,28 +138,31 @@ export class DenseEncoder {
           ? buildSparseResNet(net, this.sites, b, image)
           : buildSparseConvNeXt(net, this.sites, b, image);
       this.pooled = net.tensor('pooled', [batch, this.width]);
+      const dpooled = options.trainable ? net.tensor('dpooled', [batch, this.width]) : undefined;
+      this.dpooled = dpooled;
       const scales = pool === 'last' ? [this.features[this.features.length - 1]] : this.features;
+      const placed: {
+        f: Act;
+        shape: { batch: number; hw: number; channels: number; stride: number; offset: number };
+      }[] = [];
       let offset = 0;
-      const ops: Encodable[] = [];
       for (const f of scales) {
         if (f.layout.kind !== 'dense') throw new Error('The dense encoder produced a sparse feature map.');
         const { height, width, channels } = f.layout;
-        ops.push(
-          net.own(
-            globalAvgPool(gpu, {
-              out: this.pooled,
-              x: f.value,
-              batch,
-              hw: height * width,
-              channels,
-              stride: this.width,
-              offset,
-            }),
-          ),
-        );
+        placed.push({ f, shape: { batch, hw: height * width, channels, stride: this.width, offset } });
         offset += channels;
       }
-      net.add(new FixedOps('pool', ops));
+      const ops = placed.map(({ f, shape }) =>
+        net.own(globalAvgPool(gpu, { out: this.pooled, x: f.value, ...shape })),
+      );
+      // Only a trainable encoder differentiates: a frozen one would otherwise allocate every backward buffer.
+      const backward = () =>
+        dpooled
+          ? placed.map(({ f, shape }) =>
+              net.own(globalAvgPoolBackward(gpu, { dx: f.gradTarget('pool'), dy: dpooled, ...shape })),
+            )
+          : [];
+      net.add(new PoolLayer('pool', ops, backward));
       net.finish();
     } catch (error) {
       created.net?.release();
@@ -202,6 +226,24 @@ export class DenseEncoder {
   encodeEval(pass: GPUComputePassEncoder): void {
     this.checkAlive();
     this.net.encodeEval(pass);
+  }
+
+  /** Why this encoder cannot train at its sizes (a layer refuses), if it cannot. */
+  get trainRefusal(): string | undefined {
+    return this.dpooled ? this.net.trainRefusal : 'This probe encoder was built frozen (trainable: false).';
+  }
+
+  /** Train-mode forward (batch statistics; running statistics updated) into `pooled`. */
+  encodeTrainForward(pass: GPUComputePassEncoder): void {
+    this.checkAlive();
+    this.net.encodeTrainForward(pass);
+  }
+
+  /** Backward from `dpooled` into the parameter gradients (accumulated: clear them first). */
+  encodeTrainBackward(pass: GPUComputePassEncoder): void {
+    this.checkAlive();
+    if (!this.dpooled) throw new Error('This probe encoder was built frozen (trainable: false).');
+    this.net.encodeTrainBackward(pass);
   }
 
   private checkAlive(): void {

@@ -1,3 +1,7 @@
+import type { SparkConfig } from '../models/config';
+import { encoderState } from '../models/official-names';
+import { encoderTensor } from './encoder';
+
 /**
  * A fingerprint of a set of weights, so that a reader can check that the random arm starts from exactly the
  * weights the pre-training arms started from: FNV-1a over (name, float32 bytes) of each tensor in name
@@ -22,4 +26,13 @@ export function weightsHash(
     for (const byte of bytes) eat(byte);
   }
   return a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+}
+
+/** Hash of the encoder tensors (official names) of a state: what `initHash` reports. */
+export function encoderHash(config: SparkConfig, state: ReadonlyMap<string, ArrayLike<number>>): string {
+  const names = encoderState(config)
+    .filter((e) => e.kind === 'param' || e.dtype === 'F32')
+    .map((e) => e.name);
+  const encoderOnly = new Map(names.map((n) => [n, encoderTensor(state, n) ?? []] as const));
+  return weightsHash(encoderOnly);
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it, vi } from 'vitest';
 import { testGpu } from '../../tests/gpu';
+import { quadrantSplit } from '../../tests/labelled-images';
 import { officialInitialState } from '../models/init';
 import { preset } from '../models/presets';
 import { Rng } from '../util/random';
-import { chanceLevel, type LabelledSplit, shuffled } from './data';
+import { chanceLevel, shuffled } from './data';
 import { DenseEncoder } from './encoder';
 import { extractFeatures, type FeatureSet } from './features';
 import { knnAccuracy, knnPredict } from './knn';
@@ -113,23 +114,6 @@ describe('linear probe on the GPU', () => {
     expect(control.accuracy).toBeLessThan(0.35);
   });
 });
-
-/** 16-px images whose class is the dominant colour channel, or none (4 classes), with noise and random gain. */
-function quadrantSplit(count: number, seed: number, size: number): LabelledSplit {
-  const rng = new Rng(seed);
-  const labels = Int32Array.from({ length: count }, (_, i) => i % 4);
-  const pixels = Array.from(labels, (c) => {
-    const img = new Float32Array(3 * size * size);
-    const gain = 1 + rng.next();
-    for (let ch = 0; ch < 3; ch++)
-      for (let y = 0; y < size; y++)
-        for (let x = 0; x < size; x++) {
-          img[(ch * size + y) * size + x] = (ch === c ? gain : -gain) + rng.normal() * 0.5;
-        }
-    return img;
-  });
-  return { count, labels, write: (i, batch, slot) => batch.set(pixels[i], slot * 3 * size * size) };
-}
 
 it('random-init encoder + linear probe and k-NN on images whose class is known (dominant colour)', async () => {
   const gpu = await testGpu();

@@ -14,14 +14,13 @@ import type { Dataset } from '../data/datasets';
 import type { Gpu } from '../gpu/runtime';
 import type { SparkConfig } from '../models/config';
 import { officialInitialState } from '../models/init';
-import { encoderState } from '../models/official-names';
 import type { OptimizerName } from '../train/checkpoint';
 import { Trainer } from '../train/trainer';
 import { Rng } from '../util/random';
 import { chanceLevel, type ProbeData, shuffled } from './data';
-import { DenseEncoder, encoderTensor, type PoolScales } from './encoder';
+import { DenseEncoder, type PoolScales } from './encoder';
 import { extractFeatures, type FeatureSet } from './features';
-import { weightsHash } from './hash';
+import { encoderHash } from './hash';
 import { knnAccuracy } from './knn';
 import { linearProbe } from './linear';
 
@@ -121,15 +120,6 @@ export class ProbeCancelled extends Error {
     super('The probe was stopped.');
     this.name = 'ProbeCancelled';
   }
-}
-
-/** Hash of the encoder tensors (official names) of a state: what `initHash` reports. */
-export function encoderHash(config: SparkConfig, state: WeightState): string {
-  const names = encoderState(config)
-    .filter((e) => e.kind === 'param' || e.dtype === 'F32')
-    .map((e) => e.name);
-  const encoderOnly = new Map(names.map((n) => [n, encoderTensor(state, n) ?? []] as const));
-  return weightsHash(encoderOnly);
 }
 
 /** Pre-trains one SparK arm and returns its final weights (official names). */
@@ -263,3 +253,5 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
   }
   return summary;
 }
+
+export { encoderHash };
