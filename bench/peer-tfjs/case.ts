@@ -34,7 +34,7 @@ export async function sparkLabCase(
   batch: number,
   seed = 0,
 ): Promise<PeerCase> {
-  const sparse: SparkConfig = { ...config, encoder: 'sparse' };
+  const sparse: SparkConfig = { ...config, encoder: 'sparse', dropPathRate: 0 }; // the TF.js peer has no drop path
   const g = gridSize(sparse);
   const images = new Rng(seed + 1).normals(batch * 3 * sparse.inputSize * sparse.inputSize);
   const mask = randomMask(batch, g, g, sparse.maskRatio, seed + 2);

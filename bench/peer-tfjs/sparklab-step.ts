@@ -54,7 +54,8 @@ export function sparkLabStep(
   },
 ): TimedStep {
   const before = gpu.liveBuffers().bytes;
-  const model = createSparkModel(gpu, { ...o.config, encoder: o.encoder }, o.batch, {
+  // No drop path: the TF.js peer has none, and a step here draws no per-step decisions (setDropPath).
+  const model = createSparkModel(gpu, { ...o.config, encoder: o.encoder, dropPathRate: 0 }, o.batch, {
     label: `bench.${o.encoder}`,
   });
   let optimizer: Lamb;

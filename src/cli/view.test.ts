@@ -48,7 +48,7 @@ describe('npm run view-checkpoint', () => {
     } finally {
       model.destroy();
     }
-  }, 120_000);
+  }, 300_000);
 
   it('explains bad arguments and files in sentences', async () => {
     expect(() => parseViewArgs([])).toThrow('--checkpoint FILE.pth is required; see --help.');

@@ -127,6 +127,8 @@ describe('GPU model with drop path vs the float64 reference', () => {
       spark({ family: 'convnext', dims: [4, 8], depths: [1, 2] }, { inputSize: 24, dropPathRate: 0.5 }),
     ],
     ['dense-zero ResNet, rate 0.6', spark(tinyResnet, { dropPathRate: 0.6, encoder: 'dense-zero' })],
+    // The official computation (dense, re-masked): the reference computes it as it computes SparK.
+    ['dense-masked ResNet, rate 0.6', spark(tinyResnet, { dropPathRate: 0.6, encoder: 'dense-masked' })],
   ];
   for (const [label, config] of cases)
     it(`${label}: train loss and every gradient equal the reference's with the same draws; eval does not drop`, async () => {
