@@ -4,32 +4,15 @@
  * warm-up steps, with the GPU time of the two passes from timestamp queries when the adapter has them.
  * Synthetic normal images, so the figure is the model's and not the data loader's.
  */
-import type { Dataset } from '../src/data/datasets';
 import type { Gpu } from '../src/gpu/runtime';
 import { PRESET_TRAINING, PRESETS, type PresetName, preset } from '../src/models/presets';
 import { countFlops, sparkParameterCount } from '../src/train/flops';
 import { Trainer } from '../src/train/trainer';
-import type { Rng } from '../src/util/random';
+import { syntheticDataset } from './step';
 
 function option(args: string[], name: string): string | undefined {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1] : undefined;
-}
-
-function syntheticDataset(size: number): Dataset {
-  return {
-    name: 'synthetic',
-    imageSize: size,
-    normalization: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] },
-    trainCount: 1,
-    heldOutCount: 1,
-    trainBatch(batch: number, rng: Rng, out?: Float32Array) {
-      const o = out ?? new Float32Array(batch * 3 * size * size);
-      for (let i = 0; i < o.length; i++) o[i] = rng.normal();
-      return o;
-    },
-    heldOutBatch: (count: number) => new Float32Array(count * 3 * size * size),
-  };
 }
 
 export default async function bench(gpu: Gpu, args: string[]): Promise<void> {
