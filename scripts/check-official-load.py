@@ -342,46 +342,78 @@ def resume_step(official, model, optimizer, kind, sbn, seed):
         check(after == [b + 1 for b in before], f'group step counters {before} -> {after}')
 
 
-def write_parity_fixture(path, model, backbone, config, batch, seed):
+def write_parity_fixture(path, official, model, backbone, config, batch, seed):
+    """The official model's results on the loaded weights, in the format of SparkLab's parity fixtures: eval
+    pass, then train forward + backward (drop path off: SparkLab's parity backend has none), then one step of
+    a fresh official LAMB on those gradients. The loaded weights and buffers are put back afterwards."""
     print(f'[parity fixture] {path}')
+    if config['sbn']:
+        note('config sbn=True: SyncBatchNorm needs a process group to train; no parity fixture written.')
+        return
     size = config['sparse_encoder.input_size']
-    state = {k: v.clone() for k, v in model.state_dict().items() if k not in ('imn_m', 'imn_s', 'norm_black')}
+    loaded = {k: v.clone() for k, v in model.state_dict().items()}
+    state = {k: v for k, v in loaded.items() if k not in ('imn_m', 'imn_s', 'norm_black')}
     generator = torch.Generator().manual_seed(seed)
     inp = torch.randn(batch, 3, size, size, generator=generator)
     mask = model.mask(batch, 'cpu', generator=generator)
+    tensors = {'input': inp, 'mask': mask.to(torch.uint8)}
+    tensors.update({f'param/{k}': v for k, v in state.items()})
+
     model.eval()
     with torch.no_grad():
         eval_loss = model(inp, active_b1ff=mask)
         _, masked, rec_or_inp = model(inp, active_b1ff=mask, vis=True)
-    tensors = {'input': inp, 'mask': mask.to(torch.uint8)}
-    tensors.update({f'param/{k}': v for k, v in state.items()})
     tensors['expected/eval/loss'] = eval_loss.reshape(1)
     tensors['expected/eval/masked'] = masked
     tensors['expected/eval/rec_or_inp'] = rec_or_inp
-    line = f'official eval loss {eval_loss.item():.7f}'
-    if config['sbn']:
-        note('config sbn=True: no train-mode loss (SyncBatchNorm needs a process group).')
-    else:
-        dropping = [m for m in model.modules() if getattr(m, 'drop_prob', None)]
-        rates = [m.drop_prob for m in dropping]
-        for m in dropping:
-            m.drop_prob = 0.0  # SparkLab's parity backend runs without drop path
-        model.train()
-        with torch.no_grad():
-            train_loss = model(inp, active_b1ff=mask)
-        for m, rate in zip(dropping, rates):
-            m.drop_prob = rate
-        # The train forward moved the BN running statistics; put the loaded ones back for what follows.
-        model.load_state_dict({**state, **{k: v for k, v in model.state_dict().items() if k in ('imn_m', 'imn_s', 'norm_black')}}, strict=True)
-        tensors['expected/train/loss'] = train_loss.reshape(1)
-        line += f', train loss {train_loss.item():.7f}'
+
+    dropping = [m for m in model.modules() if getattr(m, 'drop_prob', None)]
+    rates = [m.drop_prob for m in dropping]
+    for m in dropping:
+        m.drop_prob = 0.0
+    captured = {}
+    hooks = [
+        # SparK.forward reverses the encoder's list in place afterwards: copy it while it is largest-first.
+        model.sparse_encoder.register_forward_hook(lambda _m, _i, out: captured.__setitem__('features', [t.detach().clone() for t in out])),
+        model.dense_decoder.register_forward_hook(lambda _m, _i, out: captured.__setitem__('decoder_out', out.detach().clone())),
+    ]
+    model.train()
+    model.zero_grad(set_to_none=True)
+    train_loss = model(inp, active_b1ff=mask)
+    train_loss.backward()
+    for h in hooks:
+        h.remove()
+    for m, rate in zip(dropping, rates):
+        m.drop_prob = rate
+    tensors['expected/train/loss'] = train_loss.detach().reshape(1)
+    for i, feature in enumerate(captured['features']):
+        tensors[f'expected/train/features/{i}'] = feature
+    tensors['expected/train/decoder_out'] = captured['decoder_out']
+    for k, v in model.state_dict().items():
+        if k.endswith(('running_mean', 'running_var', 'num_batches_tracked')):
+            tensors[f'expected/train/buffers/{k}'] = v.clone()
+    for k, p in model.named_parameters():
+        tensors[f'expected/train/grad/{k}'] = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+
+    lamb = {'lr': 1e-3, 'weight_decay': 0.04, 'betas': [0.9, 0.95 if backbone['family'] == 'resnet' else 0.999], 'max_grad_norm': 5.0}
+    with quiet():
+        groups = official.lr_control.get_param_groups(model, nowd_keys={'cls_token', 'pos_embed', 'mask_token', 'gamma'})
+        step = official.lamb.TheSameAsTimmLAMB(params=groups, lr=lamb['lr'], weight_decay=0.0, betas=tuple(lamb['betas']), max_grad_norm=lamb['max_grad_norm'])
+    for g in step.param_groups:
+        g['weight_decay'] = lamb['weight_decay'] * g['weight_decay_scale']
+    step.step()
+    for k, p in model.named_parameters():
+        tensors[f'expected/lamb/param/{k}'] = p.detach().clone()
+    model.zero_grad(set_to_none=True)
+    model.load_state_dict(loaded, strict=True)
+
     fixture_config = {
         'input_size': size,
         'batch': batch,
         'mask_ratio': config['mask_ratio'],
         'decoder_width': config['dense_decoder.width'],
         'seed': seed,
-        'lamb': {'lr': 1e-3, 'weight_decay': 0.04, 'betas': [0.9, 0.95 if backbone['family'] == 'resnet' else 0.999], 'max_grad_norm': 5.0},
+        'lamb': lamb,
         'backbone': backbone,
     }
     write_safetensors(
@@ -391,10 +423,14 @@ def write_parity_fixture(path, model, backbone, config, batch, seed):
             'format': 'spark-parity-fixture/1',
             'config': json.dumps(fixture_config),
             'source': 'scripts/check-official-load.py: the official SparK classes after loading a SparkLab export',
-            'notes': 'expected tensors computed by the official model; compare with npm run parity',
+            'notes': 'eval pass, train forward + backward with drop path 0, one fresh official LAMB step; check with npm run parity',
         },
     )
-    check(True, line + f' (batch {batch}, seed {seed}, {int(mask.sum())} visible cells)')
+    check(
+        True,
+        f'official eval loss {eval_loss.item():.7f}, train loss {train_loss.item():.7f} (batch {batch}, seed {seed}, '
+        f'{int(mask.sum())} visible cells); {len(tensors)} tensors written',
+    )
 
 
 def check_encoder_only(official, state):
@@ -475,7 +511,7 @@ def main():
     check_module(model, module, sparklab)
     check_optimizer(model, optimizer, kind, checkpoint['optimizer'], sparklab)
     if args.parity_fixture:
-        write_parity_fixture(args.parity_fixture, model, backbone, config, args.batch, args.seed)
+        write_parity_fixture(args.parity_fixture, official, model, backbone, config, args.batch, args.seed)
     if args.resume_step:
         resume_step(official, model, optimizer, kind, config['sbn'], args.seed)
     print(f'{len(FAILURES)} check(s) failed' if FAILURES else 'all checks passed')

@@ -137,6 +137,19 @@ describe('official checkpoint export against the manifests of the official code'
     expect((groups[0].get('betas') as PyTuple).items).toEqual([0.9, 0.95]);
   });
 
+  it('says main.py cannot resume another densify norm (it overrides --densify_norm) and which names a custom encoder uses', () => {
+    const resnet = { ...officialPreset('resnet50-224'), densifyNorm: 'ln' as const };
+    const [densify] = officialWarnings(resnet);
+    expect(densify).toMatch(/always uses the 'bn' densify norm .*overrides --densify_norm.*cannot resume it/);
+    expect(densify).toMatch(/SparK class built with densify_norm='ln' loads it/);
+    expect(densify).not.toMatch(/pass --densify_norm/);
+    const customConvnext = {
+      ...officialPreset('convnext_small-224'),
+      backbone: { family: 'convnext' as const, dims: [8, 16, 32, 64], depths: [1, 1, 1, 1] },
+    };
+    expect(officialWarnings(customConvnext)[0]).toMatch(/the official ConvNeXt's names/);
+  });
+
   it("warns when the run's drop path differs from the rate the official main.py uses", () => {
     const none = { ...officialPreset('resnet101-224'), dropPathRate: 0 };
     expect(officialWarnings(none)).toEqual([

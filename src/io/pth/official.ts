@@ -167,16 +167,18 @@ export function officialWarnings(config: SparkConfig): string[] {
   const arch = officialArchOf(config);
   if (!arch)
     warnings.push(
-      'The official main.py builds only resnet50/101/152/200 and convnext_small/base/large; this model is none of them, so main.py cannot resume it, though the official SparK class built with this encoder loads it (the encoder under its timm names).',
+      `The official main.py builds only resnet50/101/152/200 and convnext_small/base/large; this model is none of them, so main.py cannot resume it, though the official SparK class built with this encoder loads it (the encoder under ${config.backbone.family === 'resnet' ? "timm's ResNet names" : "the official ConvNeXt's names"}).`,
     );
   if (config.decoderWidth !== 768)
     warnings.push(
       `The official main.py always builds a decoder of width 768; this one has ${config.decoderWidth}, so main.py cannot resume it (a SparK model built with LightDecoder(width=${config.decoderWidth}) can).`,
     );
   const official = config.backbone.family === 'resnet' ? 'bn' : 'ln';
+  // main.py sets args.densify_norm itself from the architecture ('bn' for ResNets, 'ln' for ConvNeXts),
+  // overriding any --densify_norm given, so no flag makes it build another densify norm.
   if (config.densifyNorm !== official)
     warnings.push(
-      `The official main.py uses the '${official}' densify norm for this family; this model uses '${config.densifyNorm}', so pass --densify_norm=${config.densifyNorm} (or expect missing keys).`,
+      `The official main.py always uses the '${official}' densify norm for this family (it overrides --densify_norm); this model uses '${config.densifyNorm}', so main.py cannot resume it (its non-strict load would leave the densify norms mismatched), though the official SparK class built with densify_norm='${config.densifyNorm}' loads it.`,
     );
   const ablations = (
     [
