@@ -342,7 +342,7 @@ def resume_step(official, model, optimizer, kind, sbn, seed):
         check(after == [b + 1 for b in before], f'group step counters {before} -> {after}')
 
 
-def write_parity_fixture(path, official, model, backbone, config, batch, seed):
+def write_parity_fixture(path, official, model, backbone, config, batch, seed, float64=False):
     """The official model's results on the loaded weights, in the format of SparkLab's parity fixtures: eval
     pass, then train forward + backward (drop path off: SparkLab's parity backend has none), then one step of
     a fresh official LAMB on those gradients. The loaded weights and buffers are put back afterwards."""
@@ -358,6 +358,11 @@ def write_parity_fixture(path, official, model, backbone, config, batch, seed):
     mask = model.mask(batch, 'cpu', generator=generator)
     tensors = {'input': inp, 'mask': mask.to(torch.uint8)}
     tensors.update({f'param/{k}': v for k, v in state.items()})
+    if float64:
+        # The same float32 weights and batch, computed in float64: expectations free of float32 rounding,
+        # which matters where gradients are small differences of large terms (near-initial weights).
+        model.double()
+        inp = inp.double()
 
     model.eval()
     with torch.no_grad():
@@ -405,7 +410,9 @@ def write_parity_fixture(path, official, model, backbone, config, batch, seed):
     for k, p in model.named_parameters():
         tensors[f'expected/lamb/param/{k}'] = p.detach().clone()
     model.zero_grad(set_to_none=True)
+    model.float()
     model.load_state_dict(loaded, strict=True)
+    tensors = {k: v.float() if v.dtype == torch.float64 else v for k, v in tensors.items()}
 
     fixture_config = {
         'input_size': size,
@@ -469,6 +476,7 @@ def main():
     parser.add_argument('--timm', help='a folder to import timm from (put first on the import path)')
     parser.add_argument('--resume-step', action='store_true', help='run one official training iteration after loading')
     parser.add_argument('--parity-fixture', help='write a SparkLab parity fixture computed by the official model')
+    parser.add_argument('--parity-float64', action='store_true', help='compute the fixture in float64 (stored as float32)')
     parser.add_argument('--batch', type=int, default=2)
     parser.add_argument('--seed', type=int, default=0)
     args = parser.parse_args()
@@ -511,7 +519,7 @@ def main():
     check_module(model, module, sparklab)
     check_optimizer(model, optimizer, kind, checkpoint['optimizer'], sparklab)
     if args.parity_fixture:
-        write_parity_fixture(args.parity_fixture, official, model, backbone, config, args.batch, args.seed)
+        write_parity_fixture(args.parity_fixture, official, model, backbone, config, args.batch, args.seed, args.parity_float64)
     if args.resume_step:
         resume_step(official, model, optimizer, kind, config['sbn'], args.seed)
     print(f'{len(FAILURES)} check(s) failed' if FAILURES else 'all checks passed')

@@ -7,8 +7,12 @@
  * The weights are the preset's initial weights (seed 1); BN running statistics, num_batches_tracked and the
  * LAMB moments are seeded values, different for every element, and the step counters are 7, so that a
  * moment landing on the wrong parameter, a buffer left at its default or a lost step counter shows.
+ * An OUT ending in .pth gets the official-pth export of that checkpoint directly (what `npm run export`
+ * writes), for models whose SparkLab checkpoint exceeds the 2 GiB a single Node read or write allows.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { officialCheckpoint } from '../../src/io/pth/official';
+import { writePth } from '../../src/io/pth/write';
 import { officialInitialState } from '../../src/models/init';
 import { sparkState } from '../../src/models/official-names';
 import { OFFICIAL_PRESETS, type OfficialPresetName, officialPreset } from '../../src/models/presets';
@@ -50,7 +54,7 @@ for (const entry of sparkState(config)) {
   expAvgSq.set(entry.name, v);
 }
 
-const bytes = writeTrainerCheckpoint({
+const checkpoint = {
   config,
   progress: {
     runId: `official-check-${name}`,
@@ -59,7 +63,7 @@ const bytes = writeTrainerCheckpoint({
     seed: 1,
     batch: 64,
     hyper: {
-      optimizer,
+      optimizer: optimizer as 'lamb' | 'adamw',
       peakLr: 5e-5,
       warmupSteps: 10,
       weightDecayStart: 0.04,
@@ -75,6 +79,21 @@ const bytes = writeTrainerCheckpoint({
   state,
   expAvg,
   expAvgSq,
-});
-writeFileSync(out, bytes);
-console.log(`${out}: ${name} with ${optimizer} state, ${bytes.length} bytes`);
+};
+if (out.endsWith('.pth')) {
+  const fd = openSync(out, 'w');
+  let total = 0;
+  for (const chunk of writePth(officialCheckpoint(checkpoint, { sbn: false, epoch: 2 }))) {
+    for (let at = 0; at < chunk.byteLength; at += 2 ** 30) {
+      const slice = chunk.subarray(at, Math.min(chunk.byteLength, at + 2 ** 30));
+      writeSync(fd, slice);
+    }
+    total += chunk.byteLength;
+  }
+  closeSync(fd);
+  console.log(`${out}: official-pth of ${name} with ${optimizer} state, ${total} bytes`);
+} else {
+  const bytes = writeTrainerCheckpoint(checkpoint);
+  writeFileSync(out, bytes);
+  console.log(`${out}: ${name} with ${optimizer} state, ${bytes.length} bytes`);
+}

@@ -252,13 +252,32 @@ export function buildExport(
   return { chunks: writePth(root), notes };
 }
 
-export async function writeChunks(path: string, chunks: readonly Uint8Array[]): Promise<number> {
+/** Node refuses to write more than 2 GiB − 1 bytes in one call; a ConvNeXt-L checkpoint with its moments is 2.7 GB. */
+export const WRITE_SLICE_BYTES = 2 ** 30;
+
+/** Views of a chunk, in order, none longer than sliceBytes (no copy). */
+export function slices(chunk: Uint8Array, sliceBytes: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < chunk.byteLength; at += sliceBytes)
+    out.push(chunk.subarray(at, Math.min(chunk.byteLength, at + sliceBytes)));
+  return out;
+}
+
+export async function writeChunks(
+  path: string,
+  chunks: readonly Uint8Array[],
+  sliceBytes = WRITE_SLICE_BYTES,
+): Promise<number> {
   const temporary = `${path}.partial`;
   const handle = await open(temporary, 'w');
   let bytes = 0;
   try {
     for (const chunk of chunks) {
-      await handle.write(chunk);
+      for (const slice of slices(chunk, sliceBytes)) {
+        // FileHandle.write may write less than asked; go on from where it stopped.
+        for (let done = 0; done < slice.byteLength; )
+          done += (await handle.write(slice, done, slice.byteLength - done)).bytesWritten;
+      }
       bytes += chunk.byteLength;
     }
     await handle.sync();

@@ -14,7 +14,7 @@ import { referenceFixture } from '../models/reference-fixture';
 import { createSparkModel } from '../models/spark-model';
 import { explicitMask } from '../sparse/mask';
 import { readTrainerCheckpoint } from '../train/checkpoint';
-import { runExport } from './export-run';
+import { runExport, slices, WRITE_SLICE_BYTES, writeChunks } from './export-run';
 
 const FIXTURES = join(__dirname, '../../tests/fixtures/pth');
 const out = mkdtempSync(join(tmpdir(), 'sparklab-export-'));
@@ -177,6 +177,21 @@ describe('npm run export', () => {
     expect(reopened.kind).toBe('official');
     const stem = (encoder.root as Map<string, PyValue>).get('conv1.weight') as TensorRef;
     expect(reopened.state.get('sparse_encoder.sp_cnn.conv1.weight')).toEqual(stem.value!.data);
+  });
+
+  it('writes a chunk larger than one write call allows in slices, byte for byte', async () => {
+    // Node caps one write at 2 GiB − 1 (a ConvNeXt-L checkpoint with moments is 2.7 GB); slices of 1000
+    // bytes exercise the same path on a 10,007-byte chunk between two small ones.
+    const big = Uint8Array.from({ length: 10_007 }, (_, i) => (i * 7919) % 251);
+    const parts = slices(big, 1000);
+    expect(parts.map((p) => p.byteLength)).toEqual([...Array(10).fill(1000), 7]);
+    expect(parts.every((p) => p.buffer === big.buffer)).toBe(true);
+    expect(WRITE_SLICE_BYTES).toBeLessThan(2 ** 31);
+    const chunks = [Uint8Array.of(1, 2, 3), big, Uint8Array.of(9)];
+    const file = join(out, 'sliced.bin');
+    expect(await writeChunks(file, chunks, 1000)).toBe(10_011);
+    expect(new Uint8Array(readFileSync(file))).toEqual(Uint8Array.from([1, 2, 3, ...big, 9]));
+    expect(existsSync(`${file}.partial`)).toBe(false);
   });
 
   it('refuses a forbidden-global pickle with a sentence naming the global and writes nothing', async () => {
