@@ -3,7 +3,7 @@
 
     python3 scripts/check-official-load.py --spark-repo SparK --checkpoint run.pth \
         [--sparklab run.safetensors] [--manifest official-manifests/resnet50-224.json] \
-        [--timm DIR] [--resume-step] [--parity-fixture out.safetensors [--batch 2] [--seed 0]]
+        [--timm DIR] [--resume-step] [--parity-fixture out.safetensors [--parity-float64] [--batch 2] [--seed 0]]
 
 --spark-repo is a checkout of the official repository (keyu-tian/SparK; its pretrain/ folder is imported, read
 only), and `timm` must be importable (the official code pins timm 0.5.4; --timm DIR puts DIR first on the
@@ -25,8 +25,10 @@ SparK; the official get_param_groups and LAMB, or PyTorch's AdamW for an AdamW f
 
 --parity-fixture writes a SparkLab parity fixture (format of tests/fixtures/official/README.md) holding the
 loaded weights, a seeded batch, the official model's own seeded mask, and the official eval loss,
-visualisation and train loss (drop path set to 0 so that the train forward is deterministic);
-`npm run parity -- FILE` then computes SparkLab's values for the same weights, batch and mask.
+visualisation, train loss, features, decoder output, BN buffers and gradients (drop path set to 0 so that
+the train pass is deterministic) and one step of a fresh official LAMB; `npm run parity -- FILE` then
+computes SparkLab's values for the same weights, batch and mask. --parity-float64 computes them in float64.
+An encoder-only file (*_1kpretrained_timm_style.pth) is loaded into sparse_encoder.sp_cnn strictly instead.
 
 Exit status: 0 when every check passed, 1 when one failed, 2 on a usage or import problem.
 """
@@ -44,6 +46,12 @@ import types
 import torch
 
 FAILURES = []
+
+
+def refuse(message):
+    """A file or setup this check cannot work with: say why and exit 2."""
+    print(message, file=sys.stderr)
+    sys.exit(2)
 
 
 def check(ok, message):
@@ -70,12 +78,12 @@ def import_official(spark_repo, timm_dir):
         sys.path.insert(0, os.path.abspath(timm_dir))
     pretrain = os.path.join(os.path.abspath(spark_repo), 'pretrain')
     if not os.path.isfile(os.path.join(pretrain, 'spark.py')):
-        sys.exit(f'{spark_repo} is not a checkout of the official SparK repository (no pretrain/spark.py).')
+        refuse(f'{spark_repo} is not a checkout of the official SparK repository (no pretrain/spark.py).')
     sys.path.insert(0, pretrain)
     try:
         import timm
     except ImportError as error:
-        sys.exit(f'timm cannot be imported ({error}); pass --timm DIR with timm 0.5.4 or the stand-in.')
+        refuse(f'timm cannot be imported ({error}); pass --timm DIR with timm 0.5.4 or the stand-in.')
     print(f'timm {getattr(timm, "__version__", "?")} from {os.path.dirname(timm.__file__)}')
     # utils.misc (imported by decoder.py for is_pow2n) needs pytz and tensorboard for its logging only; where
     # they are missing, empty modules take their place (nothing this check runs calls them).
@@ -201,7 +209,7 @@ def build_official(official, arch, backbone, config):
         from timm.models import resnet as timm_resnet
 
         if backbone['stem_width'] != 64 or backbone['stem_kernel'] != 7 or backbone['widths'] != [64, 128, 256, 512]:
-            sys.exit('This ResNet has a stem or widths timm\'s ResNet does not build; the official classes cannot load it.')
+            refuse('This ResNet has a stem or widths timm\'s ResNet does not build; the official classes cannot load it.')
         block = timm_resnet.Bottleneck if backbone['block'] == 'bottleneck' else timm_resnet.BasicBlock
         cnn = timm_resnet.ResNet(block, backbone['depths'], num_classes=0, global_pool='')
         enc = official.encoder.SparseEncoder(cnn, input_size=input_size, sbn=sbn)
@@ -442,7 +450,7 @@ def write_parity_fixture(path, official, model, backbone, config, batch, seed, f
 
 def check_encoder_only(official, state):
     """An encoder-only file (*_1kpretrained_timm_style.pth): sp_cnn.load_state_dict(strict=True)."""
-    print('[encoder only] the file is a flat state dict of the encoder (timm-style names)')
+    print('[encoder only] the file is a flat state dict of the encoder (*_1kpretrained_timm_style.pth)')
     prefixed = collections.OrderedDict(('sparse_encoder.sp_cnn.' + k, v) for k, v in state.items())
     backbone = describe_backbone(prefixed)
     arch = official_arch_of(backbone)
@@ -485,7 +493,7 @@ def main():
     print(f'torch {torch.__version__}; checkpoint {args.checkpoint}')
     checkpoint = torch.load(args.checkpoint, map_location='cpu')  # what misc.load_checkpoint does
     if not isinstance(checkpoint, dict):
-        sys.exit('The file holds no dict of tensors; it is not a SparK checkpoint.')
+        refuse('The file holds no dict of tensors; it is not a SparK checkpoint.')
     torch.manual_seed(args.seed)
     if 'module' not in checkpoint:
         return check_encoder_only(official, checkpoint)
@@ -503,7 +511,7 @@ def main():
     module = checkpoint['module']
     config = module.get('config')
     if not isinstance(config, dict):
-        sys.exit('The module has no config dict; the official SparK.state_dict(with_config=True) always writes one.')
+        refuse('The module has no config dict; the official SparK.state_dict(with_config=True) always writes one.')
     backbone = describe_backbone(module)
     arch = official_arch_of(backbone)
     check(checkpoint.get('arch') == (arch or checkpoint.get('arch')), f'arch {checkpoint.get("arch")!r} is what the shapes are ({arch or "no official architecture"})')
