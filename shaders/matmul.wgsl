@@ -19,7 +19,16 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, k_begin, k_end, true, GemmOpState(wid.z * p.m * p.n));
 }
 
-fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
+struct GemmRowA {
+  m: u32,
+}
+
+fn gemm_row_a(tile: GemmTile, m: u32) -> GemmRowA {
+  return GemmRowA(m);
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, k: u32) -> vec4f {
+  let m = row.m;
   if (A_RUNS_ALONG_M) {
     if (k >= tile.k_end) {
       return vec4f(0.0);
