@@ -30,7 +30,7 @@
 // so global reads are coalesced whatever the op; VEC_A / VEC_B tell the hooks that a run is one aligned vec4
 // (the op's contiguous axis is a multiple of 4). Which runs a thread stages, and where they land in the shared
 // tiles, does not change along K: it is computed once, before the loop. Tile and split-K policy: gemm.ts (which
-// also checks that the tile shape divides the staging evenly).
+// also checks that the tile sides are ones the staging divides evenly: 32 or 64).
 
 const TM = 4u;
 const TN = 4u;
@@ -44,10 +44,9 @@ override THREADS: u32 = WG_M * WG_N;
 override TILE_A: u32 = BK * WG_M;
 override TILE_B: u32 = BK * WG_N;
 // Runs of 4 that each thread stages per BK step (BK · TILE / 4 elements over THREADS threads): BK / WG_N for A,
-// BK / WG_M for B; at most MAX_RUNS (tiles of at least 16 on each side).
+// BK / WG_M for B; 1 or 2 (tile sides of 32 or 64, checked by gemm.ts).
 override RUNS_A: u32 = TILE_A / THREADS;
 override RUNS_B: u32 = TILE_B / THREADS;
-const MAX_RUNS = 4u;
 // The axis along which the op's hooks return runs of 4 (see above).
 override A_RUNS_ALONG_M: bool = false;
 override B_RUNS_ALONG_K: bool = false;
@@ -141,27 +140,25 @@ fn gemm_main(
   if (!tile.has_work) {
     return;
   }
-  var runs_a: array<StagedRun, MAX_RUNS>;
-  var rows_a: array<GemmRowA, MAX_RUNS>;
-  var runs_b: array<StagedRun, MAX_RUNS>;
-  for (var r = 0u; r < RUNS_A; r++) {
-    runs_a[r] = plan_run_a(lid + r * THREADS);
-    rows_a[r] = gemm_row_a(tile, tile.m0 + runs_a[r].outer);
-  }
-  for (var r = 0u; r < RUNS_B; r++) {
-    runs_b[r] = plan_run_b(lid + r * THREADS);
-  }
+  // At most two runs per operand (tile sides of 32 or 64): held in plain variables, not arrays, so that no
+  // backend has to index private memory; the second run is compiled out where RUNS_x is 1.
+  let run_a0 = plan_run_a(lid);
+  let run_a1 = plan_run_a(lid + THREADS);
+  let row_a0 = gemm_row_a(tile, tile.m0 + run_a0.outer);
+  let row_a1 = gemm_row_a(tile, tile.m0 + run_a1.outer);
+  let run_b0 = plan_run_b(lid);
+  let run_b1 = plan_run_b(lid + THREADS);
   let a_base = lid3.y;
   let b_base = lid3.x;
   var acc: array<vec4f, 4>;
   for (var k0 = tile.k_begin; k0 < tile.k_end; k0 += BK) {
-    for (var r = 0u; r < RUNS_A; r++) {
-      let run = runs_a[r];
-      stage_a(run, gemm_load_a(tile, rows_a[r], k0 + run.k));
+    stage_a(run_a0, gemm_load_a(tile, row_a0, k0 + run_a0.k));
+    if (RUNS_A > 1u) {
+      stage_a(run_a1, gemm_load_a(tile, row_a1, k0 + run_a1.k));
     }
-    for (var r = 0u; r < RUNS_B; r++) {
-      let run = runs_b[r];
-      stage_b(run, gemm_load_b(tile, k0 + run.k, tile.n0 + run.outer));
+    stage_b(run_b0, gemm_load_b(tile, k0 + run_b0.k, tile.n0 + run_b0.outer));
+    if (RUNS_B > 1u) {
+      stage_b(run_b1, gemm_load_b(tile, k0 + run_b1.k, tile.n0 + run_b1.outer));
     }
     workgroupBarrier();
     // BK = 16 steps, unrolled by four.

@@ -123,15 +123,15 @@ const gemmLibrary = composeShader(gemmCoreSource, operandsSource, gemmOperandsSo
 
 /**
  * Tile sides the core stages evenly: each thread stages BK / (TILE_N/4) runs of A and BK / (TILE_M/4) of B per
- * BK step (at most 4), so a side must be 16, 32 or 64.
+ * BK step, which the core holds in two plain variables (1 or 2 runs), so a side must be 32 or 64.
  */
-const STAGED_TILE_SIDES: readonly number[] = [16, 32, 64];
+const STAGED_TILE_SIDES: readonly number[] = [32, 64];
 
 /** A pipeline of the one GEMM main loop composed with an op's hooks. */
 export function gemmKernel(gpu: Gpu, o: GemmKernelOptions): Kernel {
   if (!STAGED_TILE_SIDES.includes(o.tile.tileM) || !STAGED_TILE_SIDES.includes(o.tile.tileN))
     throw new RangeError(
-      `${o.label}: a ${o.tile.tileM}×${o.tile.tileN} GEMM tile is not supported; each side must be 16, 32 or 64.`,
+      `${o.label}: a ${o.tile.tileM}×${o.tile.tileN} GEMM tile is not supported; each side must be 32 or 64.`,
     );
   return gpu.kernel({
     label: o.label,
