@@ -146,6 +146,31 @@ export class SparseConv implements Layer {
   /** The output before the layer scale (written by the forward epilogue), when there is one. */
   private readonly preScale?: GpuTensor;
 
+  /**
+   * γ's backward, first (pushed onto `ops`): dγ, and the gradient of the conv's own output, γ · dy, which it
+   * returns; `dy` itself when the layer has no layer scale.
+   */
+  private layerScaleBackward(dy: GpuTensor, ops: Encodable[]): GpuTensor {
+    const { net, o, preScale } = this;
+    if (!o.layerScale || !preScale) return dy;
+    const [rows, cols] = preScale.shape;
+    const dz = net.tensor(`${this.name}.pre_scale_grad`, [rows, cols]);
+    ops.push(
+      net.own(
+        layerScaleBackward(net.gpu, {
+          rows,
+          cols,
+          dz,
+          dy,
+          preScale,
+          gamma: net.param(o.layerScale),
+          dGamma: net.grad(o.layerScale),
+        }),
+      ),
+    );
+    return dz;
+  }
+
   /** Where the window finds its neighbours: a neighbour map (dense channels) or the grid index (depthwise). */
   private readonly where:
     | { maps: GpuNeighbourMaps; scale?: undefined }
@@ -153,31 +178,12 @@ export class SparseConv implements Layer {
 
   buildBackward(): Encodable[] {
     const ops: Encodable[] = [];
-    const dyScaled = this.out.gradient(ops);
-    if (!dyScaled) return [];
+    const dy = this.out.gradient(ops);
+    if (!dy) return [];
     const { net, o, x, where } = this;
-    let dy = dyScaled;
-    if (o.layerScale && this.preScale) {
-      // γ's backward first: dγ, and the gradient of the conv's own output, γ · dy.
-      const [rows, cols] = this.preScale.shape;
-      dy = net.tensor(`${this.name}.pre_scale_grad`, [rows, cols]);
-      ops.push(
-        net.own(
-          layerScaleBackward(net.gpu, {
-            rows,
-            cols,
-            dz: dy,
-            dy: dyScaled,
-            preScale: this.preScale,
-            gamma: net.param(o.layerScale),
-            dGamma: net.grad(o.layerScale),
-          }),
-        ),
-      );
-    }
     const dx = o.noInputGrad ? undefined : x.gradTarget(this.name);
     const common = {
-      dy,
+      dy: this.layerScaleBackward(dy, ops),
       dx,
       x: x.value,
       weight: net.param(o.weight),
