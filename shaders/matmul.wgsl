@@ -4,9 +4,12 @@
 //   [N, K]. Each run of 4 is read along the stored matrix's contiguous axis.
 // Split-K: workgroup z handles k in [z·k_chunk, min(K, (z+1)·k_chunk)) and writes its partial product to
 // out + z·M·N (alpha 1, no bias, no accumulation); shaders/slice_reduce.wgsl then sums the slices in order.
-// MatmulParams is declared in src/engine/matmul.ts.
+// MatmulParams is declared in src/engine/matmul.ts. The last step of the epilogue, store_matmul_result, comes
+// from the store file composed with it: shaders/matmul_store.wgsl (= or +=), or shaders/matmul_layer_scale.wgsl
+// (× γ per column, keeping the value before γ for its backward).
 
-// Storage bindings out, lhs, rhs, bias: declared by MatmulLayout (src/engine/matmul.ts).
+// Storage bindings out, lhs, rhs, bias (+ scale, pre_scale): declared by MatmulLayout or MatmulLayerScaleLayout
+// (src/engine/matmul.ts).
 @group(1) @binding(0) var<uniform> p: MatmulParams;
 
 struct GemmOpState {
@@ -19,7 +22,16 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, k_begin, k_end, true, GemmOpState(wid.z * p.m * p.n));
 }
 
-fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
+struct GemmRowA {
+  m: u32,
+}
+
+fn gemm_row_a(tile: GemmTile, m: u32) -> GemmRowA {
+  return GemmRowA(m);
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, k: u32) -> vec4f {
+  let m = row.m;
   if (A_RUNS_ALONG_M) {
     if (k >= tile.k_end) {
       return vec4f(0.0);
@@ -56,7 +68,7 @@ fn gemm_store_row(tile: GemmTile, m: u32, tx: u32, acc: vec4f) {
       if (p.has_bias != 0u) {
         value += bias[n];
       }
-      write_result(tile.op.slice_offset + m * p.n + n, value, p.accumulate != 0u);
+      store_matmul_result(tile.op.slice_offset + m * p.n + n, n, value);
     }
   }
 }

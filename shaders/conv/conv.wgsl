@@ -8,6 +8,9 @@
 // epilogue's gradient.
 
 override MASK_MODE: u32 = 0u;
+// A 1×1, stride-1, unpadded conv (source and destination maps the same size): a GEMM row is a pixel of both
+// maps and a K index is a channel, so the loaders read plain rows with no window index math.
+override POINTWISE: bool = false;
 
 // Storage bindings out, lhs, mask, rhs, bias: declared by ConvLayout (src/engine/conv2d.ts).
 @group(1) @binding(0) var<uniform> p: ConvParams;

@@ -13,14 +13,34 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, 0u, k_count, true, GemmOpState(p.batch * p.dst_h * p.dst_w));
 }
 
-fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
-  if (m >= tile.op.m_count) {
+struct GemmRowA {
+  m: u32,
+  origin: WindowOrigin,
+}
+
+fn gemm_row_a(tile: GemmTile, m: u32) -> GemmRowA {
+  return GemmRowA(m, window_origin(m));
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, k: u32) -> vec4f {
+  if (row.m >= tile.op.m_count) {
     return vec4f(0.0);
   }
-  return load_input4(m, k, tile.k_end);
+  if (POINTWISE) {
+    // The output pixel's own input pixel: a plain row.
+    return lhs_run(row.m, k, p.src_c, tile.k_end);
+  }
+  return load_input4(row.origin, tap_channel(k), k, tile.k_end);
 }
 
 fn gemm_load_b(tile: GemmTile, k: u32, n: u32) -> vec4f {
+  if (POINTWISE && !B_RUNS_ALONG_K) {
+    // W[0, 0, k, n]: the weight is a plain [Cin, Cout] matrix.
+    if (k >= tile.k_end) {
+      return vec4f(0.0);
+    }
+    return rhs_run(k, n, p.dst_c, p.dst_c);
+  }
   return weight_run(all_taps(), k, n, tile.k_end, p.src_c, p.dst_c);
 }
 

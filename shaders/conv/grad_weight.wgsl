@@ -16,11 +16,24 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, first, last, true, GemmOpState(r_count, wid.z));
 }
 
-fn gemm_load_a(tile: GemmTile, r: u32, m: u32) -> vec4f {
+// Weight rows r .. r+3 = (tap, ci): their tap is fixed along K (the pixels).
+struct GemmRowA {
+  r: u32,
+  at: TapChannel,
+}
+
+fn gemm_row_a(tile: GemmTile, r: u32) -> GemmRowA {
+  return GemmRowA(r, tap_channel(r));
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, m: u32) -> vec4f {
   if (m >= tile.k_end) {
     return vec4f(0.0);
   }
-  return load_input4(m, r, tile.op.r_count);
+  if (POINTWISE) {
+    return lhs_run(m, row.r, p.src_c, tile.op.r_count);
+  }
+  return load_input4(window_origin(m), row.at, row.r, tile.op.r_count);
 }
 
 fn gemm_load_b(tile: GemmTile, m: u32, n: u32) -> vec4f {

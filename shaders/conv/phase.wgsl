@@ -45,22 +45,37 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(m0, wid.y * TILE_N, 0u, taps_y * taps_x * p.src_c, has_work, state);
 }
 
-fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
+// Output row m of the phase, as (b, iy, ix) on the phase's own grid (fixed along K).
+struct GemmRowA {
+  m: u32,
+  b: u32,
+  iy: u32,
+  ix: u32,
+}
+
+fn gemm_row_a(tile: GemmTile, m: u32) -> GemmRowA {
+  let s = tile.op;
+  let t = m / s.rows_x;
+  return GemmRowA(m, t / s.rows_y, t % s.rows_y, m % s.rows_x);
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, k: u32) -> vec4f {
   let s = tile.op;
   var v = vec4f(0.0);
-  if (m >= s.m_count) {
+  if (row.m >= s.m_count) {
     return v;
   }
-  let ix = m % s.rows_x;
-  let t = m / s.rows_x;
-  let iy = t % s.rows_y;
-  let b = t / s.rows_y;
+  if (POINTWISE) {
+    // One phase, one tap: row m reads dy's pixel m.
+    return lhs_run(row.m, k, p.src_c, tile.k_end) * source_pixel_mask(row.m);
+  }
+  let b = row.b;
   var tap = k / p.src_c;
   var r = k % p.src_c;
   if (VEC_A) {
     if (k < tile.k_end) {
-      let sy = i32(iy + s.base_y) - i32(tap / s.taps_x);
-      let sx = i32(ix + s.base_x) - i32(tap % s.taps_x);
+      let sy = i32(row.iy + s.base_y) - i32(tap / s.taps_x);
+      let sx = i32(row.ix + s.base_x) - i32(tap % s.taps_x);
       let pixel = source_pixel(b, sy, sx);
       if (pixel >= 0) {
         v = lhs[(u32(pixel) * p.src_c + r) >> 2u] * mask_at(b, u32(sy), u32(sx));
@@ -70,8 +85,8 @@ fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
   }
   for (var j = 0u; j < 4u; j++) {
     if (k + j < tile.k_end) {
-      let sy = i32(iy + s.base_y) - i32(tap / s.taps_x);
-      let sx = i32(ix + s.base_x) - i32(tap % s.taps_x);
+      let sy = i32(row.iy + s.base_y) - i32(tap / s.taps_x);
+      let sx = i32(row.ix + s.base_x) - i32(tap % s.taps_x);
       let pixel = source_pixel(b, sy, sx);
       if (pixel >= 0) {
         v[j] = lhs_at(u32(pixel) * p.src_c + r) * mask_at(b, u32(sy), u32(sx));
@@ -87,12 +102,23 @@ fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
 }
 
 fn gemm_load_b(tile: GemmTile, k: u32, n: u32) -> vec4f {
+  if (POINTWISE && B_RUNS_ALONG_K) {
+    // W[0, 0, n, k] read transposed: row n of the plain [Cin, Cout] matrix.
+    if (n >= p.dst_c) {
+      return vec4f(0.0);
+    }
+    return rhs_run(n, k, p.src_c, tile.k_end);
+  }
   return weight_run(tile.op.walk, k, n, tile.k_end, p.src_c, p.dst_c);
 }
 
 fn gemm_store_row(tile: GemmTile, m: u32, tx: u32, acc: vec4f) {
   let s = tile.op;
   if (m >= s.m_count) {
+    return;
+  }
+  if (POINTWISE) {
+    store_activation_row(m, tile.n0, tx, acc, p.dst_c, 1.0, p.has_bias != 0u, p.accumulate != 0u);
     return;
   }
   let ix = m % s.rows_x;

@@ -20,11 +20,19 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, first, last, true, state);
 }
 
-fn gemm_load_a(tile: GemmTile, r: u32, m: u32) -> vec4f {
+struct GemmRowA {
+  r: u32,
+}
+
+fn gemm_row_a(tile: GemmTile, r: u32) -> GemmRowA {
+  return GemmRowA(r);
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, m: u32) -> vec4f {
   if (m >= tile.k_end) {
     return vec4f(0.0);
   }
-  return lhs_run(m, r, p.src_c, p.src_c);
+  return lhs_run(m, row.r, p.src_c, p.src_c);
 }
 
 fn gemm_load_b(tile: GemmTile, m: u32, n: u32) -> vec4f {

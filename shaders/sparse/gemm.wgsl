@@ -13,11 +13,19 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, 0u, k_count, true, GemmOpState(k_count));
 }
 
-fn gemm_load_a(tile: GemmTile, m: u32, k: u32) -> vec4f {
-  if (m >= p.rows || k >= tile.k_end) {
+struct GemmRowA {
+  m: u32,
+}
+
+fn gemm_row_a(tile: GemmTile, m: u32) -> GemmRowA {
+  return GemmRowA(m);
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, k: u32) -> vec4f {
+  if (row.m >= p.rows || k >= tile.k_end) {
     return vec4f(0.0);
   }
-  return gather4(m, k, tile.k_end);
+  return gather4(row.m, k, tile.k_end);
 }
 
 fn gemm_load_b(tile: GemmTile, k: u32, n: u32) -> vec4f {

@@ -13,11 +13,23 @@ fn gemm_tile(wid: vec3u) -> GemmTile {
   return GemmTile(wid.x * TILE_M, wid.y * TILE_N, first, last, true, GemmOpState(p.taps * p.depth, wid.z));
 }
 
-fn gemm_load_a(tile: GemmTile, r: u32, m: u32) -> vec4f {
-  if (m >= tile.k_end || r >= tile.op.r_count) {
+// Weight rows r .. r+3 = (tap, channel): fixed along K (the sites).
+struct GemmRowA {
+  r: u32,
+  tap: u32,
+  ci: u32,
+}
+
+fn gemm_row_a(tile: GemmTile, r: u32) -> GemmRowA {
+  let tap = r / p.depth;
+  return GemmRowA(r, tap, r - tap * p.depth);
+}
+
+fn gemm_load_a(tile: GemmTile, row: GemmRowA, m: u32) -> vec4f {
+  if (m >= tile.k_end || row.r >= tile.op.r_count) {
     return vec4f(0.0);
   }
-  return gather4(m, r, tile.op.r_count);
+  return gather4_at(m, row.r, row.tap, row.ci, tile.op.r_count);
 }
 
 fn gemm_load_b(tile: GemmTile, m: u32, n: u32) -> vec4f {

@@ -18,8 +18,14 @@ fn map_taps() -> TapWalk {
 // Four consecutive K entries (tap, c .. c+3) of gathered row m; 0 from k_count on. The map is read once per
 // run of 4 (again only where the run crosses into the next tap, which VEC_A rules out).
 fn gather4(m: u32, k: u32, k_count: u32) -> vec4f {
-  var tap = k / p.depth;
-  var ci = k - tap * p.depth;
+  let tap = k / p.depth;
+  return gather4_at(m, k, tap, k - tap * p.depth, k_count);
+}
+
+// gather4 with k's (tap, channel) already known (a weight-gradient row's, fixed along K).
+fn gather4_at(m: u32, k: u32, first_tap: u32, first_ci: u32, k_count: u32) -> vec4f {
+  var tap = first_tap;
+  var ci = first_ci;
   var row = neighbours[m * p.taps + tap];
   if (VEC_A) {
     if (row < 0) {

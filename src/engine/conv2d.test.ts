@@ -229,6 +229,19 @@ describe('conv2d GPU vs float64 twin', () => {
     await checkAll(gpu, dw, 4, makeMask(gpu, rng, dw, 'u32', 'random'));
   });
 
+  it('pointwise 1×1/s1/p0 convs (plain-rows loaders): scalar and vec4 channels, masks, 64×64 tiles', async () => {
+    const gpu = await testGpu();
+    const rng = new Rng(8);
+    const odd = shape({ batch: 2, inH: 5, inW: 7, inC: 6, outC: 10, kernelH: 1 });
+    await checkAll(gpu, odd, 21);
+    await checkAll(gpu, odd, 22, makeMask(gpu, rng, odd, 'u32', 'random'));
+    const vec = shape({ batch: 2, inH: 6, inC: 8, outC: 12, kernelH: 1 });
+    await checkAll(gpu, vec, 23, makeMask(gpu, rng, vec, 'f32', 'random'));
+    await checkAll(gpu, vec, 24, makeMask(gpu, rng, vec, 'u32', 'one'));
+    // ≥ 96 tiles of 64×64; the weight gradient splits 6144 pixels over slices.
+    await checkAll(gpu, shape({ batch: 2, inH: 48, inW: 64, inC: 8, outC: 12, kernelH: 1 }), 25);
+  });
+
   it('random shapes (property)', async () => {
     const gpu = await testGpu();
     await fc.assert(

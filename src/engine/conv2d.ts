@@ -191,6 +191,8 @@ export function convKernel(
     vec: { a: boolean; b: boolean };
     weightTransposed?: boolean;
     mask?: GpuCellMask;
+    /** A 1×1, stride-1, unpadded conv (`isPointwiseConv`): the loaders read plain rows. */
+    pointwise?: boolean;
   },
 ): Kernel {
   const { source, aRunsAlongM } = CONV_GEMM_OPS[op];
@@ -203,8 +205,20 @@ export function convKernel(
     vec: options.vec,
     aRunsAlongM,
     bRunsAlongK: options.weightTransposed ?? false,
-    constants: { MASK_MODE: maskMode(options.mask) },
+    // POINTWISE only where set: the ops that never read it (transpose_grad_weight) do not declare it in use.
+    constants: { MASK_MODE: maskMode(options.mask), ...(options.pointwise ? { POINTWISE: 1 } : {}) },
   });
+}
+
+/**
+ * A 1×1, stride-1, unpadded conv on NHWC maps is a plain GEMM over pixel rows ([B·H·W, Cin] × [Cin, Cout]):
+ * its forward, grad-input and grad-weight skip the window's index math (POINTWISE in shaders/conv/conv.wgsl)
+ * and keep the conv's mask epilogue, which the dense-masked encoder needs.
+ */
+export function isPointwiseConv(s: ConvGeometry): boolean {
+  return (
+    s.kernelH === 1 && s.kernelW === 1 && s.strideH === 1 && s.strideW === 1 && s.padH === 0 && s.padW === 0
+  );
 }
 
 const depthwiseModule = composeShader(
@@ -374,6 +388,7 @@ export function conv2dForward(
       weightTransposed: false,
       mask,
       vec: vecFlags(shape.inC, shape.outC),
+      pointwise: isPointwiseConv(shape),
     }),
     buffers,
     params: convParams({ ...uniforms, accumulate: options.accumulate }),
@@ -424,6 +439,7 @@ export function conv2dBackwardInput(
       weightTransposed: true,
       mask,
       vec: vecFlags(shape.outC, shape.inC, true),
+      pointwise: isPointwiseConv(shape),
     }),
     buffers: [dx, dy, mask?.tensor ?? absentBinding(gpu), weight, absentBinding(gpu)],
     params: convParams(uniforms),
@@ -475,7 +491,12 @@ export function conv2dBackwardWeight(
   const tiles = Math.ceil(rows / tile.tileM) * Math.ceil(shape.outC / tile.tileN);
   const { slices, rowsPerSlice } = chooseSlices(tiles, pixels);
   return splitKWeightGradient(gpu, label, {
-    kernel: convKernel(gpu, 'grad_weight', { tile, mask, vec: vecFlags(shape.inC, shape.outC) }),
+    kernel: convKernel(gpu, 'grad_weight', {
+      tile,
+      mask,
+      vec: vecFlags(shape.inC, shape.outC),
+      pointwise: isPointwiseConv(shape),
+    }),
     dw,
     count,
     slices,

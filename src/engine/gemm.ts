@@ -105,7 +105,7 @@ export interface GemmKernelOptions {
   label: string;
   /** The family's declarations and helpers (uniform struct text, bindings, loaders), in any order. */
   family: readonly string[];
-  /** The op file that defines the hooks (gemm_tile, gemm_load_a, gemm_load_b, gemm_store_row). */
+  /** The op file that defines the hooks (gemm_tile, gemm_row_a, gemm_load_a, gemm_load_b, gemm_store_row). */
   op: string;
   /** The family's bind-group layout (ConvLayout, SparseGemmLayout, MatmulLayout); its declarations are composed in. */
   layout: BindingLayout;
@@ -121,8 +121,18 @@ export interface GemmKernelOptions {
 
 const gemmLibrary = composeShader(gemmCoreSource, operandsSource, gemmOperandsSource);
 
+/**
+ * Tile sides the core stages evenly: each thread stages BK / (TILE_N/4) runs of A and BK / (TILE_M/4) of B per
+ * BK step, which the core holds in two plain variables (1 or 2 runs), so a side must be 32 or 64.
+ */
+const STAGED_TILE_SIDES: readonly number[] = [32, 64];
+
 /** A pipeline of the one GEMM main loop composed with an op's hooks. */
 export function gemmKernel(gpu: Gpu, o: GemmKernelOptions): Kernel {
+  if (!STAGED_TILE_SIDES.includes(o.tile.tileM) || !STAGED_TILE_SIDES.includes(o.tile.tileN))
+    throw new RangeError(
+      `${o.label}: a ${o.tile.tileM}×${o.tile.tileN} GEMM tile is not supported; each side must be 32 or 64.`,
+    );
   return gpu.kernel({
     label: o.label,
     code: composeShader(gemmLibrary, o.layout.wgsl, ...o.family, o.op),

@@ -8,7 +8,9 @@
  */
 import operandsSource from '../../shaders/lib/operands.wgsl?raw';
 import matmulSource from '../../shaders/matmul.wgsl?raw';
+import layerScaleStoreSource from '../../shaders/matmul_layer_scale.wgsl?raw';
 import naiveSource from '../../shaders/matmul_naive.wgsl?raw';
+import plainStoreSource from '../../shaders/matmul_store.wgsl?raw';
 import {
   bindingLayout,
   type Gpu,
@@ -49,6 +51,11 @@ export interface MatmulOptions {
   alpha?: number;
   /** Forces the one-thread-per-output kernel (the benchmark's baseline). */
   naive?: boolean;
+  /**
+   * Layer-scale epilogue (ConvNeXt's γ): out = gamma[n] · (alpha·op(a)·op(b) + bias), and the value before γ
+   * into `preScale` [M, N] for γ's backward (src/engine/layerScale.ts). Not with accumulate, split-K or naive.
+   */
+  layerScale?: { gamma: GpuTensor; preScale: GpuTensor };
 }
 
 export interface SplitKOptions extends MatmulOptions {
@@ -91,16 +98,25 @@ function checkShape(label: string, options: MatmulOptions): void {
   need(a, M * K, options.transA ? `a stored [${K}, ${M}]` : `a [${M}, ${K}]`);
   need(b, K * N, options.transB ? `b stored [${N}, ${K}]` : `b [${K}, ${N}]`);
   if (bias) need(bias, N, `a bias over ${N} columns`);
+  if (options.layerScale) {
+    need(options.layerScale.gamma, N, `a layer scale over ${N} columns`);
+    need(options.layerScale.preScale, M * N, `the values before the layer scale [${M}, ${N}]`);
+    if (options.accumulate || options.naive)
+      throw new RangeError(
+        `${label}: the layer-scale epilogue writes its output once (no accumulate, no naive kernel).`,
+      );
+  }
 }
 
 function tiledKernel(gpu: Gpu, options: MatmulOptions, tile: { tileM: number; tileN: number }) {
   const { M, N, K, transA = false, transB = false } = options;
   // vec4 loads need the stored matrix's contiguous dimension to be a multiple of 4 (every row then starts
   // 16-byte aligned); the other dimension is free.
+  const scaled = !!options.layerScale;
   return gemmKernel(gpu, {
-    label: 'matmul.gemm',
-    family: [MatmulParams.wgsl],
-    layout: MatmulLayout,
+    label: scaled ? 'matmul.gemm_layer_scale' : 'matmul.gemm',
+    family: [MatmulParams.wgsl, scaled ? layerScaleStoreSource : plainStoreSource],
+    layout: scaled ? MatmulLayerScaleLayout : MatmulLayout,
     op: matmulSource,
     tile,
     vec: { a: transA ? M % 4 === 0 : K % 4 === 0, b: transB ? K % 4 === 0 : N % 4 === 0 },
@@ -117,13 +133,24 @@ const MatmulLayout = bindingLayout('matmul', {
   bias: 'read', // [N], or the zeros buffer (has_bias 0)
 });
 
+/** matmul.wgsl with the layer-scale epilogue (shaders/matmul_layer_scale.wgsl). */
+const MatmulLayerScaleLayout = bindingLayout('matmul.layer_scale', {
+  out: 'write', // [M, N] γ · (a·b + bias)
+  lhs: 'read:vec4f', // a
+  rhs: 'read:vec4f', // b
+  bias: 'read', // [N], or the zeros buffer (has_bias 0)
+  scale: 'read', // [N] γ
+  preScale: 'write', // [M, N] a·b + bias, kept for γ's backward
+});
+
 const naiveModule = composeShader(MatmulParams.wgsl, MatmulLayout.wgsl, operandsSource, naiveSource);
 
 /** out[M,N] (= or +=) alpha·op(a)·op(b) (+ bias), one dispatch. */
 export function matmul(gpu: Gpu, options: MatmulOptions): PreparedDispatch {
   checkShape('matmul', options);
-  const { out, a, b, M, N, K, bias, accumulate = false, alpha = 1 } = options;
+  const { out, a, b, M, N, K, bias, accumulate = false, alpha = 1, layerScale } = options;
   const buffers = [out, a, b, bias ?? absentBinding(gpu)];
+  if (layerScale) buffers.push(layerScale.gamma, layerScale.preScale);
   const params = MatmulParams.pack({ m: M, n: N, k: K, kChunk: K, alpha, accumulate, hasBias: !!bias });
   if (options.naive) {
     const kernel = gpu.kernel({
@@ -155,6 +182,8 @@ export function matmul(gpu: Gpu, options: MatmulOptions): PreparedDispatch {
  */
 export function matmulSplitK(gpu: Gpu, options: SplitKOptions): PreparedSequence {
   checkShape('matmulSplitK', options);
+  if (options.layerScale)
+    throw new RangeError('matmulSplitK: the layer-scale epilogue is for a forward layer; use matmul.');
   const { out, a, b, M, N, K, bias, accumulate = false, alpha = 1 } = options;
   const tile = SPLIT_TILE;
   const requested = options.splits ?? chooseSplits(M, N, K);

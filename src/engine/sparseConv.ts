@@ -54,6 +54,11 @@ export interface SparseConvForwardArgs {
   /** HWIO [k, k, Cin, Cout] */
   weight: GpuTensor;
   bias?: GpuTensor;
+  /**
+   * Layer-scale epilogue (ConvNeXt's γ after pwconv2): y = γ · (conv + bias), the value before γ kept in
+   * `preScale` for src/engine/layerScale.ts. Pointwise convs only (the plain-rows GEMM's epilogue).
+   */
+  layerScale?: { gamma: GpuTensor; preScale: GpuTensor };
 }
 
 export interface SparseConvBackwardArgs {
@@ -190,7 +195,20 @@ export function sparseConvForward(gpu: Gpu, a: SparseConvForwardArgs): PreparedD
   if (a.bias) expect(label, 'bias', a.bias, cout);
   const rows = maps.maps.outputRows;
   if (isPointwise(maps.maps))
-    return matmul(gpu, { out: a.y, a: a.x, b: a.weight, M: rows, N: cout, K: cin, bias: a.bias });
+    return matmul(gpu, {
+      out: a.y,
+      a: a.x,
+      b: a.weight,
+      M: rows,
+      N: cout,
+      K: cin,
+      bias: a.bias,
+      layerScale: a.layerScale,
+    });
+  if (a.layerScale)
+    throw new RangeError(
+      `${label}: the layer-scale epilogue needs a pointwise (1×1, stride 1, unpadded) conv on one site set.`,
+    );
   const tile = chooseTile(rows, cout);
   return prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
     kernel: gemmOp(gpu, 'gemm', tile, vecFlags(cin, cout)),

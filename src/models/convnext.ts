@@ -2,8 +2,9 @@
  * The sparse ConvNeXt encoder on the GPU (official names under `sparse_encoder.sp_cnn.`): stem 4×4/s4 conv +
  * LN, then per stage (downsample LN + 2×2/s2 conv for i ≥ 1) blocks of dwconv 7×7 → LN → Linear 4C → GELU →
  * Linear C → ×γ → residual. On active rows the block's final re-mask is implicit. The Linear layers are
- * 1×1 sparse convs with the [in, out] weight (GPU layout 'linear' = HWIO with k = 1); γ is a 1×1 depthwise
- * conv without bias (its weight [C] is γ itself). A dense NHWC input builds the dense-zero baseline with
+ * 1×1 sparse convs with the [in, out] weight (GPU layout 'linear' = HWIO with k = 1); on rows γ is pwconv2's
+ * epilogue (src/engine/layerScale.ts), on the dense baselines a 1×1 depthwise conv without bias (its weight
+ * [C] is γ itself). A dense NHWC input builds the dense-zero baseline with
  * the dense conv kernels instead.
  */
 import type { ConvNeXtConfig } from './config';
@@ -33,6 +34,7 @@ function conv(
     padding: number;
     depthwise?: boolean;
     noInputGrad?: boolean;
+    layerScale?: string;
   },
   masking: DenseMasking | null,
 ): Act {
@@ -50,6 +52,7 @@ function conv(
       padding: o.padding,
       depthwise: o.depthwise,
       noInputGrad: o.noInputGrad,
+      layerScale: o.layerScale,
     },
     masking,
   );
@@ -131,23 +134,21 @@ export function buildSparseConvNeXt(
         masking,
       );
       y = net.add(new Activation(net, `${q}act`, y, 'gelu')).out;
-      y = conv(net, sites, y, `${q}pwconv2`, { outChannels: dim, kernel: 1, stride: 1, padding: 0 }, masking);
-      y = conv(
-        net,
-        sites,
-        y,
-        `${q}gamma`,
-        {
-          weight: `${q}gamma`,
-          bias: null,
-          outChannels: dim,
-          kernel: 1,
-          stride: 1,
-          padding: 0,
-          depthwise: true,
-        },
-        masking,
-      );
+      const pointwise = { outChannels: dim, kernel: 1, stride: 1, padding: 0 };
+      if (y.layout.kind === 'sparse') {
+        // γ is pwconv2's epilogue on rows (one GEMM, γ's backward folded into pwconv2's).
+        y = conv(net, sites, y, `${q}pwconv2`, { ...pointwise, layerScale: `${q}gamma` }, masking);
+      } else {
+        y = conv(net, sites, y, `${q}pwconv2`, pointwise, masking);
+        y = conv(
+          net,
+          sites,
+          y,
+          `${q}gamma`,
+          { ...pointwise, weight: `${q}gamma`, bias: null, depthwise: true },
+          masking,
+        );
+      }
       if (residual) y = residual(`${q}drop_path`, y);
       x = net.add(new Add(net, `${q}sum`, x, y)).out;
     }

@@ -6,6 +6,7 @@
 import { batchNormBackward, batchNormEval, batchNormTrain } from '../../engine/batchnorm';
 import { binaryForward, type UnaryOp, unaryBackward, unaryForward } from '../../engine/eltwise';
 import { layerNormBackward, layerNormForward } from '../../engine/layernorm';
+import { layerScaleBackward } from '../../engine/layerScale';
 import {
   sparseConvBackward,
   sparseConvForward,
@@ -58,6 +59,11 @@ export interface SparseConvOptions {
   depthwise?: boolean;
   /** The input is the image: no input gradient is needed. */
   noInputGrad?: boolean;
+  /**
+   * Layer-scale γ (its parameter name) as this pointwise conv's epilogue: y = γ · (conv + bias), with γ's
+   * backward folded into this layer's (src/engine/layerScale.ts) instead of a 1×1 depthwise conv after it.
+   */
+  layerScale?: string;
 }
 
 /**
@@ -104,6 +110,13 @@ export class SparseConv implements Layer {
     this.out = net.act(name, { kind: 'sparse', side, rows: sites.rows(side), channels: o.outChannels });
     const weight = net.param(o.weight);
     const bias = o.bias ? net.param(o.bias) : undefined;
+    if (o.layerScale) {
+      if (!this.where.maps)
+        throw new Error(`${name}: layer scale is an epilogue of a pointwise conv, not a depthwise one.`);
+      this.preScale = net.tensor(`${name}.pre_scale`, [sites.rows(side), o.outChannels]);
+    }
+    const layerScale =
+      o.layerScale && this.preScale ? { gamma: net.param(o.layerScale), preScale: this.preScale } : undefined;
     const forward = net.own(
       this.where.maps
         ? sparseConvForward(net.gpu, {
@@ -114,6 +127,7 @@ export class SparseConv implements Layer {
             x: x.value,
             weight,
             bias,
+            layerScale,
           })
         : sparseDepthwiseForward(net.gpu, {
             ...this.where,
@@ -126,7 +140,35 @@ export class SparseConv implements Layer {
     );
     this.train = [forward];
     this.eval = [forward];
-    this.paramNames = o.bias ? [o.weight, o.bias] : [o.weight];
+    this.paramNames = [o.weight, ...(o.bias ? [o.bias] : []), ...(o.layerScale ? [o.layerScale] : [])];
+  }
+
+  /** The output before the layer scale (written by the forward epilogue), when there is one. */
+  private readonly preScale?: GpuTensor;
+
+  /**
+   * γ's backward, first (pushed onto `ops`): dγ, and the gradient of the conv's own output, γ · dy, which it
+   * returns; `dy` itself when the layer has no layer scale.
+   */
+  private layerScaleBackward(dy: GpuTensor, ops: Encodable[]): GpuTensor {
+    const { net, o, preScale } = this;
+    if (!o.layerScale || !preScale) return dy;
+    const [rows, cols] = preScale.shape;
+    const dz = net.tensor(`${this.name}.pre_scale_grad`, [rows, cols]);
+    ops.push(
+      net.own(
+        layerScaleBackward(net.gpu, {
+          rows,
+          cols,
+          dz,
+          dy,
+          preScale,
+          gamma: net.param(o.layerScale),
+          dGamma: net.grad(o.layerScale),
+        }),
+      ),
+    );
+    return dz;
   }
 
   /** Where the window finds its neighbours: a neighbour map (dense channels) or the grid index (depthwise). */
@@ -141,7 +183,7 @@ export class SparseConv implements Layer {
     const { net, o, x, where } = this;
     const dx = o.noInputGrad ? undefined : x.gradTarget(this.name);
     const common = {
-      dy,
+      dy: this.layerScaleBackward(dy, ops),
       dx,
       x: x.value,
       weight: net.param(o.weight),
@@ -413,6 +455,10 @@ export function encoderConv(
   masking?: DenseMasking | null,
 ): Act {
   if (x.layout.kind === 'sparse') return net.add(new SparseConv(net, name, x, sites, o)).out;
+  if (o.layerScale)
+    throw new Error(
+      `${name}: the layer-scale epilogue runs on sparse rows; a dense map keeps γ as its own layer.`,
+    );
   const outHeight = Math.floor((x.layout.height + 2 * o.padding - o.kernel) / o.stride) + 1;
   return net.add(new DenseConv(net, name, x, { ...o, mask: masking?.cellMask(outHeight) })).out;
 }
