@@ -6,7 +6,8 @@
 //
 //   guard_health:  health[0] = 1 (reset) when params.check_previous == 0; else
 //                  health[0] = health[0] & finite(loss[0]) & finite(grad_stats[norm_index])
-//   guarded_copy:  dst = src where health[0] == 1 (vec4 per thread, n4 = floats / 4)
+//   guarded_copy:  backups = sources where health[0] == 1 (vec4 per thread; up to four sources per dispatch,
+//                  their backups one after another in one buffer)
 
 // HealthParams and CopyParams are declared in src/train/trainer-guard.ts.
 
@@ -32,6 +33,8 @@ fn guard_health() {
 
 @group(1) @binding(0) var<uniform> copy_params: CopyParams;
 
+// One thread per vec4 of the backup buffer: the source whose backup covers it (the gaps of 256-byte alignment
+// between backups belong to none and are left alone).
 @compute @workgroup_size(256)
 fn guarded_copy(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u,
                 @builtin(num_workgroups) nwg: vec3u) {
@@ -39,5 +42,13 @@ fn guarded_copy(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id)
   if (i >= copy_params.n4 || health_in[0] != 1u) {
     return;
   }
-  dst[i] = src[i];
+  if (i >= copy_params.start3 && i - copy_params.start3 < copy_params.count3) {
+    dst[i] = src3[i - copy_params.start3];
+  } else if (i >= copy_params.start2 && i - copy_params.start2 < copy_params.count2) {
+    dst[i] = src2[i - copy_params.start2];
+  } else if (i >= copy_params.start1 && i - copy_params.start1 < copy_params.count1) {
+    dst[i] = src1[i - copy_params.start1];
+  } else if (i >= copy_params.start0 && i - copy_params.start0 < copy_params.count0) {
+    dst[i] = src0[i - copy_params.start0];
+  }
 }

@@ -6,7 +6,8 @@
  * Kernels: shaders/sparse/ (the gathered A loader and the GEMM ops' hooks, on shaders/lib/gemm_core.wgsl) and
  * shaders/sparse_depthwise.wgsl (depthwise through the grid index).
  *
- * Accumulation: y and dx are written (=); dWeight and dBias accumulate (+=) into the grad arena.
+ * Accumulation: y and dx are written (=) (dx accumulated with `accumulateDx`); dWeight and dBias accumulate
+ * (+=) into the grad arena.
  */
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
 import sparseGemmSource from '../../shaders/sparse/gemm.wgsl?raw';
@@ -67,6 +68,8 @@ export interface SparseConvBackwardArgs {
   cout: number;
   /** [N_in, Cin], written; omit when the input needs no gradient (the image). */
   dx?: GpuTensor;
+  /** Add into dx instead of writing it (the input's other consumers share the tensor: no fan-in add). */
+  accumulateDx?: boolean;
   /** [N_out, Cout] */
   dy: GpuTensor;
   /** The forward input [N_in, Cin]. */
@@ -164,7 +167,18 @@ function pointwiseBackward(gpu: Gpu, label: string, a: SparseConvBackwardArgs): 
   const parts: Encodable[] = [];
   if (a.dx) {
     expect(label, 'dx', a.dx, rows * cin);
-    parts.push(matmul(gpu, { out: a.dx, a: a.dy, b: a.weight, transB: true, M: rows, N: cin, K: cout }));
+    parts.push(
+      matmul(gpu, {
+        out: a.dx,
+        a: a.dy,
+        b: a.weight,
+        transB: true,
+        M: rows,
+        N: cin,
+        K: cout,
+        accumulate: a.accumulateDx,
+      }),
+    );
   }
   parts.push(
     matmulSplitK(gpu, {
@@ -259,7 +273,13 @@ export function sparseConvBackward(gpu: Gpu, a: SparseConvBackwardArgs): Prepare
       prepareGemm(gpu, SPARSE_VEC4_SLOTS, {
         kernel: gemmOp(gpu, 'gemm', tile, vecFlags(cout, cin, true), true),
         buffers: [a.dx, a.dy, maps.transposed, a.weight, absentBinding(gpu)],
-        params: SparseGemmParams.pack({ rows: inputRows, depth: cout, cols: cin, taps }),
+        params: SparseGemmParams.pack({
+          rows: inputRows,
+          depth: cout,
+          cols: cin,
+          taps,
+          accumulate: !!a.accumulateDx,
+        }),
         workgroups: gemmGrid(inputRows, cin, tile),
       }),
     );

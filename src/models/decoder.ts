@@ -6,9 +6,9 @@
  */
 import { decoderBlockCount, decoderChannels, densifyProjIsIdentity, type SparkConfig } from './config';
 import { DenseConv, DenseConvTranspose, Densify } from './layers/dense';
+import { FusedBatchNorm } from './layers/fused';
 import type { Act, Net } from './layers/graph';
 import type { ModelSites } from './layers/sites';
-import { Activation, Add, RowBatchNorm } from './layers/sparse';
 
 /** A sparse-rows normalisation factory (BN here; LN comes from the ConvNeXt module). */
 export type RowNorm = (net: Net, name: string, x: Act) => Act;
@@ -48,17 +48,17 @@ export function buildDensify(
 }
 
 export function sparseBatchNorm(net: Net, name: string, x: Act): Act {
-  return net.add(new RowBatchNorm(net, name, x)).out;
+  return net.add(new FusedBatchNorm(net, name, x)).out;
 }
 
 /** The LightDecoder; returns the raw prediction [B, S, S, 3] (NHWC). */
 export function buildLightDecoder(net: Net, config: SparkConfig, toDecoder: Act[]): Act {
   const blocks = decoderBlockCount(config);
   const channels = decoderChannels(config);
-  let x: Act | null = null;
+  const fedAt = (i: number) =>
+    i < toDecoder.length && (i === 0 || config.decoderInputs === 'all') ? toDecoder[i] : null;
+  let x: Act | null = fedAt(0);
   for (let i = 0; i < blocks; i++) {
-    const fed = i < toDecoder.length && (i === 0 || config.decoderInputs === 'all') ? toDecoder[i] : null;
-    if (fed) x = x ? net.add(new Add(net, `dense_decoder.dec.${i}.skip`, x, fed)).out : fed;
     if (!x) throw new Error('The decoder has no input at its first block.');
     const q = `dense_decoder.dec.${i}.`;
     const cin = channels[i];
@@ -82,11 +82,12 @@ export function buildLightDecoder(net: Net, config: SparkConfig, toDecoder: Act[
           padding: 1,
         }),
       ).out;
+    // BN + ReLU6 in one fused layer; the last BN adds the next block's skip input in the same pass.
     x = conv(`${q}conv.0`, x, cin);
-    x = net.add(new RowBatchNorm(net, `${q}conv.1`, x)).out;
-    x = net.add(new Activation(net, `${q}conv.2`, x, 'relu6')).out;
+    x = net.add(new FusedBatchNorm(net, `${q}conv.1`, x, { act: 'relu6' })).out;
     x = conv(`${q}conv.3`, x, channels[i + 1]);
-    x = net.add(new RowBatchNorm(net, `${q}conv.4`, x)).out;
+    const skip = i + 1 < blocks ? fedAt(i + 1) : null;
+    x = net.add(new FusedBatchNorm(net, `${q}conv.4`, x, { residual: skip ?? undefined })).out;
   }
   return net.add(
     new DenseConv(net, 'dense_decoder.proj', x!, {

@@ -7,12 +7,23 @@
  */
 import type { ResNetConfig } from './config';
 import type { ResidualBranchHook } from './layers/drop-path';
+import { FusedBatchNorm } from './layers/fused';
 import type { Act, Net } from './layers/graph';
 import { type DenseMasking, remasked } from './layers/masked';
 import type { ModelSites } from './layers/sites';
 import { Activation, Add, encoderBatchNorm, encoderConv, MaxPool } from './layers/sparse';
 import { ENCODER_PREFIX } from './official-names';
 
+/** How a conv's BatchNorm ends: an optional residual added, then an optional ReLU (each with its layer name). */
+interface NormTail {
+  residual?: { act: Act; name: string };
+  relu?: string;
+}
+
+/**
+ * Conv → BN → (+ residual) → (ReLU). On sparse rows the BN, the add and the ReLU are one fused layer
+ * (./layers/fused.ts); the dense baselines keep the separate BN (row-masked for dense-masked), Add and ReLU layers.
+ */
 function convBn(
   net: Net,
   sites: ModelSites,
@@ -21,6 +32,7 @@ function convBn(
   bn: string,
   o: { outChannels: number; kernel: number; stride: number; noInputGrad?: boolean },
   masking: DenseMasking | null,
+  tail: NormTail = {},
 ): Act {
   const y = encoderConv(
     net,
@@ -37,7 +49,14 @@ function convBn(
     },
     masking,
   );
-  return encoderBatchNorm(net, bn, y, masking);
+  if (y.layout.kind === 'sparse')
+    return net.add(
+      new FusedBatchNorm(net, bn, y, { act: tail.relu ? 'relu' : 'none', residual: tail.residual?.act }),
+    ).out;
+  let z = encoderBatchNorm(net, bn, y, masking);
+  if (tail.residual) z = net.add(new Add(net, tail.residual.name, z, tail.residual.act)).out;
+  if (tail.relu) z = relu(net, tail.relu, z);
+  return z;
 }
 
 function relu(net: Net, name: string, x: Act): Act {
@@ -71,8 +90,8 @@ export function buildSparseResNet(
       noInputGrad: true,
     },
     masking,
+    { relu: `${p}act1` },
   );
-  x = relu(net, `${p}act1`, x);
   if (b.maxpool)
     x = remasked(net, `${p}maxpool.remask`, net.add(new MaxPool(net, `${p}maxpool`, x, sites)).out, masking);
   const expansion = b.block === 'bottleneck' ? 4 : 1;
@@ -83,58 +102,7 @@ export function buildSparseResNet(
       const q = `${p}layer${i + 1}.${j}.`;
       const stride = j === 0 ? b.stageStrides[i] : 1;
       const out = planes * expansion;
-      let y: Act;
-      if (b.block === 'basic') {
-        y = convBn(
-          net,
-          sites,
-          x,
-          `${q}conv1`,
-          `${q}bn1`,
-          { outChannels: planes, kernel: 3, stride },
-          masking,
-        );
-        y = relu(net, `${q}act1`, y);
-        y = convBn(
-          net,
-          sites,
-          y,
-          `${q}conv2`,
-          `${q}bn2`,
-          { outChannels: planes, kernel: 3, stride: 1 },
-          masking,
-        );
-      } else {
-        y = convBn(
-          net,
-          sites,
-          x,
-          `${q}conv1`,
-          `${q}bn1`,
-          { outChannels: planes, kernel: 1, stride: 1 },
-          masking,
-        );
-        y = relu(net, `${q}act1`, y);
-        y = convBn(
-          net,
-          sites,
-          y,
-          `${q}conv2`,
-          `${q}bn2`,
-          { outChannels: planes, kernel: 3, stride },
-          masking,
-        );
-        y = relu(net, `${q}act2`, y);
-        y = convBn(
-          net,
-          sites,
-          y,
-          `${q}conv3`,
-          `${q}bn3`,
-          { outChannels: out, kernel: 1, stride: 1 },
-          masking,
-        );
-      }
+      // The shortcut first, so that the branch's last BatchNorm can add it (and the block's ReLU) in its pass.
       const shortcut =
         stride !== 1 || inplanes !== out
           ? convBn(
@@ -151,8 +119,61 @@ export function buildSparseResNet(
               masking,
             )
           : x;
-      if (residual) y = residual(`${q}drop_path`, y);
-      x = relu(net, `${q}act_out`, net.add(new Add(net, `${q}sum`, y, shortcut)).out);
+      // With drop path the branch is scaled before the sum (timm), so the add and ReLU stay separate layers.
+      const tail: NormTail = residual
+        ? {}
+        : { residual: { act: shortcut, name: `${q}sum` }, relu: `${q}act_out` };
+      const last = b.block === 'basic' ? 2 : 3;
+      const branchIn =
+        b.block === 'basic'
+          ? convBn(
+              net,
+              sites,
+              x,
+              `${q}conv1`,
+              `${q}bn1`,
+              { outChannels: planes, kernel: 3, stride },
+              masking,
+              {
+                relu: `${q}act1`,
+              },
+            )
+          : convBn(
+              net,
+              sites,
+              convBn(
+                net,
+                sites,
+                x,
+                `${q}conv1`,
+                `${q}bn1`,
+                { outChannels: planes, kernel: 1, stride: 1 },
+                masking,
+                {
+                  relu: `${q}act1`,
+                },
+              ),
+              `${q}conv2`,
+              `${q}bn2`,
+              { outChannels: planes, kernel: 3, stride },
+              masking,
+              { relu: `${q}act2` },
+            );
+      let y = convBn(
+        net,
+        sites,
+        branchIn,
+        `${q}conv${last}`,
+        `${q}bn${last}`,
+        { outChannels: out, kernel: last === 2 ? 3 : 1, stride: 1 },
+        masking,
+        tail,
+      );
+      if (residual) {
+        y = residual(`${q}drop_path`, y);
+        y = relu(net, `${q}act_out`, net.add(new Add(net, `${q}sum`, y, shortcut)).out);
+      }
+      x = y;
       inplanes = out;
     }
     features.push(x);

@@ -1,6 +1,7 @@
 /**
  * LAMB (the official SparK optimiser) and AdamW over a parameter Arena, entirely on the GPU: the global and
- * per-tensor norms come from multi-stage reductions (src/engine/reduce.ts segmentSumSquares), the clip factor
+ * per-tensor norms come from multi-stage fixed-order reductions (LAMB: inside its own passes,
+ * shaders/lamb_fused.wgsl; AdamW: src/engine/reduce.ts segmentSumSquares), the clip factor
  * and trust ratios never leave the GPU, and nothing is read back per step. Kernels: shaders/optim.wgsl.
  * Float64 twins: src/reference/optim.ts.
  *
@@ -15,6 +16,8 @@
  * weight decay) and stay out of the global gradient norm. The per-group step counters still advance, as the
  * official per-group `step` does whether or not a member had a gradient.
  */
+import lambFusedSource from '../../shaders/lamb_fused.wgsl?raw';
+import reduceLibSource from '../../shaders/lib/reduce.wgsl?raw';
 import optimSource from '../../shaders/optim.wgsl?raw';
 import type { Arena, ArenaEntry } from '../engine/params';
 import { type Segment, segmentSumSquares } from '../engine/reduce';
@@ -90,8 +93,56 @@ const OPTIM_LAYOUTS = {
     },
     { prefix: 'aw_' },
   ),
+  // LAMB in four dispatches (shaders/lamb_fused.wgsl): the norms come with the passes that read the data anyway.
+  lamb_chunk_stats: bindingLayout(
+    'optim.lamb_chunk_stats',
+    {
+      chunkStats: 'write', // [chunks, 2] Σg², Σp² per chunk
+      grads: 'read',
+      values: 'read', // the parameters before the step
+      chunks: 'read:vec4u',
+    },
+    { prefix: 'cs_' },
+  ),
+  lamb_totals: bindingLayout(
+    'optim.lamb_totals',
+    {
+      gradStats: 'write', // [segments + 2] Σg² per segment, Σ, global norm
+      valueStats: 'write', // [segments + 2] Σp² per segment, Σ, √Σ
+      chunkStats: 'read',
+      firsts: 'read:u32', // [segments + 1] each segment's first chunk, then the chunk count
+    },
+    { prefix: 'lt_' },
+  ),
+  lamb_moments_stats: bindingLayout(
+    'optim.lamb_moments_stats',
+    {
+      update: 'write', // the LAMB update direction, per parameter
+      expAvg: 'write', // m
+      expAvgSq: 'write', // v
+      updatePartials: 'write', // [chunks] Σu² per chunk
+      values: 'read',
+      grads: 'read',
+      chunks: 'read:vec4u',
+      gradStats: 'read', // the global gradient norm for clipping
+    },
+    { prefix: 'ms_' },
+  ),
+  lamb_apply_stats: bindingLayout(
+    'optim.lamb_apply_stats',
+    {
+      values: 'write', // the parameters, stepped in place
+      updateStats: 'write', // [segments] ‖u‖² per segment (stored by each segment's first chunk)
+      update: 'read',
+      chunks: 'read:vec4u',
+      valueStats: 'read', // per-segment ‖p‖²
+      updatePartials: 'read', // [chunks] Σu² per chunk
+      firsts: 'read:u32',
+    },
+    { prefix: 'ap_' },
+  ),
 };
-const optimModule = familyModule(OptimParams, OPTIM_LAYOUTS, optimSource);
+const optimModule = familyModule(OptimParams, OPTIM_LAYOUTS, reduceLibSource, optimSource, lambFusedSource);
 
 /** Elements per workgroup: 256 threads × 16. */
 export const OPTIM_CHUNK = 4096;
@@ -134,7 +185,6 @@ abstract class ArenaOptimizer {
   readonly steps: GroupSteps = { decay: 0, noDecay: 0 };
   protected readonly chunks: GpuTensor;
   protected readonly chunkCount: number;
-  protected readonly gradNorm: PreparedSequence;
   protected readonly settings: Resolved;
   private readonly hasDecay: boolean;
   private readonly hasNoDecay: boolean;
@@ -185,7 +235,6 @@ abstract class ArenaOptimizer {
     this.expAvgSq = this.zeros('exp_avg_sq', arena.size);
     const segments = this.segments();
     this.gradStats = gpu.tensor(`${arena.label}.optim.grad_stats`, [segments.length + 2]);
-    this.gradNorm = segmentSumSquares(gpu, { out: this.gradStats, x: arena.whole('grads'), segments });
     // Group membership, not gradients, decides whether a group's counter advances (as in the official).
     this.hasDecay = arena.entries.some((e) => e.decay);
     this.hasNoDecay = arena.entries.some((e) => !e.decay);
@@ -259,77 +308,120 @@ abstract class ArenaOptimizer {
   }
 
   release(): void {
-    this.gradNorm.release();
     for (const dispatch of this.stepDispatches()) dispatch.release();
     for (const t of [this.chunks, this.expAvg, this.expAvgSq, this.gradStats]) this.gpu.releaseTensor(t);
   }
 }
 
-/** LAMB exactly as SparK's timm-0.5.4 copy: clip inside the step, bias correction, trust ratio where wd ≠ 0. */
+/**
+ * LAMB exactly as SparK's timm-0.5.4 copy: clip inside the step, bias correction, trust ratio where wd ≠ 0.
+ * Four dispatches per step (shaders/lamb_fused.wgsl): Σg² and Σp² per chunk, their per-tensor and global
+ * totals, the moments with Σu² per chunk, and the step with each tensor's ‖u‖ summed from its chunks.
+ */
 export class Lamb extends ArenaOptimizer {
   /** The update u of the last step, arena-sized (before the trust ratio). */
   readonly update: GpuTensor;
-  /** [stepped + 2] Σp² per stepped tensor (before the step) and Σu² per stepped tensor. */
+  /** [stepped + 2] Σp² per stepped tensor (before the step), Σ, √Σ; [stepped] Σu² per stepped tensor. */
   readonly valueStats: GpuTensor;
   readonly updateStats: GpuTensor;
+  private readonly chunkStats: GpuTensor;
+  private readonly updatePartials: GpuTensor;
+  private readonly firsts: GpuTensor;
+  private readonly stats: PreparedDispatch;
+  private readonly totals: PreparedDispatch;
   private readonly moments: PreparedDispatch;
-  private readonly valueNorms: PreparedSequence;
-  private readonly updateNorms: PreparedSequence;
   private readonly apply: PreparedDispatch;
 
   constructor(gpu: Gpu, arena: Arena, config: AdamFamilyConfig = {}) {
     super(gpu, arena, config, { beta1: 0.9, beta2: 0.999, eps: 1e-6, maxGradNorm: 5 });
     this.update = this.zeros('update', arena.size);
-    const segments = this.segments();
-    this.valueStats = gpu.tensor(`${arena.label}.optim.value_stats`, [segments.length + 2]);
-    this.updateStats = gpu.tensor(`${arena.label}.optim.update_stats`, [segments.length + 2]);
-    this.moments = this.prepareChunked('lamb_moments', [
+    const segments = this.stepped.length;
+    this.valueStats = gpu.tensor(`${arena.label}.optim.value_stats`, [segments + 2]);
+    this.updateStats = gpu.tensor(`${arena.label}.optim.update_stats`, [segments]);
+    this.chunkStats = gpu.tensor(`${arena.label}.optim.chunk_stats`, [Math.max(1, this.chunkCount), 2]);
+    this.updatePartials = gpu.tensor(`${arena.label}.optim.update_partials`, [Math.max(1, this.chunkCount)]);
+    // Chunks are made tensor by tensor in order (the base class), so each tensor's chunks are consecutive.
+    const firsts = new Uint32Array(segments + 1);
+    let chunk = 0;
+    this.stepped.forEach((entry, segment) => {
+      firsts[segment] = chunk;
+      chunk += Math.ceil(entry.length / OPTIM_CHUNK);
+    });
+    firsts[segments] = chunk;
+    this.firsts = gpu.upload(`${arena.label}.optim.firsts`, firsts);
+    const values = arena.whole('values');
+    const grads = arena.whole('grads');
+    this.stats = this.prepareChunked('lamb_chunk_stats', [this.chunkStats, grads, values, this.chunks]);
+    this.totals = gpu.prepare({
+      kernel: gpu.kernel({
+        label: 'optim.lamb_totals',
+        code: optimModule,
+        entryPoint: 'lamb_totals',
+        layout: OPTIM_LAYOUTS.lamb_totals,
+      }),
+      buffers: [this.gradStats, this.valueStats, this.chunkStats, this.firsts],
+      params: this.params(),
+      workgroups: [1],
+    });
+    this.moments = this.prepareChunked('lamb_moments_stats', [
       this.update,
       this.expAvg,
       this.expAvgSq,
-      arena.whole('values'),
-      arena.whole('grads'),
+      this.updatePartials,
+      values,
+      grads,
       this.chunks,
       this.gradStats,
     ]);
-    this.valueNorms = segmentSumSquares(gpu, { out: this.valueStats, x: arena.whole('values'), segments });
-    this.updateNorms = segmentSumSquares(gpu, { out: this.updateStats, x: this.update, segments });
-    this.apply = this.prepareChunked('lamb_apply', [
-      arena.whole('values'),
+    this.apply = this.prepareChunked('lamb_apply_stats', [
+      values,
+      this.updateStats,
       this.update,
       this.chunks,
       this.valueStats,
-      this.updateStats,
+      this.updatePartials,
+      this.firsts,
     ]);
   }
 
   protected stepDispatches(): PreparedDispatch[] {
-    return [this.moments, this.apply];
+    return [this.stats, this.totals, this.moments, this.apply];
   }
 
   encode(pass: GPUComputePassEncoder): void {
     this.checkBegun();
-    this.gradNorm.encode(pass);
+    this.stats.encode(pass);
+    this.totals.encode(pass);
     this.moments.encode(pass);
-    this.valueNorms.encode(pass);
-    this.updateNorms.encode(pass);
     this.apply.encode(pass);
   }
 
   override release(): void {
     super.release();
-    this.valueNorms.release();
-    this.updateNorms.release();
-    for (const t of [this.update, this.valueStats, this.updateStats]) this.gpu.releaseTensor(t);
+    for (const t of [
+      this.update,
+      this.valueStats,
+      this.updateStats,
+      this.chunkStats,
+      this.updatePartials,
+      this.firsts,
+    ])
+      this.gpu.releaseTensor(t);
   }
 }
 
 /** PyTorch AdamW with clip_grad_norm_(maxGradNorm) before it (the official non-LAMB path). */
 export class AdamW extends ArenaOptimizer {
   private readonly step: PreparedDispatch;
+  private readonly gradNorm: PreparedSequence;
 
   constructor(gpu: Gpu, arena: Arena, config: AdamFamilyConfig = {}) {
     super(gpu, arena, config, { beta1: 0.9, beta2: 0.999, eps: 1e-8, maxGradNorm: 5 });
+    this.gradNorm = segmentSumSquares(gpu, {
+      out: this.gradStats,
+      x: arena.whole('grads'),
+      segments: this.segments(),
+    });
     this.step = this.prepareChunked('adamw_step', [
       arena.whole('values'),
       this.expAvg,
@@ -348,5 +440,9 @@ export class AdamW extends ArenaOptimizer {
     this.checkBegun();
     this.gradNorm.encode(pass);
     this.step.encode(pass);
+  }
+  override release(): void {
+    super.release();
+    this.gradNorm.release();
   }
 }

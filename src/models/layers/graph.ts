@@ -14,7 +14,7 @@
  */
 
 import type { Encodable } from '../../engine/conv2d';
-import { binaryForward } from '../../engine/eltwise';
+import { binaryForward, unaryBackward } from '../../engine/eltwise';
 import type { Arena } from '../../engine/params';
 import { elementCount, type Gpu, type GpuTensor } from '../../gpu/runtime';
 
@@ -84,8 +84,23 @@ export interface DenseLayout {
 
 export type ActLayout = SparseLayout | DenseLayout;
 
+/** The output of an activation that a consumer's gradient passes through (fused into that consumer). */
+export interface GradientGate {
+  /** The activation's output. */
+  y: GpuTensor;
+  act: 'relu' | 'relu6';
+}
+
+/** One consumer's share of a gradient: a tensor, possibly still to be passed through an activation's gate. */
+interface Contribution {
+  tensor: GpuTensor;
+  gate?: GradientGate;
+}
+
 export class Act {
-  private readonly contributions: GpuTensor[] = [];
+  private readonly contributions: Contribution[] = [];
+  /** The shared tensor of the consumers that accumulate into it (the first writes, later ones add). */
+  private accumulator: GpuTensor | null = null;
   private resolved: GpuTensor | null | undefined;
 
   constructor(
@@ -98,40 +113,81 @@ export class Act {
     return this.layout.channels;
   }
 
-  /** A new tensor (same shape) into which one consumer writes its share of this activation's gradient. */
-  gradTarget(label: string): GpuTensor {
+  private checkOpen(): void {
     if (this.resolved !== undefined)
       throw new Error(`${this.value.label}: its gradient was already resolved; consumers come first.`);
+  }
+
+  /** A new tensor (same shape) into which one consumer writes its share of this activation's gradient. */
+  gradTarget(label: string): GpuTensor {
+    this.checkOpen();
     const t = this.net.tensor(`${label}.d${this.value.label}`, this.value.shape);
-    this.contributions.push(t);
+    this.contributions.push({ tensor: t });
     return t;
   }
 
-  /** Registers an existing tensor (read-only from now on) as one consumer's share of the gradient. */
-  contribute(tensor: GpuTensor): void {
-    if (this.resolved !== undefined)
-      throw new Error(`${this.value.label}: its gradient was already resolved; consumers come first.`);
-    this.contributions.push(tensor);
+  /**
+   * For consumers whose kernel can add into its output: one tensor shared by all of them. The first caller
+   * (the first of them in backward encoding order, since consumers are asked in that order) writes it and
+   * every later one accumulates, so fan-in costs no add dispatch.
+   */
+  accumulateTarget(label: string): { tensor: GpuTensor; accumulate: boolean } {
+    this.checkOpen();
+    if (this.accumulator) return { tensor: this.accumulator, accumulate: true };
+    this.accumulator = this.gradTarget(label);
+    return { tensor: this.accumulator, accumulate: false };
+  }
+
+  /**
+   * Registers an existing tensor (read-only from now on) as one consumer's share of the gradient; with a gate,
+   * the share is that tensor passed through the gate's activation derivative (e.g. a residual under the
+   * ReLU fused into the block's BatchNorm).
+   */
+  contribute(tensor: GpuTensor, gate?: GradientGate): void {
+    this.checkOpen();
+    this.contributions.push({ tensor, gate });
   }
 
   /**
    * The full gradient, or null when nothing downstream is differentiated. Sums several contributions into a
-   * new tensor; the add dispatches go into `ops`, which the producer encodes before its own backward.
+   * new tensor (and materialises gated ones); the dispatches go into `ops`, which the producer encodes before
+   * its own backward.
    */
   gradient(ops: Encodable[]): GpuTensor | null {
     if (this.resolved !== undefined) return this.resolved;
+    const gated = this.gradientGated(ops, false);
+    this.resolved = gated ? gated.tensor : null;
+    return this.resolved;
+  }
+
+  /**
+   * Like `gradient`, but a single gated contribution is handed over with its gate (for a producer that can
+   * apply it in its own kernel) instead of being materialised. `allowGate` false always materialises.
+   */
+  gradientGated(ops: Encodable[], allowGate = true): Contribution | null {
+    if (this.resolved !== undefined) return this.resolved ? { tensor: this.resolved } : null;
     if (this.contributions.length === 0) {
       this.resolved = null;
       return null;
     }
-    let sum = this.contributions[0];
-    for (let i = 1; i < this.contributions.length; i++) {
+    if (allowGate && this.contributions.length === 1 && this.contributions[0].gate) {
+      this.resolved = this.contributions[0].tensor; // only its consumer reads it, through the gate
+      return this.contributions[0];
+    }
+    const plain = this.contributions.map((c, i) => {
+      if (!c.gate) return c.tensor;
+      const t = this.net.tensor(`${this.value.label}.gated${i}`, this.value.shape);
+      ops.push(this.net.own(unaryBackward(this.net.gpu, c.gate.act, t, c.gate.y, c.tensor)));
+      return t;
+    });
+    let sum = plain[0];
+    for (let i = 1; i < plain.length; i++) {
       const next = this.net.tensor(`${this.value.label}.grad_sum${i}`, this.value.shape);
-      ops.push(this.net.own(binaryForward(this.net.gpu, 'add', next, sum, this.contributions[i])));
+      ops.push(this.net.own(binaryForward(this.net.gpu, 'add', next, sum, plain[i])));
       sum = next;
     }
     this.resolved = sum;
-    return sum;
+    return { tensor: sum };
   }
 }
 

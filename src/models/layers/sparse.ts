@@ -181,7 +181,10 @@ export class SparseConv implements Layer {
     const dy = this.out.gradient(ops);
     if (!dy) return [];
     const { net, o, x, where } = this;
-    const dx = o.noInputGrad ? undefined : x.gradTarget(this.name);
+    // Neighbour-map convs add into a gradient shared with the input's other consumers (no fan-in add);
+    // depthwise convs write their own.
+    const target = o.noInputGrad ? undefined : where.maps ? x.accumulateTarget(this.name) : undefined;
+    const dx = o.noInputGrad ? undefined : (target?.tensor ?? x.gradTarget(this.name));
     const common = {
       dy: this.layerScaleBackward(dy, ops),
       dx,
@@ -193,7 +196,13 @@ export class SparseConv implements Layer {
     ops.push(
       net.own(
         where.maps
-          ? sparseConvBackward(net.gpu, { ...common, maps: where.maps, cin: x.channels, cout: o.outChannels })
+          ? sparseConvBackward(net.gpu, {
+              ...common,
+              accumulateDx: target?.accumulate,
+              maps: where.maps,
+              cin: x.channels,
+              cout: o.outChannels,
+            })
           : sparseDepthwiseBackward(net.gpu, { ...common, ...where, channels: o.outChannels }),
       ),
     );
