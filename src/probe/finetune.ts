@@ -49,7 +49,11 @@ export interface FinetuneOptions {
   pool?: PoolScales;
   /** Replaces the probe-train labels (the shuffled-label control). */
   trainLabels?: Int32Array;
-  onStep?: (step: number, steps: number) => void;
+  /**
+   * After every step; every 10th step (and the last) also gets the mean cross-entropy and accuracy of its
+   * training batch (train-mode BatchNorm, before the update), read back where the queue is drained anyway.
+   */
+  onStep?: (step: number, steps: number, batch?: { loss: number; accuracy: number }) => void;
   cancelled?: () => boolean;
 }
 
@@ -59,6 +63,8 @@ export interface FinetuneResult {
   testLoss: number;
   /** Hash of the fine-tuned encoder (parameters and BN statistics): equal for equal seeds. */
   stateHash: string;
+  /** How many probe-test images were assigned to each class (a collapsed head predicts one class). */
+  predicted: number[];
 }
 
 /**
@@ -288,19 +294,30 @@ export async function finetune(
       const pass = commands.beginComputePass({ label: 'finetune' });
       encoder.encodeTrainForward(pass);
       for (const op of headForward) op.encode(pass);
+      for (const op of score) op.encode(pass);
       for (const op of headBackward) op.encode(pass);
       encoder.encodeTrainBackward(pass);
       for (const { opt } of optimizers) opt.encode(pass);
       pass.end();
       gpu.device.queue.submit([commands.finish()]);
-      // A read now and then keeps the queue from running far ahead of the host.
-      if (step % 10 === 9) await gpu.idle();
-      options.onStep?.(step + 1, steps);
+      // A read now and then keeps the queue from running far ahead of the host; it also says how the
+      // training batch fared (the loss should fall from ln K).
+      if (step % 10 === 9 || step === steps - 1) {
+        const rows = await gpu.read(stats);
+        let loss = 0;
+        let right = 0;
+        for (let r = 0; r < B; r++) {
+          loss += rows[2 * r];
+          right += rows[2 * r + 1];
+        }
+        options.onStep?.(step + 1, steps, { loss: loss / B, accuracy: right / B });
+      } else options.onStep?.(step + 1, steps);
     }
 
     // Scoring: eval mode (running statistics), the same head, one batch at a time; padding rows ignored.
     let correct = 0;
     let lossSum = 0;
+    const predicted = new Array<number>(K).fill(0);
     for (let start = 0; start < test.count; start += B) {
       const n = Math.min(B, test.count - start);
       for (let slot = 0; slot < B; slot++) {
@@ -316,9 +333,13 @@ export async function finetune(
         for (const op of score) op.encode(pass);
       });
       const rows = await gpu.read(stats);
+      const z = await gpu.read(logits);
       for (let r = 0; r < n; r++) {
         lossSum += rows[2 * r];
         correct += rows[2 * r + 1];
+        let best = 0;
+        for (let c = 1; c < K; c++) if (z[r * K + c] > z[r * K + best]) best = c;
+        predicted[best]++;
       }
     }
     const final = await encoder.exportState();
@@ -326,6 +347,7 @@ export async function finetune(
       accuracy: correct / test.count,
       testLoss: lossSum / test.count,
       stateHash: encoderHash(config, final),
+      predicted,
     };
   } finally {
     for (const { opt } of optimizers) opt.release();
