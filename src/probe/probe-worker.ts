@@ -137,7 +137,9 @@ const api: PageProbeApi = {
             `Features of ${event.arm === 'checkpoint' ? 'this run' : 'random init'}: ${event.split} done.`,
           );
         else if (event.type === 'result')
-          onProgress(`${event.arm} ${event.protocol}: ${(event.accuracy * 100).toFixed(1)} %`);
+          onProgress(
+            `${event.arm === 'checkpoint' ? 'this run' : 'random init'}, ${event.protocol === 'knn' ? 'k-NN' : 'linear probe'}: ${(event.accuracy * 100).toFixed(1)} %`,
+          );
       },
     });
     if (cached) {

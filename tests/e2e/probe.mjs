@@ -143,6 +143,14 @@ export async function probeChecks({ check, assert, url }) {
         `    kept run ${first} probed from its checkpoint in ${keptSeconds.toFixed(1)} s: ${(firstAccuracy * 100).toFixed(1)} %`,
       );
 
+      // The panel at rest: the probe finished, its progress line gone.
+      await page.waitForFunction(
+        () =>
+          !document.querySelector('[data-testid="probe-status"]') &&
+          !document.querySelector('[data-testid="probe-run"]')?.disabled,
+        null,
+        { timeout: 10_000 },
+      );
       mkdirSync(IMG, { recursive: true });
       const panel = page.getByTestId('probe-panel');
       const style = '.run-bar { position: static; }';

@@ -69,6 +69,7 @@ function Bar({
       </span>
       <svg
         viewBox="0 0 200 14"
+        preserveAspectRatio="none"
         width="200"
         height="14"
         role="img"
@@ -224,7 +225,11 @@ export function ProbePanel() {
           Probe kept runs ({stale.length})
         </button>
       </div>
-      {status && <p aria-live="polite">{status}</p>}
+      {status && (
+        <p aria-live="polite" data-testid="probe-status">
+          {status}
+        </p>
+      )}
       {error && (
         <p className="error" role="alert">
           {error}
