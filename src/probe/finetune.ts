@@ -38,7 +38,11 @@ export interface FinetuneOptions {
   steps?: number;
   /** Images per step (default 32, at most the probe-train size). */
   batch?: number;
-  /** Peak lr (default: 8e-3 with LAMB, 1e-3 with AdamW — short-run values, see docs/PROBE.md). */
+  /**
+   * Peak lr (default: 5e-2 with LAMB, 1e-3 with AdamW — short-run values, see docs/PROBE.md). LAMB's trust
+   * ratio limits each tensor's step to about lr·‖w‖, so in tens of steps 8e-3 barely moves the head (tiny,
+   * 16 px, 30 steps: training loss 2.36 → 2.19, 21 % of 200 test images; 3e-2: 36 %; 1e-1: 42 %).
+   */
   lr?: number;
   /** Layer-wise lr decay factor in (0, 1] (default 0.7, the official ResNet-50 / ConvNeXt-S value). */
   layerDecay?: number;
@@ -174,7 +178,7 @@ export async function finetune(
     throw new RangeError('Fine-tuning needs at least two probe-train images (BatchNorm needs a batch).');
   const family = config.backbone.family;
   const optimizerName = options.optimizer ?? (family === 'resnet' ? 'lamb' : 'adamw');
-  const peak = options.lr ?? (optimizerName === 'lamb' ? 8e-3 : 1e-3);
+  const peak = options.lr ?? (optimizerName === 'lamb' ? 5e-2 : 1e-3);
   const decay = options.layerDecay ?? 0.7;
   if (!(decay > 0 && decay <= 1)) throw new RangeError(`The layer decay must be in (0, 1], got ${decay}.`);
   const weightDecay = options.weightDecay ?? (family === 'resnet' ? 0.02 : 0.01);
