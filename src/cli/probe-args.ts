@@ -80,7 +80,7 @@ Does the pre-training help? Pre-trains SparK arms and scores their frozen encode
   --linear-batch N        linear-probe batch (default 256)
   --finetune-steps N      fine-tuning steps, the cap (default 200)
   --finetune-batch N      fine-tuning images per step (default 32)
-  --finetune-lr X         fine-tuning peak lr (default 8e-3 LAMB for ResNets, 1e-3 AdamW for ConvNeXts)
+  --finetune-lr X         fine-tuning peak lr (default 5e-2 LAMB for ResNets, 1e-3 AdamW for ConvNeXts)
   --layer-decay X         layer-wise lr decay factor in (0, 1] (default 0.7)
   --no-control            skip the label-shuffled control
   --help                  show this help

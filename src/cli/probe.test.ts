@@ -31,6 +31,10 @@ describe('npm run probe (process contract)', () => {
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Every line before the final one says when it was written (seconds since the start, not decreasing).
+    const times = lines.slice(0, -1).map((l) => l.seconds as number);
+    expect(times.every((t) => typeof t === 'number' && t >= 0)).toBe(true);
+    expect(times).toEqual([...times].sort((a, b) => a - b));
     const results = lines.filter((l) => l.event === 'result');
     expect(results.map((l) => `${l.arm}/${l.protocol}`)).toEqual([
       'random/knn',

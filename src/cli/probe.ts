@@ -35,7 +35,13 @@ async function main(argv: string[]): Promise<number> {
   const progress = new Progress({ total: 1, json: args.json });
   const json = progress.mode === 'json';
   let sink = progress;
-  const write = (record: Record<string, unknown>) => sink.log(String(record.message ?? record.event), record);
+  const launched = performance.now();
+  // Every line says when it was written (seconds since the start): where a long run's time went.
+  const write = (record: Record<string, unknown>) =>
+    sink.log(String(record.message ?? record.event), {
+      ...record,
+      seconds: Math.round((performance.now() - launched) / 100) / 10,
+    });
   const limits = { probeTrain: args.probeTrain, probeTest: args.probeTest };
   const loaded =
     args.data.kind === 'fashion-mnist'
@@ -136,7 +142,25 @@ async function main(argv: string[]): Promise<number> {
           done++;
           if (!json) bar.update(done, { phase: `fine-tune ${event.arm}` });
           else if (event.step % 10 === 0 || event.step === event.steps)
-            write({ event: 'finetune', arm: event.arm, step: event.step, steps: event.steps });
+            write({
+              event: 'finetune',
+              arm: event.arm,
+              step: event.step,
+              steps: event.steps,
+              ...(event.batchLoss !== undefined
+                ? { batchLoss: event.batchLoss, batchAccuracy: event.batchAccuracy }
+                : {}),
+            });
+          break;
+        case 'finetuned':
+          write({
+            event: 'finetuned',
+            message: `fine-tuned ${event.control ? 'shuffled-label control of ' : ''}${event.arm}: test loss ${event.testLoss.toFixed(3)}, predictions per class ${event.predicted.join(' ')}`,
+            arm: event.arm,
+            control: event.control,
+            testLoss: event.testLoss,
+            predicted: event.predicted,
+          });
           break;
         case 'result':
         case 'control':

@@ -95,8 +95,21 @@ it('fine-tunes encoder + head to high accuracy on separable images; same seed, s
   // A short, brisk run: this checks the machinery (forward, backward, per-group optimisers, eval with the
   // running statistics), not the recipe. AdamW: LAMB's trust ratios move a fresh head too slowly for 40 steps.
   const options = { classes: 4, seed: 0, steps: 40, batch: 8, lr: 0.02, optimizer: 'adamw' as const };
-  const first = await finetune(gpu, config, initial, train, test, options);
+  const batches: { step: number; loss: number; accuracy: number }[] = [];
+  const first = await finetune(gpu, config, initial, train, test, {
+    ...options,
+    onStep: (step, _steps, batch) => {
+      if (batch) batches.push({ step, ...batch });
+    },
+  });
   expect(first.accuracy).toBeGreaterThanOrEqual(0.95);
+  // Every 10th step reports its training batch; the loss falls from about ln 4 = 1.39.
+  expect(batches.map((b) => b.step)).toEqual([10, 20, 30, 40]);
+  expect(batches[3].loss).toBeLessThan(batches[0].loss);
+  expect(batches[3].loss).toBeLessThan(0.5);
+  // Predictions per class: every test image counted once, no class collapse.
+  expect(first.predicted.reduce((a, b) => a + b, 0)).toBe(test.count);
+  expect(first.predicted.filter((n) => n > 0)).toHaveLength(4);
   expect(Number.isFinite(first.testLoss)).toBe(true);
   // The encoder itself moved (not only the head).
   expect(first.stateHash).not.toBe(encoderHash(config, initial));

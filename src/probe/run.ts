@@ -74,7 +74,23 @@ export type ProbeEvent =
   | { type: 'arm'; arm: ArmName; initHash?: string }
   | { type: 'pretrain'; arm: ArmName; step: number; steps: number; loss: number }
   | { type: 'features'; arm: ArmName; split: 'train' | 'test'; done: number; total: number }
-  | { type: 'finetune'; arm: ArmName; step: number; steps: number }
+  | {
+      type: 'finetune';
+      arm: ArmName;
+      step: number;
+      steps: number;
+      /** Every 10th step: the training batch's mean cross-entropy and accuracy (train-mode BN). */
+      batchLoss?: number;
+      batchAccuracy?: number;
+    }
+  | {
+      type: 'finetuned';
+      arm: ArmName;
+      control: boolean;
+      testLoss: number;
+      /** Probe-test images assigned to each class. */
+      predicted: number[];
+    }
   | {
       type: 'result';
       arm: ArmName;
@@ -228,18 +244,32 @@ export async function runProbe(options: ProbeOptions): Promise<ProbeSummary> {
       const armState = state;
       const scores: Partial<Record<ProtocolName, Score>> = {};
       const score = async (protocol: ProtocolName, trainLabels?: Int32Array): Promise<number> => {
-        if (protocol === 'finetune')
-          return (
-            await finetune(gpu, config, armState, data.train, data.test, {
-              classes,
-              seed,
-              ...settings.finetune,
-              pool: settings.pool,
-              trainLabels,
-              cancelled: options.cancelled,
-              onStep: (step, steps) => emit({ type: 'finetune', arm, step, steps }),
-            })
-          ).accuracy;
+        if (protocol === 'finetune') {
+          const tuned = await finetune(gpu, config, armState, data.train, data.test, {
+            classes,
+            seed,
+            ...settings.finetune,
+            pool: settings.pool,
+            trainLabels,
+            cancelled: options.cancelled,
+            onStep: (step, steps, batch) =>
+              emit({
+                type: 'finetune',
+                arm,
+                step,
+                steps,
+                ...(batch ? { batchLoss: batch.loss, batchAccuracy: batch.accuracy } : {}),
+              }),
+          });
+          emit({
+            type: 'finetuned',
+            arm,
+            control: trainLabels !== undefined,
+            testLoss: tuned.testLoss,
+            predicted: tuned.predicted,
+          });
+          return tuned.accuracy;
+        }
         const train = features.train as FeatureSet;
         const test = features.test as FeatureSet;
         if (protocol === 'knn') return knnAccuracy(train, test, { classes, ...settings.knn, trainLabels });

@@ -5,6 +5,7 @@
  */
 import type { RgbaPicture } from '../data/grid';
 import type { KeptRun, WatchThumb } from './lab-store';
+import { checkKeptProbe } from './probe-results';
 import { completeForm } from './run-config';
 
 const DB_NAME = 'sparklab-lab';
@@ -241,6 +242,7 @@ export function checkRun(value: unknown, where: string): KeptRun {
     ? value.watchHistory.filter(isObject).map((w) => thumb(w, 'thumbnail of an earlier step'))
     : undefined;
   const state = STATES.has(String(value.state)) ? (value.state as KeptRun['state']) : 'finished';
+  const probe = checkKeptProbe(value.probe);
   return {
     id,
     label: typeof value.label === 'string' ? value.label.slice(0, 12) : '#?',
@@ -256,6 +258,7 @@ export function checkRun(value: unknown, where: string): KeptRun {
     pinned: value.pinned === true,
     userImages: value.userImages === true,
     ...(value.imported === true ? { imported: true } : {}),
+    ...(probe ? { probe } : {}),
   };
 }
 

@@ -8,6 +8,7 @@ import { create } from 'zustand';
 import type { RgbaPicture } from '../data/grid';
 import type { WatchImages } from '../worker/lab-protocol';
 import type { MetricsSample, RunState } from '../worker/protocol';
+import type { KeptProbe } from './probe-results';
 import { ABLATIONS, type PlaygroundForm } from './run-config';
 import { appendMetrics } from './store';
 
@@ -51,6 +52,8 @@ export interface KeptRun {
   userImages: boolean;
   /** Kept from a file: curves and thumbnails only, no weights to resume. */
   imported?: boolean;
+  /** The latest downstream probe of its weights (the "Does it help?" panel). */
+  probe?: KeptProbe;
 }
 
 export interface CustomMaskState {

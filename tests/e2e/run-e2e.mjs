@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { benchChecks } from './bench.mjs';
 import { labChecks } from './lab.mjs';
+import { probeChecks } from './probe.mjs';
 import { teachChecks } from './teach.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -33,8 +34,15 @@ const url = server.resolvedUrls.local[0];
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS, headless: true });
 let passed = 0;
 let failed = 0;
+// E2E_ONLY=probe runs only the checks whose names match (a developer's shortcut; CI runs them all).
+const only = process.env.E2E_ONLY ? new RegExp(process.env.E2E_ONLY, 'i') : undefined;
+let filtered = 0;
 
 async function check(name, fn) {
+  if (only && !only.test(name)) {
+    filtered++;
+    return;
+  }
   const page = await browser.newPage();
   const errors = [];
   page.on('console', (msg) => {
@@ -355,11 +363,14 @@ try {
   );
   await teachChecks({ browser, check, assert, url, flags: FLAGS, executablePath: CHROMIUM });
   await labChecks({ check, assert, url, browser });
+  await probeChecks({ check, assert, url });
   await benchChecks({ check, assert });
 } finally {
   await browser.close();
   await new Promise((resolve) => server.httpServer.close(resolve));
 }
 
-console.log(`e2e: ${passed} passed, ${failed} failed`);
+console.log(
+  `e2e: ${passed} passed, ${failed} failed${filtered > 0 ? ` (${filtered} left out by E2E_ONLY)` : ''}`,
+);
 process.exit(failed === 0 ? 0 : 1);

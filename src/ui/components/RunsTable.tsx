@@ -7,6 +7,7 @@ import { formatNumber } from '../charts';
 import { useClient } from '../client-context';
 import { runColor } from '../lab-export';
 import { describeDiff, describeRun, type KeptRun, useLabStore } from '../lab-store';
+import { percent } from '../probe-results';
 import { useAppStore } from '../store';
 
 function RunRow(props: { run: KeptRun; index: number; reference?: KeptRun; current: boolean }) {
@@ -51,6 +52,19 @@ function RunRow(props: { run: KeptRun; index: number; reference?: KeptRun; curre
       </td>
       <td>{last ? formatNumber(last.loss) : '–'}</td>
       <td>{heldOut ? formatNumber(heldOut.loss) : '–'}</td>
+      <td
+        data-testid="run-probe"
+        data-arm={run.id}
+        data-accuracy={run.probe?.knn}
+        title={
+          run.probe
+            ? `k-NN of step ${run.probe.step} on ${run.probe.samples} test images; random init ${percent(run.probe.randomKnn)}, chance ${percent(run.probe.chance)} ("Does it help?")`
+            : 'Not probed yet ("Does it help?")'
+        }
+      >
+        {run.probe ? percent(run.probe.knn) : '–'}
+        {run.probe && run.probe.step !== run.step && <small> (step {run.probe.step})</small>}
+      </td>
       <td>{last ? formatNumber(last.stepMs) : '–'}</td>
       <td className="buttons">
         {canResume && (
@@ -162,6 +176,9 @@ export function RunsPanel() {
                 <th scope="col">step</th>
                 <th scope="col">loss</th>
                 <th scope="col">held-out</th>
+                <th scope="col">
+                  <abbr title="downstream accuracy: k-NN of the frozen encoder on Fashion-MNIST">k-NN</abbr>
+                </th>
                 <th scope="col">ms/step</th>
                 <th scope="col">
                   <span className="visually-hidden">actions</span>

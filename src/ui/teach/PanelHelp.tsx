@@ -40,7 +40,7 @@ export const PANEL_HELP: Record<string, HelpText> = {
   probe: {
     see: 'How well the pre-trained encoder’s features separate the classes (k-NN and an optional linear probe), next to a randomly initialised encoder and chance.',
     tryThis:
-      'Probe a run after a few hundred steps and compare it with random initialisation: pre-training should lift it above.',
+      'Probe a run after a few hundred steps and compare it with random initialisation: pre-training should lift it above. After a mask sweep, “Probe kept runs” puts each run’s k-NN beside its loss in the runs table: a higher mask ratio has a higher loss, not necessarily worse features.',
     paper:
       'The paper judges pre-training by fine-tuning on ImageNet, COCO and ADE20K; a probe on small data is a quick stand-in.',
   },
