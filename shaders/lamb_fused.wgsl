@@ -4,18 +4,19 @@
 //   lamb_chunk_stats  per chunk Σg² and Σp² (p before the step) → chunk_stats[2·chunk + 0, 1]
 //   lamb_totals       one workgroup: per segment Σg², Σp² (its chunks in order) → grad_stats, value_stats;
 //                     their sums over segments → [segments], √ → [segments + 1] (G, the global gradient norm)
-//   lamb_moments_stats  lamb_moments of shaders/optim.wgsl, plus Σu² of its chunk → update_partials[chunk]
-//   lamb_apply_stats  lamb_apply with ‖u‖² of the segment summed from its chunks' partials in order (the
-//                     segment's first chunk also stores it in update_stats for inspection)
+//   lamb_moments_stats  g = grad / (G > max_norm ? G / max_norm : 1); m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²;
+//                     u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps), + wd·p on decayed tensors; Σu² of the
+//                     chunk → update_partials[chunk]
+//   lamb_apply_stats  p −= lr · r · u with r = ‖p‖/‖u‖ on decayed tensors when wd ≠ 0 (1 if either norm is 0),
+//                     r = 1 elsewhere (the no-decay group behaves like Adam); ‖u‖² of the segment is summed
+//                     from its chunks' partials in order (its first chunk also stores it in update_stats)
 // All sums are fixed-order (workgroup tree of shaders/lib/reduce.wgsl, then chunk order), so a run repeats
 // bit for bit on one adapter.
 
 @compute @workgroup_size(THREADS)
 fn lamb_chunk_stats(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let id = chunk_id(wid, nwg);
-  if (id >= p.chunk_count) {
-    return;
-  }
+  if (id >= p.chunk_count) { return; }
   let chunk = cs_chunks[id];
   var own = vec2f(0.0);
   for (var i = chunk.x + lid; i < chunk.y; i += THREADS) {
@@ -54,25 +55,20 @@ fn lamb_totals(@builtin(local_invocation_index) lid: u32) {
 @compute @workgroup_size(THREADS)
 fn lamb_moments_stats(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let id = chunk_id(wid, nwg);
-  if (id >= p.chunk_count) {
-    return;
-  }
+  if (id >= p.chunk_count) { return; }
   let chunk = ms_chunks[id];
   let decay = chunk.w != 0u;
+  // timm's Lamb clips inside the step: the gradient is divided by G / max_norm when G exceeds max_norm.
   let global_norm = ms_grad_stats[p.segment_count + 1u];
   let clip = select(1.0, global_norm / p.max_grad_norm, global_norm > p.max_grad_norm);
-  let bc1 = select(p.bc1_plain, p.bc1_decay, decay);
-  let bc2 = select(p.bc2_plain, p.bc2_decay, decay);
+  let bc = group_corrections(decay);
   let wd = select(0.0, p.weight_decay, decay);
-  let sqrt_bc2 = sqrt(bc2);
   var own = 0.0;
   for (var i = chunk.x + lid; i < chunk.y; i += THREADS) {
-    let g = ms_grads[i] / clip;
-    let m = p.beta1 * ms_exp_avg[i] + p.one_minus_beta1 * g;
-    let v = p.beta2 * ms_exp_avg_sq[i] + p.one_minus_beta2 * g * g;
-    ms_exp_avg[i] = m;
-    ms_exp_avg_sq[i] = v;
-    let u = (m / bc1) / (sqrt(v) / sqrt_bc2 + p.eps) + wd * ms_values[i];
+    let mv = next_moments(ms_grads[i] / clip, ms_exp_avg[i], ms_exp_avg_sq[i]);
+    ms_exp_avg[i] = mv.x;
+    ms_exp_avg_sq[i] = mv.y;
+    let u = (mv.x / bc.x) / (sqrt(mv.y) / bc.y + p.eps) + wd * ms_values[i];
     ms_update[i] = u;
     own += u * u;
   }
@@ -85,9 +81,7 @@ fn lamb_moments_stats(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocati
 @compute @workgroup_size(THREADS)
 fn lamb_apply_stats(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let id = chunk_id(wid, nwg);
-  if (id >= p.chunk_count) {
-    return;
-  }
+  if (id >= p.chunk_count) { return; }
   let chunk = ap_chunks[id];
   var update_sq = 0.0;
   for (var c = ap_firsts[chunk.z]; c < ap_firsts[chunk.z + 1u]; c++) {

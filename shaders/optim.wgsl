@@ -4,23 +4,19 @@
 // Arena padding between tensors is never touched, nor are tensors the optimiser skips (no gradient): they
 // have no chunks, and the segment index counts stepped tensors only.
 //
-// LAMB (SparK's copy of timm 0.5.4 Lamb, spark-spec §5.1), with G = global gradient L2 norm (computed before,
-// by reduce.wgsl's segment sums, into grad_stats[segments + 1]):
-//   lamb_moments  g = grad / (G > max_norm ? G / max_norm : 1); m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²;
-//                 u = (m / bc1) / (sqrt(v) / sqrt(bc2) + eps), + wd·p on decayed tensors.
-//   (then per-tensor Σp², Σu² by the segment sums)
-//   lamb_apply    p −= lr · r · u with r = ‖p‖/‖u‖ on decayed tensors when wd ≠ 0 (1 if either norm is 0),
-//                 r = 1 elsewhere (the no-decay group behaves like Adam).
+// This file holds the chunk indexing both optimisers share and AdamW; LAMB (SparK's copy of timm 0.5.4
+// Lamb, spark-spec §5.1) is shaders/lamb_fused.wgsl, appended to this file when the module is built.
+//
 // AdamW (PyTorch AdamW + clip_grad_norm_):
 //   adamw_step    g = grad · min(1, max_norm / (G + 1e-6)); p ·= 1 − lr·wd (decayed tensors);
-//                 m, v as above; p −= lr / bc1 · m / (sqrt(v) / sqrt(bc2) + eps).
+//                 m = β1 m + (1−β1) g; v = β2 v + (1−β2) g²; p −= lr / bc1 · m / (sqrt(v) / sqrt(bc2) + eps).
 // Gradients are read, never modified (the official LAMB divides p.grad in place; nothing reads it after).
 // bc1/bc2 are 1 − β^step per parameter group (decay, no decay), computed on the host.
 
 // OptimParams is declared in src/train/optim.ts.
 @group(1) @binding(0) var<uniform> p: OptimParams;
 
-// Storage bindings (lm_*, la_*, aw_* per entry point): OPTIM_LAYOUTS in src/train/optim.ts.
+// Storage bindings (aw_* here, cs_*, lt_*, ms_*, ap_* in lamb_fused.wgsl): OPTIM_LAYOUTS in src/train/optim.ts.
 
 const THREADS = 256u;
 
@@ -28,72 +24,32 @@ fn chunk_id(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.y * nwg.x + wid.x;
 }
 
-@compute @workgroup_size(THREADS)
-fn lamb_moments(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let id = chunk_id(wid, nwg);
-  if (id >= p.chunk_count) {
-    return;
-  }
-  let chunk = lm_chunks[id];
-  let decay = chunk.w != 0u;
-  let global_norm = lm_grad_stats[p.segment_count + 1u];
-  let clip = select(1.0, global_norm / p.max_grad_norm, global_norm > p.max_grad_norm);
-  let bc1 = select(p.bc1_plain, p.bc1_decay, decay);
-  let bc2 = select(p.bc2_plain, p.bc2_decay, decay);
-  let wd = select(0.0, p.weight_decay, decay);
-  let sqrt_bc2 = sqrt(bc2);
-  for (var i = chunk.x + lid; i < chunk.y; i += THREADS) {
-    let g = lm_grads[i] / clip;
-    let m = p.beta1 * lm_exp_avg[i] + p.one_minus_beta1 * g;
-    let v = p.beta2 * lm_exp_avg_sq[i] + p.one_minus_beta2 * g * g;
-    lm_exp_avg[i] = m;
-    lm_exp_avg_sq[i] = v;
-    lm_update[i] = (m / bc1) / (sqrt(v) / sqrt_bc2 + p.eps) + wd * lm_values[i];
-  }
+// The bias corrections of a chunk's parameter group: (1 − β1^step, √(1 − β2^step)).
+fn group_corrections(decay: bool) -> vec2f {
+  return vec2f(select(p.bc1_plain, p.bc1_decay, decay), sqrt(select(p.bc2_plain, p.bc2_decay, decay)));
 }
 
-@compute @workgroup_size(THREADS)
-fn lamb_apply(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
-  let id = chunk_id(wid, nwg);
-  if (id >= p.chunk_count) {
-    return;
-  }
-  let chunk = la_chunks[id];
-  var ratio = 1.0;
-  if (chunk.w != 0u && p.weight_decay != 0.0) {
-    let value_norm = sqrt(la_value_stats[chunk.z]);
-    let update_norm = sqrt(la_update_stats[chunk.z]);
-    if (value_norm > 0.0 && update_norm > 0.0) {
-      ratio = value_norm / update_norm;
-    }
-  }
-  let step = p.lr * ratio;
-  for (var i = chunk.x + lid; i < chunk.y; i += THREADS) {
-    la_values[i] -= step * la_update[i];
-  }
+// Adam's first and second moments (m, v) after one more gradient g.
+fn next_moments(g: f32, m: f32, v: f32) -> vec2f {
+  return vec2f(p.beta1 * m + p.one_minus_beta1 * g, p.beta2 * v + p.one_minus_beta2 * g * g);
 }
 
 @compute @workgroup_size(THREADS)
 fn adamw_step(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32, @builtin(num_workgroups) nwg: vec3u) {
   let id = chunk_id(wid, nwg);
-  if (id >= p.chunk_count) {
-    return;
-  }
+  if (id >= p.chunk_count) { return; }
   let chunk = aw_chunks[id];
   let decay = chunk.w != 0u;
-  let global_norm = aw_grad_stats[p.segment_count + 1u];
-  let scale = min(1.0, p.max_grad_norm / (global_norm + 1e-6));
-  let bc1 = select(p.bc1_plain, p.bc1_decay, decay);
-  let bc2 = select(p.bc2_plain, p.bc2_decay, decay);
+  // clip_grad_norm_ scales by max_norm / (G + 1e-6) when that is below 1.
+  let scale = min(1.0, p.max_grad_norm / (aw_grad_stats[p.segment_count + 1u] + 1e-6));
+  let bc = group_corrections(decay);
   let shrink = 1.0 - p.lr * select(0.0, p.weight_decay, decay);
-  let step = p.lr / bc1;
-  let sqrt_bc2 = sqrt(bc2);
+  // PyTorch's order: p·(1 − lr·wd) − (lr / bc1) · m / (√v / √bc2 + eps).
+  let step = p.lr / bc.x;
   for (var i = chunk.x + lid; i < chunk.y; i += THREADS) {
-    let g = aw_grads[i] * scale;
-    let m = p.beta1 * aw_exp_avg[i] + p.one_minus_beta1 * g;
-    let v = p.beta2 * aw_exp_avg_sq[i] + p.one_minus_beta2 * g * g;
-    aw_exp_avg[i] = m;
-    aw_exp_avg_sq[i] = v;
-    aw_values[i] = aw_values[i] * shrink - step * m / (sqrt(v) / sqrt_bc2 + p.eps);
+    let mv = next_moments(aw_grads[i] * scale, aw_exp_avg[i], aw_exp_avg_sq[i]);
+    aw_exp_avg[i] = mv.x;
+    aw_exp_avg_sq[i] = mv.y;
+    aw_values[i] = aw_values[i] * shrink - step * mv.x / (sqrt(mv.y) / bc.y + p.eps);
   }
 }

@@ -2,7 +2,7 @@
  * LAMB (the official SparK optimiser) and AdamW over a parameter Arena, entirely on the GPU: the global and
  * per-tensor norms come from multi-stage fixed-order reductions (LAMB: inside its own passes,
  * shaders/lamb_fused.wgsl; AdamW: src/engine/reduce.ts segmentSumSquares), the clip factor
- * and trust ratios never leave the GPU, and nothing is read back per step. Kernels: shaders/optim.wgsl.
+ * and trust ratios never leave the GPU, and nothing is read back per step. Kernels: shaders/optim.wgsl (+ lamb_fused.wgsl).
  * Float64 twins: src/reference/optim.ts.
  *
  * Per step: `beginStep(lr, weightDecay)` (writes this step's uniforms, advances the per-group step
@@ -53,34 +53,10 @@ const OptimParams = uniformStruct('OptimParams', {
   chunkCount: 'u32',
 });
 /**
- * One layout per entry point of shaders/optim.wgsl. `chunks` is the [chunks] vec4 u32 table (start, end,
+ * One layout per entry point of shaders/optim.wgsl and shaders/lamb_fused.wgsl. `chunks` is the [chunks] vec4 u32 table (start, end,
  * segment, decay) of OPTIM_CHUNK-element pieces; the stats are reduce.segmentSumSquares outputs.
  */
 const OPTIM_LAYOUTS = {
-  lamb_moments: bindingLayout(
-    'optim.lamb_moments',
-    {
-      update: 'write', // the LAMB update direction, per parameter
-      expAvg: 'write', // m
-      expAvgSq: 'write', // v
-      values: 'read', // the parameters
-      grads: 'read',
-      chunks: 'read:vec4u',
-      gradStats: 'read', // per-segment Σg², global Σ and norm
-    },
-    { prefix: 'lm_' },
-  ),
-  lamb_apply: bindingLayout(
-    'optim.lamb_apply',
-    {
-      values: 'write', // the parameters, stepped in place
-      update: 'read',
-      chunks: 'read:vec4u',
-      valueStats: 'read', // per-segment ‖p‖²
-      updateStats: 'read', // per-segment ‖u‖²
-    },
-    { prefix: 'la_' },
-  ),
   adamw_step: bindingLayout(
     'optim.adamw_step',
     {
