@@ -1,6 +1,6 @@
 // Fused BatchNorm for the training step (src/engine/batchnorm-fused.ts, twin src/reference/batchnorm-fused.ts):
 // rows [R, C] (channel fastest): sparse rows, the decoder's dense maps, and (src/engine/batchnorm.ts: no
-// activation, no residual) the dense zero-masked baseline's BN with its row mask.
+// activation, no residual) the dense-masked encoder's BN with its row mask.
 //
 //   forward  y = act(BN(x) + residual)       act: none / ReLU / ReLU6, residual optional
 //   backward g = dy · act'(gate)             (gate = the forward output of the activation that follows, if any)

@@ -4,7 +4,7 @@
  * Removes the activation, residual-add, activation-backward and fan-in-add dispatches the unfused layers
  * (src/engine/batchnorm.ts + src/engine/eltwise.ts) need, and for layers of up to SINGLE_PASS_MAX_ROWS rows
  * folds the statistics and their finalisation into the normalising pass (one dispatch each way).
- * An optional row mask (the dense zero-masked baseline's BN, through src/engine/batchnorm.ts) keeps rows out of
+ * An optional row mask (the dense-masked encoder's BN, through src/engine/batchnorm.ts) keeps rows out of
  * the statistics and zeroes them; it runs the chunked schedule. Kernels: shaders/batchnorm_fused.wgsl; twin:
  * src/reference/batchnorm-fused.ts.
  */

@@ -1,6 +1,6 @@
 /**
  * BatchNorm over rows [R, C] (channel fastest): sparse BN on compacted rows [N_active, C], dense BN on NHWC
- * (R = N·H·W, the decoder), and the dense zero-masked baseline (R = N·H·W with a per-row 0/1 mask: statistics
+ * (R = N·H·W, the decoder), and the dense-masked encoder (R = N·H·W with a per-row 0/1 mask: statistics
  * over visible rows only, masked rows output 0). Training mode normalises with the biased variance and updates
  * the running statistics with the unbiased one (momentum 0.1, PyTorch's rule); eval mode uses the running
  * statistics.
