@@ -1,5 +1,6 @@
 // Fused BatchNorm for the training step (src/engine/batchnorm-fused.ts, twin src/reference/batchnorm-fused.ts):
-// rows [R, C] (channel fastest), no row mask (sparse rows and the decoder's dense maps).
+// rows [R, C] (channel fastest): sparse rows, the decoder's dense maps, and (src/engine/batchnorm.ts: no
+// activation, no residual) the dense-masked encoder's BN with its row mask.
 //
 //   forward  y = act(BN(x) + residual)       act: none / ReLU / ReLU6, residual optional
 //   backward g = dy · act'(gate)             (gate = the forward output of the activation that follows, if any)
@@ -16,14 +17,17 @@
 //     (statistics, then output): one dispatch each way, for layers small enough that a workgroup per channel
 //     block is enough work (the small presets' every BatchNorm);
 //   stats_partial → stats_finalize → normalize and grad_partial → grad_finalize → grad_input: the same sums
-//     split over chunks of rows with a fixed-order second pass, for large layers.
+//     split over chunks of rows with a fixed-order second pass, for large layers. These also take an optional
+//     row mask (1 = the row counts): other rows stay out of the statistics and the gradient sums and come out
+//     as exactly 0 in y and dx (dx left as it is when accumulating). The single-pass kernels have no binding
+//     left for a mask (8 storage buffers), so a masked BN always runs chunked.
 // Both merge in a fixed order (no float atomics), so a given adapter gives the same bits every run.
 
 // FusedBatchNormParams is declared in src/engine/batchnorm-fused.ts.
 @group(1) @binding(0) var<uniform> p: FusedBatchNormParams;
 
-// Storage bindings: the layouts in src/engine/batchnorm-fused.ts (an absent residual or gate binds the zeros
-// buffer; the flags say so).
+// Storage bindings: the layouts in src/engine/batchnorm-fused.ts (an absent residual, gate or row mask binds
+// the zeros buffer; the flags say so).
 
 const ACT_RELU: u32 = 1u;
 const ACT_RELU6: u32 = 2u;
@@ -204,13 +208,21 @@ fn chunk_rows(chunk: u32) -> vec2u {
   return vec2u(first, min(first + p.rows_per_chunk, p.rows));
 }
 
+// Whether row r counts, per entry point (each has its own mask binding). Without a mask every row counts; the
+// index is clamped because the absent mask is the 4-float zeros buffer, not [R].
+fn sp_counts(r: u32) -> bool {
+  return p.has_mask == 0u || sp_mask[min(r, arrayLength(&sp_mask) - 1u)] != 0.0;
+}
+
 @compute @workgroup_size(256)
 fn stats_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let s = slot_of(wid.x, lid);
   let rows = chunk_rows(wid.y);
   var own = vec3f(0.0);
   if (s.valid) {
-    for (var r = rows.x + s.lane; r < rows.y; r += p.lanes) { own = welford_add(own, sp_x[r * p.channels + s.channel]); }
+    for (var r = rows.x + s.lane; r < rows.y; r += p.lanes) {
+      if (sp_counts(r)) { own = welford_add(own, sp_x[r * p.channels + s.channel]); }
+    }
   }
   let stats = lanes_welford(s, lid, own);
   if (s.lane == 0u && s.valid) {
@@ -238,21 +250,33 @@ fn stats_finalize(@builtin(global_invocation_id) gid: vec3u) {
   sfin_running_var[c] = running.y;
 }
 
+fn nm_counts(r: u32) -> bool {
+  return p.has_mask == 0u || nm_mask[min(r, arrayLength(&nm_mask) - 1u)] != 0.0;
+}
+
 @compute @workgroup_size(256)
 fn normalize(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid.x);
   if (i >= p.rows * p.channels) { return; }
-  let c = row_and_channel(i, p.channels).y;
+  let at = row_and_channel(i, p.channels);
+  if (!nm_counts(at.x)) { nm_y[i] = 0.0; return; }
+  let c = at.y;
   var v = (nm_x[i] - nm_saved[c]) * nm_saved[p.channels + c] * nm_gamma[c] + nm_beta[c];
   if (p.has_residual != 0u) { v += nm_residual[i]; }
   nm_y[i] = activate(v);
+}
+
+fn ev_counts(r: u32) -> bool {
+  return p.has_mask == 0u || ev_mask[min(r, arrayLength(&ev_mask) - 1u)] != 0.0;
 }
 
 @compute @workgroup_size(256)
 fn normalize_eval(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid.x);
   if (i >= p.rows * p.channels) { return; }
-  let c = row_and_channel(i, p.channels).y;
+  let at = row_and_channel(i, p.channels);
+  if (!ev_counts(at.x)) { ev_y[i] = 0.0; return; }
+  let c = at.y;
   let inv_std = inverseSqrt(ev_running_var[c] + p.eps);
   var v = (ev_x[i] - ev_running_mean[c]) * inv_std * ev_gamma[c] + ev_beta[c];
   if (p.has_residual != 0u) { v += ev_residual[i]; }
@@ -264,6 +288,10 @@ fn gp_g(i: u32) -> f32 {
   return gated(gp_dy[i], gp_gate[i]);
 }
 
+fn gp_counts(r: u32) -> bool {
+  return p.has_mask == 0u || gp_mask[min(r, arrayLength(&gp_mask) - 1u)] != 0.0;
+}
+
 @compute @workgroup_size(256)
 fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_index) lid: u32) {
   let s = slot_of(wid.x, lid);
@@ -272,9 +300,11 @@ fn grad_partial(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_ind
   if (s.valid) {
     let mean = gp_saved[s.channel];
     for (var r = rows.x + s.lane; r < rows.y; r += p.lanes) {
-      let i = r * p.channels + s.channel;
-      let g = gp_g(i);
-      own += vec2f(g, g * (gp_x[i] - mean));
+      if (gp_counts(r)) {
+        let i = r * p.channels + s.channel;
+        let g = gp_g(i);
+        own += vec2f(g, g * (gp_x[i] - mean));
+      }
     }
   }
   let sums = lanes_sum2(s, lid, own);
@@ -307,11 +337,20 @@ fn gi_g(i: u32) -> f32 {
   return gated(gi_dy[i], gi_gate[i]);
 }
 
+fn gi_counts(r: u32) -> bool {
+  return p.has_mask == 0u || gi_mask[min(r, arrayLength(&gi_mask) - 1u)] != 0.0;
+}
+
 @compute @workgroup_size(256)
 fn grad_input(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = grid_index(wid, nwg, lid.x);
   if (i >= p.rows * p.channels) { return; }
-  let c = row_and_channel(i, p.channels).y;
+  let at = row_and_channel(i, p.channels);
+  if (!gi_counts(at.x)) {
+    if (p.accumulate == 0u) { gi_dx[i] = 0.0; }
+    return;
+  }
+  let c = at.y;
   let inv_std = gi_saved[p.channels + c];
   let x_hat = (gi_x[i] - gi_saved[c]) * inv_std;
   let v = gi_gamma[c] * inv_std * (gi_g(i) - gi_sums[c] - x_hat * gi_sums[p.channels + c]);

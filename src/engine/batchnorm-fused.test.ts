@@ -29,6 +29,11 @@ interface Case {
   consumerGate: boolean;
   accumulate: boolean;
   singlePass: boolean;
+  /**
+   * With a row mask (chunked schedule only): the share of rows kept besides the first and the last, which
+   * always count (0: two counted rows, whole chunks uncounted).
+   */
+  maskKeep?: number;
 }
 
 /** max|a − e| ≤ rtol·max|e| + atol + slack(channel): BatchNorm's float32 conditioning is per channel. */
@@ -69,6 +74,12 @@ async function runCase(gpu: Gpu, c: Case): Promise<void> {
   const dGamma0 = rng.floats(channels);
   const dBeta0 = rng.floats(channels);
   const dx0 = rng.floats(n);
+  const mask =
+    c.maskKeep === undefined ? undefined : rng.floats(rows, 0, 1).map((v) => (v < c.maskKeep! ? 1 : 0));
+  if (mask) {
+    mask[0] = 1;
+    mask[rows - 1] = 1;
+  }
 
   const params = new Arena('bnf.params', true);
   params.add('bn.weight', { officialShape: [channels] });
@@ -98,7 +109,8 @@ async function runCase(gpu: Gpu, c: Case): Promise<void> {
   const tyEval = gpu.tensor('y_eval', [rows, channels]);
   const tdx = gpu.upload('dx', dx0);
   const saved = gpu.tensor('saved', [3, channels]);
-  const shape = { rows, channels, singlePass: c.singlePass };
+  const tmask = mask ? gpu.upload('mask', mask) : undefined;
+  const shape = { rows, channels, singlePass: c.singlePass, rowMask: tmask };
   const forward = {
     ...shape,
     x: tx,
@@ -143,12 +155,12 @@ async function runCase(gpu: Gpu, c: Case): Promise<void> {
     runningVar: await gpu.read(rv),
   };
   for (const op of [evalOp, train, backward]) op.release();
-  for (const t of [tx, tres, tdy, tgate, ty, tyEval, tdx, saved]) if (t) gpu.releaseTensor(t);
+  for (const t of [tx, tres, tdy, tgate, ty, tyEval, tdx, saved, tmask]) if (t) gpu.releaseTensor(t);
   params.release(gpu);
   stats.release(gpu);
 
-  const label = `${rows}×${channels} ${c.act}${c.residual ? ' +res' : ''}${c.consumerGate ? ' gated' : ''}${c.accumulate ? ' +=' : ''} ${c.singlePass ? 'single' : 'chunked'}`;
-  const ref = fusedBatchNormTrainRef(x, rows, channels, gamma, beta, c.act, residual);
+  const label = `${rows}×${channels} ${c.act}${c.residual ? ' +res' : ''}${c.consumerGate ? ' gated' : ''}${c.accumulate ? ' +=' : ''} ${c.singlePass ? 'single' : 'chunked'}${mask ? ` masked ${c.maskKeep}` : ''}`;
+  const ref = fusedBatchNormTrainRef(x, rows, channels, gamma, beta, c.act, residual, mask);
   // The gate is the GPU's own activation output (as in the model): elements within rounding of a kink gate alike.
   const gate =
     c.act !== 'none'
@@ -156,7 +168,7 @@ async function runCase(gpu: Gpu, c: Case): Promise<void> {
       : consumerY
         ? { y: consumerY, act: 'relu' as const }
         : undefined;
-  const grads = fusedBatchNormBackwardRef(dy, x, rows, channels, gamma, ref.stats, gate);
+  const grads = fusedBatchNormBackwardRef(dy, x, rows, channels, gamma, ref.stats, gate, mask);
   const running = runningStatsRef(rm0, rv0, ref.stats);
   // Float32 cannot hold x − μ better than a few ulps of |x|: x̂ inherits ~ulp(|x|)·invStd per channel (see
   // batchnorm.test.ts); sums over ≤ 700 rows are ~1e-5 relative.
@@ -165,7 +177,7 @@ async function runCase(gpu: Gpu, c: Case): Promise<void> {
     (_, ch) => 8 * 2 ** -24 * 5 * ref.stats.invStd[ch],
   );
   assertChannelsClose(out.y, ref.y, channels, 1e-5, `${label} y`, (ch) => gamma[ch] * xHatSlack[ch]);
-  const evalRef = fusedBatchNormEvalRef(x, rows, channels, rm0, rv0, gamma, beta, c.act, residual);
+  const evalRef = fusedBatchNormEvalRef(x, rows, channels, rm0, rv0, gamma, beta, c.act, residual, mask);
   assertClose(out.yEval, evalRef, { rtol: 1e-5, atol: 1e-5, label: `${label} eval y` });
   assertClose(out.runningMean, running.mean, { rtol: 1e-5, label: `${label} running mean` });
   assertClose(out.runningVar, running.variance, { rtol: 1e-5, label: `${label} running var` });
@@ -178,16 +190,32 @@ async function runCase(gpu: Gpu, c: Case): Promise<void> {
     `${label} dx`,
     (ch) => gamma[ch] * ref.stats.invStd[ch] * 2 * xHatSlack[ch],
   );
-  assertClose(
+  // dγ = Σ g·x̂: the same x̂ error, once per row, weighted by |g| (it matters when few rows count).
+  const sumAbsG = new Float64Array(channels);
+  for (let i = 0; i < n; i++) sumAbsG[i % channels] += Math.abs(grads.gradResidual[i]);
+  assertChannelsClose(
     out.dGamma,
     grads.dGamma.map((v, ch) => v + dGamma0[ch]),
-    { rtol: 1e-5, atol: 1e-5, label: `${label} dγ` },
+    channels,
+    1e-5,
+    `${label} dγ`,
+    (ch) => sumAbsG[ch] * xHatSlack[ch],
   );
   assertClose(
     out.dBeta,
     grads.dBeta.map((v, ch) => v + dBeta0[ch]),
     { rtol: 1e-5, atol: 1e-5, label: `${label} dβ` },
   );
+  // Uncounted rows: exactly 0 in y (whatever the residual and activation), dx untouched by BN.
+  for (let r = 0; r < rows; r++) {
+    if (mask?.[r] !== 0) continue;
+    for (let ch = 0; ch < channels; ch++) {
+      const i = r * channels + ch;
+      expect(out.y[i]).toBe(0);
+      expect(out.yEval[i]).toBe(0);
+      expect(out.dx[i]).toBe(c.accumulate ? dx0[i] : 0);
+    }
+  }
 }
 
 const base: Omit<Case, 'rows' | 'channels' | 'seed'> = {
@@ -278,6 +306,34 @@ describe('fused BatchNorm (act(BN(x) + residual), gated backward, accumulate)', 
     });
   });
 
+  it('with a row mask (chunked): uncounted rows stay out of every sum and come out 0, whole chunks uncounted', async () => {
+    const gpu = await testGpu();
+    const chunked = { ...base, singlePass: false };
+    // Only the first and last rows count: the middle chunk of 256 rows has none.
+    await runCase(gpu, { ...chunked, rows: 513, channels: 3, seed: 11, act: 'none', maskKeep: 0 });
+    await runCase(gpu, {
+      ...chunked,
+      rows: 601,
+      channels: 65,
+      seed: 12,
+      act: 'relu6',
+      residual: true,
+      accumulate: true,
+      maskKeep: 0.4,
+    });
+    await runCase(gpu, {
+      ...chunked,
+      rows: 37,
+      channels: 130,
+      seed: 13,
+      act: 'none',
+      consumerGate: true,
+      accumulate: true,
+      maskKeep: 0.5,
+    });
+    await runCase(gpu, { ...chunked, rows: 2, channels: 1, seed: 14, residual: true, maskKeep: 0 });
+  });
+
   it('matches the twin on random shapes, activations, residuals, gates and schedules', async () => {
     const gpu = await testGpu();
     await fc.assert(
@@ -291,14 +347,16 @@ describe('fused BatchNorm (act(BN(x) + residual), gated backward, accumulate)', 
           consumerGate: fc.boolean(),
           accumulate: fc.boolean(),
           singlePass: fc.boolean(),
+          // Half the cases masked (chunked), half not.
+          maskKeep: fc.oneof(fc.constant(undefined), fc.double({ min: 0, max: 1, noNaN: true })),
         }),
-        (c) => runCase(gpu, c),
+        (c) => runCase(gpu, { ...c, singlePass: c.singlePass && c.maskKeep === undefined }),
       ),
       { numRuns: 8 },
     );
   });
 
-  it('refuses a single-row training forward and mismatched tensors', async () => {
+  it('refuses a single-row training forward, mismatched tensors and a masked single pass', async () => {
     const gpu = await testGpu();
     const t = (len: number) => gpu.tensor('t', [len]);
     const c = 4;
@@ -314,6 +372,15 @@ describe('fused BatchNorm (act(BN(x) + residual), gated backward, accumulate)', 
     };
     expect(() => fusedBatchNormTrain(gpu, { ...common, rows: 1 })).toThrow(/more than one value/);
     expect(() => fusedBatchNormTrain(gpu, { ...common, rows: 2 })).toThrow(/y has 4 elements, expected 8/);
+    const [mask3, mask1] = [t(3), t(1)];
+    expect(() => fusedBatchNormEval(gpu, { ...common, rows: 1, rowMask: mask3 })).toThrow(
+      /the row mask has 3 values for 1 rows/,
+    );
+    expect(() => fusedBatchNormEval(gpu, { ...common, rows: 1, rowMask: mask1, singlePass: true })).toThrow(
+      /single-pass schedule has no row mask/,
+    );
+    gpu.releaseTensor(mask3);
+    gpu.releaseTensor(mask1);
     for (const tensor of Object.values(common)) if (typeof tensor === 'object') gpu.releaseTensor(tensor);
   });
 });

@@ -4,8 +4,9 @@
  * Removes the activation, residual-add, activation-backward and fan-in-add dispatches the unfused layers
  * (src/engine/batchnorm.ts + src/engine/eltwise.ts) need, and for layers of up to SINGLE_PASS_MAX_ROWS rows
  * folds the statistics and their finalisation into the normalising pass (one dispatch each way).
- * No row mask: this is the path of sparse rows and of the decoder's dense maps; the dense-masked baseline keeps
- * the masked kernels. Kernels: shaders/batchnorm_fused.wgsl; twin: src/reference/batchnorm-fused.ts.
+ * An optional row mask (the dense-masked encoder's BN, through src/engine/batchnorm.ts) keeps rows out of
+ * the statistics and zeroes them; it runs the chunked schedule. Kernels: shaders/batchnorm_fused.wgsl; twin:
+ * src/reference/batchnorm-fused.ts.
  */
 import fusedFile from '../../shaders/batchnorm_fused.wgsl?raw';
 import gridSource from '../../shaders/lib/grid.wgsl?raw';
@@ -17,7 +18,8 @@ const ACT_CODE: Record<FusedActivation, number> = { none: 0, relu: 1, relu6: 2 }
 
 /**
  * cb channels × lanes row lanes per workgroup (cb · lanes = 256); rowsPerChunk / chunks for the chunked
- * schedule; act the forward activation, gateAct the one whose output gates dy in the backward.
+ * schedule; act the forward activation, gateAct the one whose output gates dy in the backward; hasMask whether
+ * a row mask is bound (chunked schedule only).
  */
 const FusedBatchNormParams = uniformStruct(
   'FusedBatchNormParams',
@@ -32,13 +34,25 @@ const FusedBatchNormParams = uniformStruct(
     gateAct: 'u32',
     hasResidual: 'u32',
     accumulate: 'u32',
+    hasMask: 'u32',
     eps: 'f32',
     momentum: 'f32',
   },
-  { act: 0, gateAct: 0, hasResidual: false, accumulate: false, eps: 1e-5, momentum: 0.1 },
+  {
+    act: 0,
+    gateAct: 0,
+    hasResidual: false,
+    accumulate: false,
+    hasMask: false,
+    eps: 1e-5,
+    momentum: 0.1,
+  },
 );
 
-/** One layout per entry point (their outputs differ); an absent residual or gate binds the zeros buffer. */
+/**
+ * One layout per entry point (their outputs differ); an absent residual, gate or row mask binds the zeros
+ * buffer. `mask` is the [R] 0/1 row mask (has_mask), on the chunked schedule's entry points only.
+ */
 const LAYOUTS = {
   single_forward: bindingLayout(
     'batchnorm_fused.single_forward',
@@ -73,6 +87,7 @@ const LAYOUTS = {
     {
       partials: 'write', // [chunks, C, 3] Welford (count, mean, M2) per chunk of rows
       x: 'read', // [R, C]
+      mask: 'read', // [R] (has_mask)
     },
     { prefix: 'sp_' },
   ),
@@ -95,6 +110,7 @@ const LAYOUTS = {
       gamma: 'read', // [C]
       beta: 'read', // [C]
       residual: 'read', // [R, C] (has_residual)
+      mask: 'read', // [R] (has_mask)
     },
     { prefix: 'nm_' },
   ),
@@ -108,6 +124,7 @@ const LAYOUTS = {
       gamma: 'read', // [C]
       beta: 'read', // [C]
       residual: 'read', // [R, C] (has_residual)
+      mask: 'read', // [R] (has_mask)
     },
     { prefix: 'ev_' },
   ),
@@ -119,6 +136,7 @@ const LAYOUTS = {
       x: 'read', // [R, C]
       saved: 'read', // [3, C]
       gate: 'read', // [R, C] (gate_act ≠ 0)
+      mask: 'read', // [R] (has_mask)
     },
     { prefix: 'gp_' },
   ),
@@ -143,6 +161,7 @@ const LAYOUTS = {
       sums: 'read', // [2, C]
       gamma: 'read', // [C]
       gate: 'read', // [R, C] (gate_act ≠ 0)
+      mask: 'read', // [R] (has_mask)
     },
     { prefix: 'gi_' },
   ),
@@ -170,9 +189,14 @@ const ROWS_PER_CHUNK = 256;
 export interface FusedBatchNormShape {
   rows: number;
   channels: number;
+  /**
+   * [rows] of 0/1 floats: rows with 0 stay out of the statistics and the gradient sums and come out as exactly
+   * 0 in y and dx (dx left as it is when accumulating). Forces the chunked schedule.
+   */
+  rowMask?: GpuTensor;
   eps?: number;
   momentum?: number;
-  /** Overrides the schedule chosen from the row count (tests exercise both). */
+  /** Overrides the schedule chosen from the row count (tests exercise both); false when there is a row mask. */
   singlePass?: boolean;
 }
 
@@ -224,10 +248,18 @@ function schedule(shape: FusedBatchNormShape): Schedule {
     throw new RangeError(
       `Fused BatchNorm: rows and channels must be positive integers, got ${rows}×${channels}.`,
     );
+  if (shape.rowMask && shape.rowMask.length !== rows)
+    throw new RangeError(
+      `Fused BatchNorm: the row mask has ${shape.rowMask.length} values for ${rows} rows.`,
+    );
+  if (shape.rowMask && shape.singlePass)
+    throw new RangeError(
+      'Fused BatchNorm: the single-pass schedule has no row mask; leave singlePass unset.',
+    );
   let cb = 1;
   while (cb < channels && cb < 64) cb *= 2;
   return {
-    single: shape.singlePass ?? rows <= SINGLE_PASS_MAX_ROWS,
+    single: !shape.rowMask && (shape.singlePass ?? rows <= SINGLE_PASS_MAX_ROWS),
     cb,
     lanes: 256 / cb,
     chunks: Math.ceil(rows / ROWS_PER_CHUNK),
@@ -253,6 +285,7 @@ function pack(
     lanes: s.lanes,
     rowsPerChunk: ROWS_PER_CHUNK,
     chunks: s.chunks,
+    hasMask: !!shape.rowMask,
     eps: shape.eps ?? 1e-5,
     momentum: shape.momentum ?? 0.1,
     ...flags,
@@ -283,6 +316,7 @@ export function fusedBatchNormTrain(gpu: Gpu, a: FusedBatchNormForwardArgs): Pre
     throw new RangeError('fusedBatchNormTrain: training BatchNorm needs more than one value per channel.');
   const s = schedule(a);
   const residual = a.residual ?? gpu.absentInput;
+  const mask = a.rowMask ?? gpu.absentInput;
   const params = pack(a, s, { act: ACT_CODE[a.act ?? 'none'], hasResidual: !!a.residual });
   const blocks = Math.ceil(a.channels / s.cb);
   if (s.single) {
@@ -298,7 +332,7 @@ export function fusedBatchNormTrain(gpu: Gpu, a: FusedBatchNormForwardArgs): Pre
   const dispatches = [
     gpu.prepare({
       kernel: kernel(gpu, 'stats_partial'),
-      buffers: [partials, a.x],
+      buffers: [partials, a.x, mask],
       params,
       workgroups: [blocks, s.chunks],
     }),
@@ -310,7 +344,7 @@ export function fusedBatchNormTrain(gpu: Gpu, a: FusedBatchNormForwardArgs): Pre
     }),
     gpu.prepare({
       kernel: kernel(gpu, 'normalize'),
-      buffers: [a.y, a.x, a.saved, a.gamma, a.beta, residual],
+      buffers: [a.y, a.x, a.saved, a.gamma, a.beta, residual, mask],
       params,
       workgroups: grid1d(Math.ceil((a.rows * a.channels) / 256)),
     }),
@@ -324,7 +358,16 @@ export function fusedBatchNormEval(gpu: Gpu, a: Omit<FusedBatchNormForwardArgs, 
   const s = schedule(a);
   const only = gpu.prepare({
     kernel: kernel(gpu, 'normalize_eval'),
-    buffers: [a.y, a.x, a.runningMean, a.runningVar, a.gamma, a.beta, a.residual ?? gpu.absentInput],
+    buffers: [
+      a.y,
+      a.x,
+      a.runningMean,
+      a.runningVar,
+      a.gamma,
+      a.beta,
+      a.residual ?? gpu.absentInput,
+      a.rowMask ?? gpu.absentInput,
+    ],
     params: pack(a, s, { act: ACT_CODE[a.act ?? 'none'], hasResidual: !!a.residual }),
     workgroups: grid1d(Math.ceil((a.rows * a.channels) / 256)),
   });
@@ -346,6 +389,7 @@ export function fusedBatchNormBackward(gpu: Gpu, a: FusedBatchNormBackwardArgs):
   });
   const s = schedule(a);
   const gate = a.gate?.y ?? gpu.absentInput;
+  const mask = a.rowMask ?? gpu.absentInput;
   const params = pack(a, s, { gateAct: a.gate ? ACT_CODE[a.gate.act] : 0, accumulate: !!a.accumulate });
   const blocks = Math.ceil(channels / s.cb);
   if (s.single) {
@@ -362,7 +406,7 @@ export function fusedBatchNormBackward(gpu: Gpu, a: FusedBatchNormBackwardArgs):
   const dispatches = [
     gpu.prepare({
       kernel: kernel(gpu, 'grad_partial'),
-      buffers: [partials, a.dy, a.x, a.saved, gate],
+      buffers: [partials, a.dy, a.x, a.saved, gate, mask],
       params,
       workgroups: [blocks, s.chunks],
     }),
@@ -374,7 +418,7 @@ export function fusedBatchNormBackward(gpu: Gpu, a: FusedBatchNormBackwardArgs):
     }),
     gpu.prepare({
       kernel: kernel(gpu, 'grad_input'),
-      buffers: [a.dx, a.dy, a.x, a.saved, sums, a.gamma, gate],
+      buffers: [a.dx, a.dy, a.x, a.saved, sums, a.gamma, gate, mask],
       params,
       workgroups: grid1d(Math.ceil((rows * channels) / 256)),
     }),

@@ -55,7 +55,7 @@ describe('fused training step', () => {
     // 19 BatchNorms (10 encoder, 3 densify, 6 decoder), one dispatch each way at these sizes.
     expect(count(labels, 'batchnorm_fused.single_forward')).toBe(19);
     expect(count(labels, 'batchnorm_fused.single_backward')).toBe(19);
-    expect(count(labels, 'batchnorm.')).toBe(0);
+    expect(count(labels, 'batchnorm_fused.')).toBe(38); // and no chunked BatchNorm dispatch
     // ReLUs, residual and skip adds, ReLU backwards and fan-in sums are all inside other kernels.
     expect(count(labels, 'eltwise.')).toBe(0);
     expect(count(labels, 'optim.')).toBe(4);
