@@ -226,7 +226,7 @@ export class RowBatchNorm implements Layer {
     private readonly net: Net,
     readonly name: string,
     private readonly x: Act,
-    /** [rows] 0/1 floats: statistics over visible rows only (the dense zero-masked baseline). */
+    /** [rows] 0/1 floats: statistics over visible rows only (the dense-masked encoder, the official computation). */
     private readonly rowMask?: GpuTensor,
   ) {
     this.rows = rowsOf(x.layout);
