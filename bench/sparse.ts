@@ -8,7 +8,7 @@
  * dense incl. its mask), adapter, plus the shape. Batch defaults to 8, and to 1 on a software adapter (the
  * realistic sizes take minutes per case there); the line records the batch used.
  */
-import { batchNormBackward, batchNormSaved, batchNormTrain } from '../src/engine/batchnorm';
+import { fusedBatchNormBackward, fusedBatchNormTrain } from '../src/engine/batchnorm-fused';
 import {
   type Conv2dShape,
   conv2dBackwardBias,
@@ -135,7 +135,7 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
     const dGamma = gpu.tensor('dg', [C]);
     const statsMean = gpu.upload('rm', new Float32Array(C));
     const statsVar = gpu.upload('rv', new Float32Array(C).fill(1));
-    const saved = batchNormSaved(gpu, C);
+    const saved = gpu.tensor('bn.saved', [3, C]);
     for (const ratio of ratios) {
       const mask = randomMask(batch, GRID, GRID, ratio, 1234);
       const keep = lenKeep(GRID, GRID, ratio);
@@ -170,12 +170,20 @@ export default async function run(gpu: Gpu, args: string[]): Promise<void> {
           saved,
         };
         sparseOps = [
-          batchNormTrain(gpu, { ...common, rows, y: sp.y, x: sp.x }),
-          batchNormBackward(gpu, { ...common, rows, dx: sp.dx, dy: sp.dy, x: sp.x, dGamma, dBeta: dBias }),
+          fusedBatchNormTrain(gpu, { ...common, rows, y: sp.y, x: sp.x }),
+          fusedBatchNormBackward(gpu, {
+            ...common,
+            rows,
+            dx: sp.dx,
+            dy: sp.dy,
+            x: sp.x,
+            dGamma,
+            dBeta: dBias,
+          }),
         ];
         denseOps = [
-          batchNormTrain(gpu, { ...common, rows: pixels, rowMask: pixelMask, y: dense.y, x: dense.x }),
-          batchNormBackward(gpu, {
+          fusedBatchNormTrain(gpu, { ...common, rows: pixels, rowMask: pixelMask, y: dense.y, x: dense.x }),
+          fusedBatchNormBackward(gpu, {
             ...common,
             rows: pixels,
             rowMask: pixelMask,

@@ -1,11 +1,13 @@
 /**
- * Fused BatchNorm for the training step: y = act(BN(x) + residual) in one elementwise pass, and its backward
- * reading dy through the gate of the activation that follows (its output), with dx written or accumulated.
- * Removes the activation, residual-add, activation-backward and fan-in-add dispatches the unfused layers
- * (src/engine/batchnorm.ts + src/engine/eltwise.ts) need, and for layers of up to SINGLE_PASS_MAX_ROWS rows
- * folds the statistics and their finalisation into the normalising pass (one dispatch each way).
- * An optional row mask (the dense-masked encoder's BN, through src/engine/batchnorm.ts) keeps rows out of
- * the statistics and zeroes them; it runs the chunked schedule. Kernels: shaders/batchnorm_fused.wgsl; twin:
+ * BatchNorm over rows [R, C] (channel fastest), the only BatchNorm of the engine: y = act(BN(x) + residual)
+ * in one elementwise pass, and its backward reading dy through the gate of the activation that follows (its
+ * output), with dx written or accumulated. Plain BN is act 'none' without a residual. Training mode normalises
+ * with the biased variance and updates the running statistics with the unbiased one (PyTorch's rule); eval
+ * mode uses the running statistics. Folding the activation, residual add, activation backward and fan-in add
+ * in removes their dispatches, and layers of up to SINGLE_PASS_MAX_ROWS rows take the statistics and their
+ * finalisation in the normalising pass (one dispatch each way).
+ * An optional row mask (the dense-masked encoder's BN) keeps rows out of the statistics and zeroes them; it
+ * runs the chunked schedule. Kernels: shaders/batchnorm_fused.wgsl; twin:
  * src/reference/batchnorm-fused.ts.
  */
 import fusedFile from '../../shaders/batchnorm_fused.wgsl?raw';

@@ -83,6 +83,33 @@ export function assertClose(
   return report;
 }
 
+/**
+ * assertClose with a per-channel allowance added to the bound, for channels-last data (element i belongs to
+ * channel i % channels): max|a − e| ≤ rtol·max|e| + atol + slack(channel). BatchNorm's float32 conditioning is
+ * per channel (x̂'s rounding scales with max|x|·invStd of that channel).
+ */
+export function assertChannelsClose(
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  channels: number,
+  options: CloseOptions,
+  slack: (channel: number) => number,
+): void {
+  const { rtol = 1e-5, atol = 1e-6, label = 'tensor' } = options;
+  if (actual.length !== expected.length)
+    throw new Error(`${label}: length ${actual.length} differs from expected ${expected.length}`);
+  let maxExpected = 0;
+  for (let i = 0; i < expected.length; i++) maxExpected = Math.max(maxExpected, Math.abs(expected[i]));
+  for (let i = 0; i < expected.length; i++) {
+    const bound = rtol * maxExpected + atol + slack(i % channels);
+    const err = Math.abs(actual[i] - expected[i]);
+    if (!(err <= bound))
+      throw new Error(
+        `${label}: |err| ${err.toExponential(3)} at [${i}] (actual ${actual[i]}, expected ${expected[i]}) exceeds ${bound.toExponential(3)}`,
+      );
+  }
+}
+
 /** Central finite differences of a scalar function of a float64 vector, in place (restores x). */
 export function numericGradient(f: (x: Float64Array) => number, x: Float64Array, h = 1e-6): Float64Array {
   const g = new Float64Array(x.length);

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
-import { batchNormBackward, batchNormSaved, batchNormTrain } from '../engine/batchnorm';
+import { fusedBatchNormBackward, fusedBatchNormTrain } from '../engine/batchnorm-fused';
 import {
   type Conv2dShape,
   conv2dBackwardInput,
@@ -152,7 +152,7 @@ describe('dense zero-masked baseline == gathered sparse kernels at visible sites
       dx: gpu.tensor('dx', [rows * C]),
       rm: gpu.upload('rm', new Float32Array(C)),
       rv: gpu.upload('rv', new Float32Array(C).fill(1)),
-      saved: batchNormSaved(gpu, C),
+      saved: gpu.tensor('bn.saved', [3, C]),
       dg: gpu.upload('dg', new Float32Array(C)),
       db: gpu.upload('db', new Float32Array(C)),
     });
@@ -165,8 +165,8 @@ describe('dense zero-masked baseline == gathered sparse kernels at visible sites
     ] as const) {
       const args = { ...common, rows, rowMask: m, runningMean: t.rm, runningVar: t.rv, saved: t.saved };
       await run(gpu, label, [
-        batchNormTrain(gpu, { ...args, y: t.y, x: t.x }),
-        batchNormBackward(gpu, { ...args, dx: t.dx, dy: t.dy, x: t.x, dGamma: t.dg, dBeta: t.db }),
+        fusedBatchNormTrain(gpu, { ...args, y: t.y, x: t.x }),
+        fusedBatchNormBackward(gpu, { ...args, dx: t.dx, dy: t.dy, x: t.x, dGamma: t.dg, dBeta: t.db }),
       ]);
     }
     const tol = { rtol: 1e-5, atol: 1e-6 };

@@ -2,9 +2,10 @@
  * Fused model layers (the training step's hot path): BatchNorm with the activation and the residual add that
  * follow it in one layer, whose backward reads dy through the activation's gate and accumulates its input
  * gradient into a tensor shared with the input's other consumers. Kernels: src/engine/batchnorm-fused.ts.
- * Used on sparse rows and the decoder's dense maps; the dense encoder baselines (row-masked BatchNorm) keep
- * the unfused layers of ./sparse.ts. Numerically the same as RowBatchNorm → Add → Activation (the twin test of
- * the kernels and the model tests against the official fixtures hold it to that).
+ * Every BatchNorm of the models is this layer: on sparse rows and the decoder's dense maps with its activation
+ * and residual folded in, and in the dense encoder baselines as plain BN (the dense-masked encoder's with a row
+ * mask: statistics over visible pixels only). Numerically BN → Add → Activation (the twin test of the kernels
+ * and the model tests against the official fixtures hold it to that).
  */
 import {
   type FusedActivation,
@@ -24,6 +25,8 @@ export interface FusedBatchNormOptions {
   act?: FusedActivation;
   /** Added to BN(x) before the activation: a ResNet block's shortcut, a decoder block's skip input. */
   residual?: Act;
+  /** [rows] 0/1 floats on a dense map: statistics over visible rows only, 0 elsewhere (the dense-masked encoder). */
+  rowMask?: GpuTensor;
 }
 
 /**
@@ -61,6 +64,7 @@ export class FusedBatchNorm implements Layer {
       gamma: net.param(`${name}.weight`),
       beta: net.param(`${name}.bias`),
       residual: o.residual?.value,
+      rowMask: o.rowMask,
       act: this.act,
       runningMean: net.stat(`${name}.running_mean`),
       runningVar: net.stat(`${name}.running_var`),
@@ -91,6 +95,7 @@ export class FusedBatchNorm implements Layer {
         fusedBatchNormBackward(net.gpu, {
           rows: this.rows,
           channels: x.channels,
+          rowMask: o.rowMask,
           dx: target.tensor,
           accumulate: target.accumulate,
           dy: incoming.tensor,

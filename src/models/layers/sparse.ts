@@ -3,7 +3,6 @@
  * activation: dense NHWC is rows too, R = N·H·W). Each class prepares its dispatches once; what it keeps for
  * the backward is said next to it.
  */
-import { batchNormBackward, batchNormEval, batchNormTrain } from '../../engine/batchnorm';
 import { binaryForward, type UnaryOp, unaryBackward, unaryForward } from '../../engine/eltwise';
 import { layerNormBackward, layerNormForward } from '../../engine/layernorm';
 import { layerScaleBackward } from '../../engine/layerScale';
@@ -17,6 +16,7 @@ import { sparseMaxPoolBackward, sparseMaxPoolForward } from '../../engine/sparse
 import type { GpuTensor } from '../../gpu/runtime';
 import type { GpuNeighbourMaps, GpuSiteScale } from '../../sparse/sites';
 import { DenseConv } from './dense';
+import { FusedBatchNorm } from './fused';
 import type { Act, ActLayout, Encodable, Layer, Net, SparseLayout } from './graph';
 import type { DenseMasking } from './masked';
 import type { ModelSites } from './sites';
@@ -204,70 +204,6 @@ export class SparseConv implements Layer {
               cout: o.outChannels,
             })
           : sparseDepthwiseBackward(net.gpu, { ...common, ...where, channels: o.outChannels }),
-      ),
-    );
-    return ops;
-  }
-}
-
-/**
- * BatchNorm over rows: SparseBatchNorm2d on active rows, or the decoder's dense BN on NHWC. Saved for
- * backward: the input (not copied) and [mean, 1/std, count] of the training forward.
- */
-export class RowBatchNorm implements Layer {
-  readonly train: Encodable[];
-  readonly eval: Encodable[];
-  readonly out: Act;
-  readonly paramNames: string[];
-  private readonly saved: GpuTensor;
-  private readonly rows: number;
-
-  constructor(
-    private readonly net: Net,
-    readonly name: string,
-    private readonly x: Act,
-    /** [rows] 0/1 floats: statistics over visible rows only (the dense-masked encoder, the official computation). */
-    private readonly rowMask?: GpuTensor,
-  ) {
-    this.rows = rowsOf(x.layout);
-    const channels = x.channels;
-    this.out = net.act(name, x.layout);
-    this.saved = net.tensor(`${name}.saved`, [3, channels]);
-    const common = {
-      rows: this.rows,
-      channels,
-      rowMask,
-      y: this.out.value,
-      x: x.value,
-      gamma: net.param(`${name}.weight`),
-      beta: net.param(`${name}.bias`),
-      runningMean: net.stat(`${name}.running_mean`),
-      runningVar: net.stat(`${name}.running_var`),
-    };
-    // PyTorch refuses to train a BN on one value per channel ("Expected more than 1 value per channel");
-    // such a mask (e.g. one visible cell in a batch of one) can still be evaluated with running statistics.
-    if (this.rows < 2)
-      this.trainRefusal = `${name} would normalise a single value per channel; train on more visible cells or a larger batch (evaluation works).`;
-    this.train = this.trainRefusal
-      ? []
-      : [net.own(batchNormTrain(net.gpu, { ...common, saved: this.saved }))];
-    this.eval = [net.own(batchNormEval(net.gpu, common))];
-    this.paramNames = [`${name}.weight`, `${name}.bias`];
-  }
-
-  readonly trainRefusal?: string;
-
-  buildBackward(): Encodable[] {
-    const ops: Encodable[] = [];
-    const dy = this.out.gradient(ops);
-    if (!dy) return [];
-    const { net, name } = this;
-    ops.push(
-      net.own(
-        batchNormBackward(net.gpu, {
-          ...normBackwardOperands(net, name, this.x, this.rows, this.saved, dy),
-          rowMask: this.rowMask,
-        }),
       ),
     );
     return ops;
@@ -475,5 +411,5 @@ export function encoderConv(
 /** The encoder's BatchNorm: on rows, or on a dense map with statistics over visible pixels when masked. */
 export function encoderBatchNorm(net: Net, name: string, x: Act, masking?: DenseMasking | null): Act {
   const rowMask = masking && x.layout.kind === 'dense' ? masking.rowMask(x.layout.height) : undefined;
-  return net.add(new RowBatchNorm(net, name, x, rowMask)).out;
+  return net.add(new FusedBatchNorm(net, name, x, { rowMask })).out;
 }

@@ -1,8 +1,10 @@
+// Plain BatchNorm (act 'none', no residual) of src/engine/batchnorm-fused.ts, with and without a row mask,
+// against the unfused float64 twin src/reference/batchnorm.ts.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { testGpu } from '../../tests/gpu';
 import type { Gpu } from '../gpu/runtime';
-import { assertClose, numericGradient } from '../reference/allclose';
+import { assertChannelsClose, assertClose, numericGradient } from '../reference/allclose';
 import {
   batchNormBackwardRef,
   batchNormEvalRef,
@@ -10,7 +12,7 @@ import {
   runningStatsRef,
 } from '../reference/batchnorm';
 import { Rng } from '../util/random';
-import { batchNormBackward, batchNormEval, batchNormSaved, batchNormTrain } from './batchnorm';
+import { fusedBatchNormBackward, fusedBatchNormEval, fusedBatchNormTrain } from './batchnorm-fused';
 import { Arena } from './params';
 
 function randomMaskRows(rng: Rng, rows: number, keep: number): Float32Array {
@@ -22,31 +24,6 @@ function randomMaskRows(rng: Rng, rows: number, keep: number): Float32Array {
 }
 
 /** Runs train forward + backward on the GPU with parameters and statistics in arenas, as a model would. */
-/**
- * Like assertClose (max|a−e| ≤ rtol·max|e| + atol), plus a per-channel allowance for float32 conditioning.
- * Channels-last data: element i belongs to channel i % channels.
- */
-function assertChannelsClose(
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  channels: number,
-  { rtol, atol, label }: { rtol: number; atol: number; label: string },
-  slack: (channel: number) => number,
-): void {
-  let maxExpected = 0;
-  for (let i = 0; i < expected.length; i++) maxExpected = Math.max(maxExpected, Math.abs(expected[i]));
-  expect(actual.length).toBe(expected.length);
-  for (let i = 0; i < expected.length; i++) {
-    const bound = rtol * maxExpected + atol + slack(i % channels);
-    const err = Math.abs(actual[i] - expected[i]);
-    if (!(err <= bound)) {
-      throw new Error(
-        `${label}: |err| ${err.toExponential(3)} at [${i}] (actual ${actual[i]}, expected ${expected[i]}) exceeds ${bound.toExponential(3)}`,
-      );
-    }
-  }
-}
-
 async function runCase(gpu: Gpu, rows: number, channels: number, seed: number, masked: boolean) {
   const rng = new Rng(seed);
   // An offset mean and a non-unit scale exercise the variance computation (raw Σx² would lose digits).
@@ -83,9 +60,9 @@ async function runCase(gpu: Gpu, rows: number, channels: number, seed: number, m
   const ty = gpu.tensor('y', [rows, channels]);
   const tdx = gpu.tensor('dx', [rows, channels]);
   const tmask = mask ? gpu.upload('mask', mask) : undefined;
-  const saved = batchNormSaved(gpu, channels);
+  const saved = gpu.tensor('bn.saved', [3, channels]);
   const shape = { rows, channels, rowMask: tmask };
-  const fwd = batchNormTrain(gpu, {
+  const fwd = fusedBatchNormTrain(gpu, {
     ...shape,
     y: ty,
     x: tx,
@@ -95,7 +72,7 @@ async function runCase(gpu: Gpu, rows: number, channels: number, seed: number, m
     runningVar: rv,
     saved,
   });
-  const bwd = batchNormBackward(gpu, {
+  const bwd = fusedBatchNormBackward(gpu, {
     ...shape,
     dx: tdx,
     dy: tdy,
@@ -266,7 +243,7 @@ describe('batchnorm (rows [R, C], optional row mask)', () => {
       mask: gpu.upload('m', mask),
       y: gpu.tensor('y', [rows, channels]),
     };
-    const seq = batchNormEval(gpu, {
+    const seq = fusedBatchNormEval(gpu, {
       rows,
       channels,
       rowMask: t.mask,
@@ -291,7 +268,7 @@ describe('batchnorm (rows [R, C], optional row mask)', () => {
     const gpu = await testGpu();
     const one = gpu.tensor('one', [1]);
     expect(() =>
-      batchNormTrain(gpu, {
+      fusedBatchNormTrain(gpu, {
         rows: 1,
         channels: 1,
         y: one,
