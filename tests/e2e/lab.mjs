@@ -3,16 +3,9 @@
 // run: SwiftShader takes seconds per step.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
+import { waitGpuReady } from './page.mjs';
 
 const TRAIN_TIMEOUT = 240_000;
-
-async function waitReady(page) {
-  await page.waitForFunction(
-    () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
-    null,
-    { timeout: 30_000 },
-  );
-}
 
 /** PNG signature and IHDR size of a file, or a sentence saying what is wrong. */
 function pngSize(bytes) {
@@ -131,7 +124,7 @@ export async function labChecks({ check, assert, url, browser }) {
     async (page, errors) => {
       await page.setViewportSize({ width: 1280, height: 800 });
       await page.goto(url);
-      await waitReady(page);
+      await waitGpuReady(page);
       await page.getByTestId('preset').selectOption('tiny');
       await page.getByTestId('dataset').selectOption('fashion-mnist');
       await page.getByTestId('batch').fill('2');

@@ -4,6 +4,7 @@
 // accuracies in the runs table beside their losses. The quick probe set (100 / 50 images) keeps it short on
 // SwiftShader. Screenshots of the panel at desktop width and at 360 px to docs/img/.
 import { mkdirSync } from 'node:fs';
+import { waitGpuReady } from './page.mjs';
 
 const TIMEOUT = 240_000;
 const IMG = new URL('../../docs/img/', import.meta.url);
@@ -39,11 +40,7 @@ export async function probeChecks({ check, assert, url }) {
     async (page, errors) => {
       await page.setViewportSize({ width: 1280, height: 800 });
       await page.goto(url);
-      await page.waitForFunction(
-        () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
-        null,
-        { timeout: 30_000 },
-      );
+      await waitGpuReady(page);
       await page.getByTestId('preset').selectOption('tiny');
       await page.getByTestId('dataset').selectOption('fashion-mnist');
       await page.getByTestId('batch').fill('2');

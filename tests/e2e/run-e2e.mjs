@@ -5,6 +5,7 @@ import { chromium } from 'playwright-core';
 import { preview } from 'vite';
 import { benchChecks } from './bench.mjs';
 import { labChecks } from './lab.mjs';
+import { waitGpuReady } from './page.mjs';
 import { probeChecks } from './probe.mjs';
 import { teachChecks } from './teach.mjs';
 
@@ -147,11 +148,7 @@ try {
     'the playground trains tiny on built-in Fashion-MNIST; exports carry official and timm names; a malformed weights file is refused with a sentence and loses nothing; a reload resumes the saved run',
     async (page, errors) => {
       await page.goto(url);
-      await page.waitForFunction(
-        () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
-        null,
-        { timeout: 30_000 },
-      );
+      await waitGpuReady(page);
       // Small and short: SwiftShader is slow (seconds per step). On a software adapter the UI reads metrics back
       // every step, so the first loss arrives after the first step.
       await page.getByTestId('preset').selectOption('tiny');

@@ -5,6 +5,7 @@
 import { mkdirSync } from 'node:fs';
 import { AxeBuilder } from '@axe-core/playwright';
 import { chromium } from 'playwright-core';
+import { waitGpuReady } from './page.mjs';
 
 const IMG = new URL('../../docs/img/', import.meta.url);
 
@@ -191,11 +192,7 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
         await screenshot(page.locator('[data-tour="controls"]'), 'panel-settings.png');
 
         // The same page, running: one step of tiny on the software adapter.
-        await page.waitForFunction(
-          () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
-          null,
-          { timeout: 30_000 },
-        );
+        await waitGpuReady(page);
         await page.getByTestId('preset').selectOption('tiny');
         await page.getByTestId('batch').fill('2');
         await page.getByTestId('steps').fill('1');
@@ -272,11 +269,7 @@ export async function teachChecks({ browser, check, assert, url, flags, executab
       try {
         await page.addInitScript(() => localStorage.setItem('sparklab.tour-done', '1'));
         await page.goto(url);
-        await page.waitForFunction(
-          () => document.querySelector('[data-testid="gpu-status"]')?.getAttribute('data-state') === 'ready',
-          null,
-          { timeout: 30_000 },
-        );
+        await waitGpuReady(page);
         await page.getByTestId('scenario-select').selectOption('mask-ratio');
         const links = await page.getByTestId('scenario-run-link').evaluateAll((a) => a.map((e) => e.href));
         const ratios = links.map((href) => new URLSearchParams(new URL(href).hash.slice(1)).get('mask'));
