@@ -106,7 +106,9 @@ async function source(request: PageProbeRequest): Promise<{
 const api: PageProbeApi = {
   async probe(request, onProgress) {
     const { config, state, seed, step } = await source(request);
-    gpu ??= new Gpu(await acquireDevice(navigator.gpu, { host: 'browser' }), 'probe');
+    // A lost device (driver reset, tab in the background too long) fails the probe that was running with its
+    // sentence; the next probe asks for a fresh device instead of failing on the dead one forever.
+    if (!gpu || gpu.isLost) gpu = new Gpu(await acquireDevice(navigator.gpu, { host: 'browser' }), 'probe');
     onProgress('Loading the labelled probe images…');
     const probeData = await fashion(config.inputSize, request.probeTrain, request.probeTest);
     // What the random arm's features depend on: the encoder's initial weights (their hash covers the
