@@ -225,6 +225,11 @@ export function ProbePanel() {
           Probe kept runs ({stale.length})
         </button>
       </div>
+      {!run.runId && !busy && (
+        <p className="hint" data-testid="probe-hint">
+          Nothing to probe yet: start or step a run (training needs WebGPU), then probe its encoder here.
+        </p>
+      )}
       {status && (
         <p aria-live="polite" data-testid="probe-status">
           {status}
