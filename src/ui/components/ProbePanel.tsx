@@ -133,10 +133,20 @@ export function ProbePanel() {
     } else request.checkpoint = runId;
     const label = target?.label ?? runId;
     setStatus(`Probing run ${label}…`);
-    const result = await probeWorker().probe(
-      request,
-      Comlink.proxy((message: string) => setStatus(`Run ${label}: ${message}`)),
-    );
+    // Progress comes over the callback's own message port, so its last message can arrive after the result
+    // (which comes over the worker's): once the probe has answered, late progress must not bring the
+    // status line back.
+    let answered = false;
+    const result = await probeWorker()
+      .probe(
+        request,
+        Comlink.proxy((message: string) => {
+          if (!answered) setStatus(`Run ${label}: ${message}`);
+        }),
+      )
+      .finally(() => {
+        answered = true;
+      });
     const step = result.step ?? (current ? run.step : (target?.step ?? 0));
     setShown({ runId, label, step, summary: result.summary, randomReused: result.randomReused });
     const kept = keptProbeOf(result.summary, step);
